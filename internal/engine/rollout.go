@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+)
+
+// Phase is where a rollout stands. Each phase is entered with a reason.
+type Phase string
+
+// Phases of a rollout, in the order a blue-green rollout passes them.
+const (
+	// PhaseDeploying: the new version's instances are starting; the
+	// rollout waits until all are ready.
+	PhaseDeploying Phase = "Deploying"
+	// PhaseSmoke: smoke tests run against the new version's instances,
+	// which have no user traffic yet.
+	PhaseSmoke Phase = "Smoke"
+	// PhasePreview: the new version takes a small share of traffic.
+	PhasePreview Phase = "Preview"
+	// PhasePaused: the rollout waits for `bluejay promote` before the switch.
+	PhasePaused Phase = "Paused"
+	// PhaseWatching: all traffic is on the new version; the old one is
+	// warm and traffic flips back to it on trouble.
+	PhaseWatching Phase = "Watching"
+	// PhaseCompleted: the new version is stable. The old one stays warm
+	// until the scale-down delay has passed, so rollback is a flip.
+	PhaseCompleted Phase = "Completed"
+	// PhaseRolledBack: traffic went back to the old version after the new
+	// one took some.
+	PhaseRolledBack Phase = "RolledBack"
+	// PhaseFailed: the new version failed its gates before it took any
+	// user traffic.
+	PhaseFailed Phase = "Failed"
+	// PhaseAborted: a person aborted the rollout before the new version
+	// took any user traffic.
+	PhaseAborted Phase = "Aborted"
+)
+
+// Terminal reports whether the rollout has reached an outcome.
+func (p Phase) Terminal() bool {
+	switch p {
+	case PhaseCompleted, PhaseRolledBack, PhaseFailed, PhaseAborted:
+		return true
+	}
+	return false
+}
+
+// Active reports whether the rollout is still under way.
+func (p Phase) Active() bool { return p != "" && !p.Terminal() }
+
+// Succeeded reports whether the rollout made its new version stable.
+func (p Phase) Succeeded() bool { return p == PhaseCompleted }
+
+// Rollout is the persisted state of one rollout: the engine reads it and
+// the controller writes the engine's decisions into it.
+type Rollout struct {
+	// ID is assigned by the store.
+	ID int64 `json:"id"`
+	// Service names the service.
+	Service string `json:"service"`
+	// Strategy is the strategy's name (blue-green).
+	Strategy string `json:"strategy"`
+	// From is the stable version when the rollout started; its zero Label
+	// means the service had none (the first deploy).
+	From platform.Version `json:"from"`
+	// To is the new version.
+	To platform.Version `json:"to"`
+	// Params are the strategy's settings, fixed when the rollout started.
+	Params Params `json:"params"`
+	// Phase and Reason say where the rollout stands and why.
+	Phase  Phase  `json:"phase"`
+	Reason string `json:"reason"`
+	// Weights is the traffic split the rollout wants, by version label.
+	Weights map[string]int `json:"weights"`
+	// Exposure counts the user requests the new version served so far
+	// and how many failed (the blast radius).
+	Exposure metrics.Counts `json:"exposure"`
+	// Started, PhaseSince and Ended are the rollout's times; Ended is zero
+	// until the rollout reaches a terminal phase.
+	Started    time.Time `json:"started"`
+	PhaseSince time.Time `json:"phaseSince"`
+	Ended      time.Time `json:"ended,omitzero"`
+	// Settled is set once a terminal rollout has nothing left to do (the
+	// losing version is stopped).
+	Settled bool `json:"settled"`
+}
+
+// Stable returns the version label that serves the service once the
+// rollout ends: To if it completed, From otherwise.
+func (r Rollout) Stable() string {
+	if r.Phase == PhaseCompleted {
+		return r.To.Label
+	}
+	return r.From.Label
+}
+
+// Params are a rollout's strategy settings.
+type Params struct {
+	// Replicas is how many instances each version runs.
+	Replicas int `json:"replicas"`
+	// ReadyTimeout bounds the wait for the new version to become ready.
+	ReadyTimeout time.Duration `json:"readyTimeout"`
+	// Smoke says whether smoke tests are configured.
+	Smoke bool `json:"smoke"`
+	// PreviewWeight is the new version's percentage during the preview;
+	// 0 skips the preview.
+	PreviewWeight   int           `json:"previewWeight"`
+	PreviewDuration time.Duration `json:"previewDuration"`
+	// Watch is how long the new version is watched after the switch.
+	Watch time.Duration `json:"watch"`
+	// ScaleDownDelay is how long the old version stays warm after completion.
+	ScaleDownDelay time.Duration `json:"scaleDownDelay"`
+	// MaxErrorRate and MinRequests judge the new version's traffic.
+	MaxErrorRate float64 `json:"maxErrorRate"`
+	MinRequests  int64   `json:"minRequests"`
+	// AutoPromote switches without waiting for `promote`.
+	AutoPromote bool `json:"autoPromote"`
+}
+
+// Event records one transition of a rollout with the reason and the
+// numbers that caused it.
+type Event struct {
+	ID        int64              `json:"id"`
+	RolloutID int64              `json:"rolloutId"`
+	Service   string             `json:"service"`
+	Time      time.Time          `json:"time"`
+	From      Phase              `json:"from,omitempty"`
+	Phase     Phase              `json:"phase"`
+	Reason    string             `json:"reason"`
+	Weights   map[string]int     `json:"weights,omitempty"`
+	Numbers   map[string]float64 `json:"numbers,omitempty"`
+}

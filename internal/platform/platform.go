@@ -1,0 +1,68 @@
+// Package platform defines the Platform port: how bluejay runs the
+// versions of a service. Adapters live in sub-packages: process (local
+// child processes) and static (addresses run by something else).
+package platform
+
+import (
+	"context"
+	"time"
+)
+
+// Platform runs versions of services.
+type Platform interface {
+	// Deploy makes the version's instances run: it starts the missing
+	// ones and restarts any that exited. It is idempotent and returns once
+	// the instances are started (not necessarily ready).
+	Deploy(ctx context.Context, v Version) error
+	// Instances lists the version's instances, including exited ones.
+	Instances(service, version string) []Instance
+	// Stop stops every instance of the version and forgets it. Stopping a
+	// version that does not run is not an error.
+	Stop(ctx context.Context, service, version string) error
+}
+
+// Version is one immutable build of a service and how to run it.
+type Version struct {
+	// Service names the service.
+	Service string `json:"service"`
+	// Label names the version (v2, 1.4.0, a git sha).
+	Label string `json:"label"`
+	// Args are appended to the process platform's command for this
+	// version only (e.g. fault flags in a test). Ignored by static.
+	Args []string `json:"args,omitempty"`
+	// Targets are the instances' addresses on the static platform.
+	Targets []string `json:"targets,omitempty"`
+}
+
+// State is an instance's life-cycle state as the platform sees it.
+// Readiness is not a platform state: health checks decide it.
+type State string
+
+// Instance states.
+const (
+	StateRunning State = "running"
+	StateExited  State = "exited"
+)
+
+// Instance is one running copy of a version.
+type Instance struct {
+	// ID is unique within the platform, e.g. web-v2-0.
+	ID string `json:"id"`
+	// Version is the version label.
+	Version string `json:"version"`
+	// Addr is the host:port the instance serves on.
+	Addr string `json:"addr"`
+	// State is running or exited.
+	State State `json:"state"`
+	// PID is the process id on the process platform, 0 elsewhere.
+	PID int `json:"pid,omitempty"`
+	// Restarts counts how often Deploy restarted this instance.
+	Restarts int `json:"restarts,omitempty"`
+	// LastExit says why the instance last exited ("exit status 1"),
+	// "" if it never did.
+	LastExit string `json:"lastExit,omitempty"`
+	// Started is when the current process started.
+	Started time.Time `json:"started"`
+	// LogPath is the file the instance's output goes to, if any.
+	LogPath string `json:"logPath,omitempty"`
+}

@@ -1,0 +1,241 @@
+package spec
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole of bluejay.yaml. Every field has a default (see
+// Defaults), so the smallest valid file names one service.
+type Config struct {
+	// Proxy configures the builtin reverse proxy (the data plane).
+	Proxy ProxyConfig `yaml:"proxy"`
+	// Admin configures the admin API used by the CLI and the dashboard.
+	Admin AdminConfig `yaml:"admin"`
+	// Store configures where rollouts, routes and events are persisted.
+	Store StoreConfig `yaml:"store"`
+	// Services are the applications the proxy fronts. At least one is required.
+	Services []Service `yaml:"services"`
+
+	// Dir is the directory of the config file; relative paths in the
+	// config are resolved against it. Not read from YAML.
+	Dir string `yaml:"-"`
+}
+
+// ProxyConfig configures the builtin reverse proxy.
+type ProxyConfig struct {
+	// Listen is the address the proxy serves users on.
+	// Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// VersionHeader, when set, names a response header that carries the
+	// version that served the request (e.g. X-Bluejay-Version).
+	// Default "" (off).
+	VersionHeader string `yaml:"versionHeader"`
+	// Timeout bounds how long the proxy waits for an upstream's response
+	// headers before answering 504. Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// DrainTimeout bounds how long an instance that left the traffic split
+	// is given to finish its in-flight requests before it is stopped.
+	// Default 30s.
+	DrainTimeout Duration `yaml:"drainTimeout"`
+}
+
+// AdminConfig configures the admin API.
+type AdminConfig struct {
+	// Listen is the admin API's address. It should stay on loopback.
+	// Default 127.0.0.1:7070.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token every admin call must carry. One of Token
+	// and TokenFile is required: the admin API always requires a token.
+	Token string `yaml:"token"`
+	// TokenFile is a file holding the token (surrounding whitespace is
+	// trimmed). Relative to the config file. Default "" (use Token).
+	TokenFile string `yaml:"tokenFile"`
+}
+
+// StoreConfig configures persistence.
+type StoreConfig struct {
+	// Path is the SQLite database file, relative to the config file.
+	// Default ./bluejay.db.
+	Path string `yaml:"path"`
+}
+
+// Service is one application behind the proxy.
+type Service struct {
+	// Name identifies the service in the CLI, API and store. Required:
+	// lower-case letters, digits and '-', starting with a letter.
+	Name string `yaml:"name"`
+	// Match selects the requests this service receives.
+	// Default: every path on every host.
+	Match Match `yaml:"match"`
+	// Version is the first stable version, deployed on the first start.
+	// Required.
+	Version string `yaml:"version"`
+	// Platform says how the service's versions run. Exactly one of
+	// process and static is required.
+	Platform Platform `yaml:"platform"`
+	// Health is the readiness probe run against every instance.
+	Health Health `yaml:"health"`
+	// Smoke tests run against a new version's instances directly, before
+	// it receives any user traffic. Default none.
+	Smoke []Smoke `yaml:"smoke"`
+	// Strategy is how a new version is rolled out. Default blue-green,
+	// the only strategy so far.
+	Strategy string `yaml:"strategy"`
+	// BlueGreen tunes the blue-green strategy.
+	BlueGreen BlueGreen `yaml:"blueGreen"`
+}
+
+// Match selects requests by host and path prefix. The most specific
+// match wins: a host match beats no host, a longer prefix beats a shorter.
+type Match struct {
+	// Host matches the request's Host header without its port,
+	// case-insensitively. Default "" (any host).
+	Host string `yaml:"host"`
+	// PathPrefix matches the start of the request path. Default "/".
+	PathPrefix string `yaml:"pathPrefix"`
+}
+
+// Platform says how versions of a service run. Exactly one field is set.
+type Platform struct {
+	// Process runs each version as local processes on loopback ports.
+	Process *Process `yaml:"process"`
+	// Static routes to addresses that something else runs.
+	Static *Static `yaml:"static"`
+}
+
+// Process runs versions as child processes of bluejay.
+type Process struct {
+	// Command is the program and its arguments. Each element is a Go
+	// template with {{.Port}}, {{.Version}}, {{.Service}} and
+	// {{.Instance}}. Required; the program must listen on {{.Port}}.
+	Command []string `yaml:"command"`
+	// Replicas is how many instances of each version run. Default 1.
+	Replicas int `yaml:"replicas"`
+	// Env adds environment variables to the instances (templated like
+	// Command). Default none; the instances inherit bluejay's environment.
+	Env map[string]string `yaml:"env"`
+	// Dir is the working directory of the instances, relative to the
+	// config file. Default: the config file's directory.
+	Dir string `yaml:"dir"`
+	// LogDir receives one log file per instance
+	// (SERVICE-VERSION-N.log), relative to the config file. Default ./logs.
+	LogDir string `yaml:"logDir"`
+	// StopGrace is how long an instance has to exit after SIGTERM before
+	// it gets SIGKILL. Default 10s.
+	StopGrace Duration `yaml:"stopGrace"`
+}
+
+// Static routes to addresses run by something else.
+type Static struct {
+	// Targets maps a version to its instances' host:port addresses.
+	// Versions not listed here take their targets from
+	// `bluejay deploy --target`. Default none.
+	Targets map[string][]string `yaml:"targets"`
+}
+
+// Health is the active readiness probe. An instance receives traffic only
+// after HealthyThreshold consecutive passes, and leaves the split after
+// UnhealthyThreshold consecutive failures.
+type Health struct {
+	// Path is probed with GET; any 2xx passes. Default /healthz.
+	Path string `yaml:"path"`
+	// Interval between probes of one instance. Default 1s.
+	Interval Duration `yaml:"interval"`
+	// Timeout of one probe. Default 1s; must not exceed Interval.
+	Timeout Duration `yaml:"timeout"`
+	// HealthyThreshold is the consecutive passes that make an instance
+	// ready. Default 2.
+	HealthyThreshold int `yaml:"healthyThreshold"`
+	// UnhealthyThreshold is the consecutive failures that take an
+	// instance out. Default 3.
+	UnhealthyThreshold int `yaml:"unhealthyThreshold"`
+	// ReadyTimeout is how long a new version's instances have to become
+	// ready before the rollout fails. Default 2m.
+	ReadyTimeout Duration `yaml:"readyTimeout"`
+}
+
+// Smoke is one request sent to each instance of a new version.
+type Smoke struct {
+	// Name labels the check in events. Default "METHOD PATH".
+	Name string `yaml:"name"`
+	// Method is the HTTP method. Default GET.
+	Method string `yaml:"method"`
+	// Path is the request path. Required; must start with '/'.
+	Path string `yaml:"path"`
+	// Headers are added to the request. Default none.
+	Headers map[string]string `yaml:"headers"`
+	// ExpectStatus is the status the response must have. Default 200.
+	ExpectStatus int `yaml:"expectStatus"`
+	// ExpectBody, when set, must appear in the response body.
+	// Default "" (body not checked).
+	ExpectBody string `yaml:"expectBody"`
+	// Timeout bounds the request. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// BlueGreen tunes the blue-green strategy: deploy the new version beside
+// the old, gate it, optionally preview it on a small share of traffic,
+// switch all traffic at once, watch, and flip back on trouble.
+type BlueGreen struct {
+	// PreviewWeight is the percentage of traffic (0-99) the new version
+	// gets before the switch. Default 0 (no preview).
+	PreviewWeight int `yaml:"previewWeight"`
+	// PreviewDuration is how long the preview lasts. Default 30s when
+	// PreviewWeight is set.
+	PreviewDuration Duration `yaml:"previewDuration"`
+	// Watch is how long the new version is watched after the switch; a
+	// failure in this window flips traffic back. Default 30s; 0 completes
+	// at once.
+	Watch Duration `yaml:"watch"`
+	// ScaleDownDelay is how long the old version stays warm after the
+	// rollout completes, so that rollback is a traffic flip. Default 5m.
+	ScaleDownDelay Duration `yaml:"scaleDownDelay"`
+	// MaxErrorRate is the share of failed requests (5xx, connect errors,
+	// timeouts) on the new version above which the preview or the watch
+	// fails. Default 0.05.
+	MaxErrorRate *float64 `yaml:"maxErrorRate"`
+	// MinRequests is the number of requests the new version must have
+	// served before its error rate is judged; below it the rate is not
+	// trusted either way. Default 20.
+	MinRequests int `yaml:"minRequests"`
+	// AutoPromote, when false, holds the rollout before the switch until
+	// `bluejay promote`. Default true.
+	AutoPromote *bool `yaml:"autoPromote"`
+}
+
+// Strategies bluejay knows.
+const (
+	StrategyBlueGreen = "blue-green"
+)
+
+// Duration is a time.Duration written in YAML as a Go duration string
+// ("500ms", "10s", "5m").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML parses a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("want a duration such as 500ms, 10s or 5m")
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want a duration such as 500ms, 10s or 5m", n.Value)
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %q", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes d as a duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }

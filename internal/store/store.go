@@ -1,0 +1,61 @@
+// Package store defines the Store port: rollouts, the event log and the
+// routing table, persisted. The store is the single source of truth for
+// routing: on start, bluejay re-applies every route from it. The SQLite
+// adapter (store/sqlite) is the default.
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/router"
+)
+
+// ErrNotFound is returned when a rollout does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned by CreateRollout when the service already has
+// an active rollout.
+var ErrConflict = errors.New("conflict")
+
+// Store is everything bluejay persists.
+type Store interface {
+	Rollouts
+	Events
+	Routes
+	Close() error
+}
+
+// Rollouts persists rollouts. Each write that carries an event writes the
+// rollout and the event in one transaction: a decision is never persisted
+// without its record, nor the record without the decision.
+type Rollouts interface {
+	// CreateRollout inserts r, assigns r.ID and records ev (its RolloutID
+	// is filled in). It fails with ErrConflict if the service has a
+	// rollout whose phase is active.
+	CreateRollout(ctx context.Context, r *engine.Rollout, ev engine.Event) error
+	// UpdateRollout replaces the stored rollout r.ID and, if ev is not
+	// nil, appends it to the event log.
+	UpdateRollout(ctx context.Context, r engine.Rollout, ev *engine.Event) error
+	// Rollout returns one rollout or ErrNotFound.
+	Rollout(ctx context.Context, id int64) (engine.Rollout, error)
+	// ListRollouts returns a service's rollouts, newest first; service ""
+	// means every service; limit <= 0 means no limit.
+	ListRollouts(ctx context.Context, service string, limit int) ([]engine.Rollout, error)
+}
+
+// Events reads the event log.
+type Events interface {
+	// ListEvents returns a service's events, oldest first; service ""
+	// means every service; limit <= 0 means all, otherwise the newest limit.
+	ListEvents(ctx context.Context, service string, limit int) ([]engine.Event, error)
+}
+
+// Routes persists the routing table.
+type Routes interface {
+	// PutRoute stores a service's route, replacing the previous one.
+	PutRoute(ctx context.Context, r router.Route) error
+	// ListRoutes returns every stored route, ordered by service.
+	ListRoutes(ctx context.Context) ([]router.Route, error)
+}
