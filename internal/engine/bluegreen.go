@@ -1,0 +1,389 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+)
+
+// bg decides one step of a blue-green rollout: deploy the new version
+// beside the old, wait until it is ready, smoke-test it, optionally
+// preview it on a share of traffic, switch all traffic at once, watch it,
+// and flip back to the still-warm old version on trouble.
+type bg struct {
+	r   Rollout
+	obs Observation
+	now time.Time
+}
+
+func blueGreen(r Rollout, obs Observation, now time.Time) Decision {
+	b := bg{r: r, obs: obs, now: now}
+	var d Decision
+	switch r.Phase {
+	case "", PhaseDeploying:
+		d = b.deploying()
+	case PhaseSmoke:
+		d = b.smoke()
+	case PhasePreview:
+		d = b.preview()
+	case PhasePaused:
+		d = b.paused()
+	case PhaseWatching:
+		d = b.watching()
+	case PhaseCompleted:
+		d = b.completed()
+	default:
+		d = b.ended()
+	}
+	d.Actions = append(b.missing(d), d.Actions...)
+	return d
+}
+
+// deploying waits for every instance of the new version to be ready.
+func (b bg) deploying() Decision {
+	if d, ok := b.command(); ok {
+		return d
+	}
+	n, p := b.obs.New, b.r.Params
+	switch {
+	case n.Exited > 0:
+		return b.fail(fmt.Sprintf("%s did not start: %s", b.r.To.Label, n.Problem), nil)
+	case n.Ready >= p.Replicas:
+		return b.ready()
+	case b.now.Sub(b.r.PhaseSince) >= p.ReadyTimeout:
+		return b.fail(fmt.Sprintf("%s not ready after %s: %d/%d instances ready%s",
+			b.r.To.Label, p.ReadyTimeout, n.Ready, p.Replicas, problem(n)), b.readyNumbers())
+	}
+	return b.stay(PhaseDeploying, fmt.Sprintf("waiting for %s to be ready: %d/%d instances",
+		b.r.To.Label, n.Ready, p.Replicas), b.readyNumbers())
+}
+
+// ready moves a ready new version to its smoke tests, or past them.
+func (b bg) ready() Decision {
+	if b.r.Params.Smoke {
+		d := b.to(PhaseSmoke, fmt.Sprintf("%s ready (%d/%d instances); running smoke tests",
+			b.r.To.Label, b.obs.New.Ready, b.r.Params.Replicas), b.stableOnly())
+		d.Numbers = b.readyNumbers()
+		d.Actions = []Action{{Kind: ActSmoke, Version: b.r.To.Label}}
+		return d
+	}
+	return b.gatesPassed(fmt.Sprintf("%s ready (%d/%d instances), no smoke tests configured",
+		b.r.To.Label, b.obs.New.Ready, b.r.Params.Replicas))
+}
+
+// smoke waits for the smoke tests' result.
+func (b bg) smoke() Decision {
+	if d, ok := b.command(); ok {
+		return d
+	}
+	if d, ok := b.lostInstance(); ok {
+		return d
+	}
+	s := b.obs.Smoke
+	switch {
+	case s == nil:
+		d := b.stay(PhaseSmoke, b.r.Reason, nil)
+		d.Actions = []Action{{Kind: ActSmoke, Version: b.r.To.Label}}
+		return d
+	case !s.Passed:
+		return b.fail("smoke test failed: "+s.Reason, nil)
+	}
+	return b.gatesPassed(fmt.Sprintf("%s passed its smoke tests", b.r.To.Label))
+}
+
+// gatesPassed decides what follows readiness and smoke tests: the
+// preview, a pause for promotion, or the switch.
+func (b bg) gatesPassed(why string) Decision {
+	p := b.r.Params
+	switch {
+	case b.r.From.Label == "":
+		return b.to(PhaseCompleted, why+"; first version of the service takes all traffic",
+			map[string]int{b.r.To.Label: 100})
+	case p.PreviewWeight > 0:
+		return b.to(PhasePreview, fmt.Sprintf("%s; previewing on %d%% of traffic for %s",
+			why, p.PreviewWeight, p.PreviewDuration), b.split(p.PreviewWeight))
+	case !p.AutoPromote:
+		return b.to(PhasePaused, why+"; waiting for promote", b.stableOnly())
+	}
+	return b.switchOver(why)
+}
+
+// switchOver sends all traffic to the new version; the old one stays warm.
+func (b bg) switchOver(why string) Decision {
+	reason := fmt.Sprintf("%s; switched all traffic to %s, watching for %s (%s stays warm)",
+		why, b.r.To.Label, b.r.Params.Watch, b.r.From.Label)
+	return b.to(PhaseWatching, reason, b.split(100))
+}
+
+// preview judges the new version on its share of traffic.
+func (b bg) preview() Decision {
+	if d, ok := b.command(); ok {
+		return d
+	}
+	if d, ok := b.judge("preview"); ok {
+		return d
+	}
+	p := b.r.Params
+	if b.now.Sub(b.r.PhaseSince) < p.PreviewDuration {
+		return b.stay(PhasePreview, b.r.Reason, b.trafficNumbers())
+	}
+	why := fmt.Sprintf("preview passed: %s", b.trafficSummary())
+	if !p.AutoPromote {
+		d := b.to(PhasePaused, why+"; waiting for promote", b.r.Weights)
+		d.Numbers = b.trafficNumbers()
+		return d
+	}
+	d := b.switchOver(why)
+	d.Numbers = b.trafficNumbers()
+	return d
+}
+
+// paused holds the split until a person promotes or aborts.
+func (b bg) paused() Decision {
+	if d, ok := b.command(); ok {
+		return d
+	}
+	if b.r.Weights[b.r.To.Label] > 0 {
+		if d, ok := b.judge("pause"); ok {
+			return d
+		}
+	} else if d, ok := b.lostInstance(); ok {
+		return d
+	}
+	return b.stay(PhasePaused, b.r.Reason, nil)
+}
+
+// watching judges the new version with all traffic until the window ends.
+func (b bg) watching() Decision {
+	if d, ok := b.command(); ok {
+		return d
+	}
+	if d, ok := b.judge("watch"); ok {
+		return d
+	}
+	p, n := b.r.Params, b.obs.New
+	elapsed := b.now.Sub(b.r.PhaseSince)
+	switch {
+	case elapsed < p.Watch:
+		return b.stay(PhaseWatching, b.r.Reason, b.trafficNumbers())
+	case n.Ready < p.Replicas && elapsed < p.Watch+p.ReadyTimeout:
+		return b.stay(PhaseWatching, fmt.Sprintf("watch window over, waiting for %s to be ready: %d/%d instances",
+			b.r.To.Label, n.Ready, p.Replicas), b.readyNumbers())
+	case n.Ready < p.Replicas:
+		return b.flipBack(fmt.Sprintf("%s not ready: %d/%d instances%s", b.r.To.Label, n.Ready, p.Replicas, problem(n)), b.readyNumbers())
+	}
+	d := b.to(PhaseCompleted, fmt.Sprintf("watched %s: %s; %s is stable, %s stays warm for %s",
+		p.Watch, b.trafficSummary(), b.r.To.Label, b.r.From.Label, p.ScaleDownDelay), b.newOnly())
+	d.Numbers = b.trafficNumbers()
+	return d
+}
+
+// completed keeps the old version warm for the scale-down delay, then
+// stops it. Until then a rollback is a traffic flip.
+func (b bg) completed() Decision {
+	if b.obs.Command == CmdRollback {
+		return b.rollbackCompleted()
+	}
+	if b.obs.Command != "" {
+		return b.reject("the rollout has completed")
+	}
+	d := b.stay(PhaseCompleted, b.r.Reason, nil)
+	d.Weights = b.newOnly()
+	switch {
+	case b.r.From.Label == "" || !b.obs.Old.Started && !b.oldWarm():
+		d.Settled = true
+	case b.obs.Old.Started && !b.oldWarm():
+		d.Actions = []Action{{Kind: ActStop, Version: b.r.From.Label,
+			Reason: fmt.Sprintf("scale-down delay %s passed: stopping %s", b.r.Params.ScaleDownDelay, b.r.From.Label)}}
+	}
+	return d
+}
+
+func (b bg) rollbackCompleted() Decision {
+	switch {
+	case b.r.From.Label == "":
+		return b.reject("there is no previous version to roll back to")
+	case !b.oldWarm() || b.obs.Old.Ready == 0:
+		return b.reject(fmt.Sprintf("%s is no longer warm (scale-down delay %s passed); deploy it again",
+			b.r.From.Label, b.r.Params.ScaleDownDelay))
+	}
+	return b.flipBack("rollback requested after completion", nil)
+}
+
+// ended stops the losing new version of a rollout that did not complete.
+func (b bg) ended() Decision {
+	if b.obs.Command != "" {
+		return b.reject(fmt.Sprintf("the rollout has ended (%s)", b.r.Phase))
+	}
+	d := b.stay(b.r.Phase, b.r.Reason, nil)
+	d.Weights = b.stableOnly()
+	if b.obs.New.Started {
+		d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: "the rollout ended " + string(b.r.Phase)}}
+	} else {
+		d.Settled = true
+	}
+	return d
+}
+
+// command applies a person's command to an active rollout.
+func (b bg) command() (Decision, bool) {
+	switch b.obs.Command {
+	case "":
+		return Decision{}, false
+	case CmdAbort, CmdRollback:
+		return b.abort(), true
+	case CmdPromote:
+		return b.promote(), true
+	}
+	return b.reject(fmt.Sprintf("unknown command %q", b.obs.Command)), true
+}
+
+func (b bg) abort() Decision {
+	why := fmt.Sprintf("%s requested", b.obs.Command)
+	if b.trafficMoved() {
+		return b.flipBack(why, nil)
+	}
+	d := b.to(PhaseAborted, why+fmt.Sprintf("; %s never took user traffic", b.r.To.Label), b.stableOnly())
+	d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: why}}
+	return d
+}
+
+func (b bg) promote() Decision {
+	switch b.r.Phase {
+	case PhasePreview, PhasePaused:
+		return b.switchOver("promoted")
+	case PhaseWatching:
+		return b.to(PhaseCompleted, fmt.Sprintf("promoted during the watch (%s); %s is stable",
+			b.trafficSummary(), b.r.To.Label), b.newOnly())
+	}
+	return b.reject(fmt.Sprintf("%s has not passed its gates yet (phase %s)", b.r.To.Label, b.r.Phase))
+}
+
+// judge fails a new version that lost an instance or serves too many
+// errors. The error budget is MaxErrorRate of at least MinRequests
+// requests, so a plainly broken version fails before MinRequests arrive
+// while a single error in a handful of requests does not.
+func (b bg) judge(stage string) (Decision, bool) {
+	if d, ok := b.lostInstance(); ok {
+		return d, true
+	}
+	t, p := b.obs.Traffic, b.r.Params
+	budget := p.MaxErrorRate * float64(max(t.Requests, p.MinRequests))
+	if float64(t.Errors) <= budget {
+		return Decision{}, false
+	}
+	return b.flipBack(fmt.Sprintf("%s failed: %s, above maxErrorRate %.2f%%",
+		stage, b.trafficSummary(), p.MaxErrorRate*100), b.trafficNumbers()), true
+}
+
+// lostInstance fails a new version whose instance exited or stopped
+// passing readiness after it had passed.
+func (b bg) lostInstance() (Decision, bool) {
+	n := b.obs.New
+	if n.Exited == 0 && n.Failing == 0 {
+		return Decision{}, false
+	}
+	why := fmt.Sprintf("%s lost an instance: %s", b.r.To.Label, n.Problem)
+	if b.trafficMoved() {
+		return b.flipBack(why, b.readyNumbers()), true
+	}
+	return b.fail(why, b.readyNumbers()), true
+}
+
+// fail ends a rollout whose new version never took user traffic.
+func (b bg) fail(why string, numbers map[string]float64) Decision {
+	d := b.to(PhaseFailed, why, b.stableOnly())
+	d.Numbers = numbers
+	d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: why}}
+	return d
+}
+
+// flipBack returns all traffic to the warm old version.
+func (b bg) flipBack(why string, numbers map[string]float64) Decision {
+	d := b.to(PhaseRolledBack, fmt.Sprintf("%s; flipped all traffic back to %s", why, b.r.From.Label), b.stableOnly())
+	d.Numbers = numbers
+	d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: why}}
+	return d
+}
+
+func (b bg) reject(why string) Decision {
+	d := b.stay(b.r.Phase, b.r.Reason, nil)
+	d.Rejected = fmt.Sprintf("cannot %s: %s", b.obs.Command, why)
+	return d
+}
+
+func (b bg) to(p Phase, reason string, weights map[string]int) Decision {
+	return Decision{Phase: p, Reason: reason, Weights: weights}
+}
+
+func (b bg) stay(p Phase, reason string, numbers map[string]float64) Decision {
+	return Decision{Phase: p, Reason: reason, Weights: b.r.Weights, Numbers: numbers}
+}
+
+// missing deploys the versions that should run in the decided phase but
+// do not (after a restart of bluejay, say).
+func (b bg) missing(d Decision) []Action {
+	var acts []Action
+	if b.oldWanted(d.Phase) && !b.obs.Old.Started {
+		acts = append(acts, Action{Kind: ActDeploy, Version: b.r.From.Label, Reason: "the old version must stay warm"})
+	}
+	if d.Phase.Active() && !b.obs.New.Started || d.Phase == PhaseCompleted && !b.obs.New.Started {
+		acts = append(acts, Action{Kind: ActDeploy, Version: b.r.To.Label, Reason: "deploying " + b.r.To.Label})
+	}
+	return acts
+}
+
+// oldWanted reports whether the old version should run in phase p.
+func (b bg) oldWanted(p Phase) bool {
+	if b.r.From.Label == "" {
+		return false
+	}
+	return p != PhaseCompleted || b.r.Phase == PhaseCompleted && b.oldWarm()
+}
+
+// oldWarm reports whether the scale-down delay is still running.
+func (b bg) oldWarm() bool {
+	return b.now.Sub(b.r.PhaseSince) < b.r.Params.ScaleDownDelay
+}
+
+func (b bg) trafficMoved() bool { return b.r.Weights[b.r.To.Label] > 0 }
+
+func (b bg) stableOnly() map[string]int {
+	if b.r.From.Label == "" {
+		return map[string]int{}
+	}
+	return map[string]int{b.r.From.Label: 100}
+}
+
+func (b bg) newOnly() map[string]int { return map[string]int{b.r.To.Label: 100} }
+
+// split gives the new version pct percent and keeps the old one in the
+// route (at weight 0 when pct is 100) so that it can take traffic back.
+func (b bg) split(pct int) map[string]int {
+	return map[string]int{b.r.From.Label: 100 - pct, b.r.To.Label: pct}
+}
+
+func (b bg) trafficSummary() string {
+	t := b.obs.Traffic
+	return fmt.Sprintf("%d/%d requests failed (%.2f%%)", t.Errors, t.Requests, t.ErrorRate()*100)
+}
+
+func (b bg) trafficNumbers() map[string]float64 {
+	t, p := b.obs.Traffic, b.r.Params
+	return map[string]float64{
+		"requests": float64(t.Requests), "errors": float64(t.Errors), "errorRate": t.ErrorRate(),
+		"maxErrorRate": p.MaxErrorRate, "minRequests": float64(p.MinRequests),
+	}
+}
+
+func (b bg) readyNumbers() map[string]float64 {
+	n := b.obs.New
+	return map[string]float64{"ready": float64(n.Ready), "replicas": float64(b.r.Params.Replicas),
+		"running": float64(n.Running), "exited": float64(n.Exited), "failing": float64(n.Failing)}
+}
+
+func problem(n VersionObs) string {
+	if n.Problem == "" {
+		return ""
+	}
+	return " (" + n.Problem + ")"
+}

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
+)
+
+// Observation is what the controller saw of the world for one step.
+type Observation struct {
+	// New and Old describe the rollout's new and old versions.
+	New, Old VersionObs
+	// Smoke is the result of the smoke tests run in the current phase;
+	// nil until they finish.
+	Smoke *SmokeResult
+	// Traffic counts the new version's user requests since the current
+	// phase began.
+	Traffic metrics.Counts
+	// Command is a person's request (promote, abort, rollback); "" if none.
+	Command Command
+}
+
+// VersionObs describes one version's instances.
+type VersionObs struct {
+	// Started reports whether the platform runs (or ran) instances of it.
+	Started bool
+	// Running, Ready and Exited count its instances: running processes,
+	// those passing readiness, and those that exited.
+	Running, Ready, Exited int
+	// Failing counts running instances that had passed readiness and then
+	// lost it. An instance still starting is neither Ready nor Failing.
+	Failing int
+	// Problem says what went wrong with an instance ("web-v2-0 exited:
+	// exit status 1"), "" if nothing did.
+	Problem string
+}
+
+// SmokeResult is the outcome of a version's smoke tests.
+type SmokeResult struct {
+	Passed bool
+	// Reason names the failing check, instance and cause.
+	Reason string
+}
+
+// Command is a request from a person, carried in one observation.
+type Command string
+
+// Commands.
+const (
+	CmdPromote  Command = "promote"
+	CmdAbort    Command = "abort"
+	CmdRollback Command = "rollback"
+)
+
+// Decision is what Step decided: the controller persists it, then acts.
+type Decision struct {
+	// Phase and Reason are the rollout's next phase and why.
+	Phase  Phase
+	Reason string
+	// Numbers are the figures behind the reason (error rate, requests,
+	// thresholds, ready counts).
+	Numbers map[string]float64
+	// Weights is the traffic split to apply, by version label.
+	Weights map[string]int
+	// Actions are what the controller must do, in order. Each is
+	// idempotent.
+	Actions []Action
+	// Settled reports that the rollout has nothing left to do.
+	Settled bool
+	// Rejected says why the observation's command was refused; "" if it
+	// was taken or there was none.
+	Rejected string
+}
+
+// Transition reports whether the decision moves r to another phase.
+func (d Decision) Transition(r Rollout) bool { return d.Phase != r.Phase }
+
+// ActionKind names what an action does.
+type ActionKind string
+
+// Action kinds.
+const (
+	// ActDeploy starts the version's instances (idempotent).
+	ActDeploy ActionKind = "deploy"
+	// ActSmoke runs the smoke tests against the version's instances.
+	ActSmoke ActionKind = "smoke"
+	// ActStop drains and stops the version's instances.
+	ActStop ActionKind = "stop"
+)
+
+// Action is one thing the controller must do to a version.
+type Action struct {
+	Kind    ActionKind
+	Version string
+	// Reason is recorded in the event log when the action is taken.
+	Reason string
+}
+
+func (a Action) String() string { return fmt.Sprintf("%s %s", a.Kind, a.Version) }
+
+// Step decides a rollout's next move. It is a pure function of its
+// arguments.
+func Step(r Rollout, obs Observation, now time.Time) Decision {
+	return blueGreen(r, obs, now)
+}
