@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluejay-deploy/bluejay/internal/server"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
+)
+
+func newServe(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve -c FILE",
+		Short: "Run the proxy, the rollout controller and the admin API",
+		Long: `serve runs everything in one process: the reverse proxy on proxy.listen, the
+rollout controller, and the admin API on admin.listen. On the first start each
+service's configured version is deployed; on later starts routes are re-applied
+from the store and rollouts resume from their persisted phase.
+An invalid config is refused whole, with every error, and nothing starts.
+SIGINT or SIGTERM drains the proxy, then stops the instances.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			srv, err := server.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			return srv.Run(ctx)
+		},
+	}
+}
+
+func newValidate(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate -c FILE",
+		Short: "Check a config file and report every error with file:line:col",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d services)\n", g.configPath(), len(cfg.Services))
+			return nil
+		},
+	}
+}
+
+// load reads and validates the config named by -c; every error is
+// printed and the command fails with status 1.
+func (g *globals) load() (*spec.Config, error) {
+	path := g.configPath()
+	if path == "" {
+		return nil, usageError{fmt.Errorf("no config: pass -c FILE")}
+	}
+	cfg, err := spec.Load(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return nil, failedError{msg: fmt.Sprintf("%s is invalid; nothing was changed", path)}
+	}
+	return cfg, nil
+}
+
+// signalContext is cmd's context, cancelled by SIGINT or SIGTERM.
+func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}

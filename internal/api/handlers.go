@@ -1,0 +1,90 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/bluejay-deploy/bluejay/internal/controller"
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+)
+
+func (s *Server) listServices(_ http.ResponseWriter, _ *http.Request) (any, int, error) {
+	out := []controller.ServiceStatus{}
+	for _, name := range s.Controller.Services() {
+		st, err := s.Controller.Status(name)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, st)
+	}
+	return out, http.StatusOK, nil
+}
+
+func (s *Server) getService(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	st, err := s.Controller.Status(r.PathValue("name"))
+	return st, http.StatusOK, err
+}
+
+// DeployBody is the body of POST /v1/services/{name}/deploy.
+type DeployBody struct {
+	Version  string   `json:"version"`
+	Strategy string   `json:"strategy,omitempty"`
+	Targets  []string `json:"targets,omitempty"`
+	Args     []string `json:"args,omitempty"`
+}
+
+func (s *Server) deploy(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	var b DeployBody
+	if err := decode(r, &b); err != nil {
+		return nil, 0, err
+	}
+	ro, err := s.Controller.Deploy(r.Context(), controller.DeployRequest{Service: r.PathValue("name"),
+		Version: b.Version, Strategy: b.Strategy, Targets: b.Targets, Args: b.Args})
+	return ro, http.StatusCreated, err
+}
+
+func (s *Server) command(cmd engine.Command) handlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+		ro, err := s.Controller.Command(r.Context(), r.PathValue("name"), cmd)
+		return ro, http.StatusOK, err
+	}
+}
+
+func (s *Server) rollback(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	ro, err := s.Controller.Rollback(r.Context(), r.PathValue("name"))
+	return ro, http.StatusOK, err
+}
+
+func (s *Server) listRollouts(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	n, err := limit(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	rs, err := s.Controller.Rollouts(r.Context(), r.PathValue("name"), n)
+	if rs == nil {
+		rs = []engine.Rollout{}
+	}
+	return rs, http.StatusOK, err
+}
+
+func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	n, err := limit(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	evs, err := s.Controller.Events(r.Context(), r.PathValue("name"), n)
+	if evs == nil {
+		evs = []engine.Event{}
+	}
+	return evs, http.StatusOK, err
+}
+
+func (s *Server) getRollout(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: rollout id %q: want a number", errBadRequest, r.PathValue("id"))
+	}
+	ro, err := s.Controller.Rollout(r.Context(), id)
+	return ro, http.StatusOK, err
+}

@@ -1,0 +1,143 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/bluejay-deploy/bluejay/internal/controller"
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/store"
+)
+
+// maxBody bounds request bodies; an admin request is a few hundred bytes.
+const maxBody = 64 << 10
+
+// Server serves the admin API.
+type Server struct {
+	// Controller carries out the requests. Required.
+	Controller *controller.Controller
+	// Token is the bearer token every /v1 request must carry. Required:
+	// an empty token refuses every request.
+	Token string
+	// Logger receives request errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /v1/services", s.auth(s.listServices))
+	mux.Handle("GET /v1/services/{name}", s.auth(s.getService))
+	mux.Handle("POST /v1/services/{name}/deploy", s.auth(s.deploy))
+	mux.Handle("POST /v1/services/{name}/promote", s.auth(s.command(engine.CmdPromote)))
+	mux.Handle("POST /v1/services/{name}/abort", s.auth(s.command(engine.CmdAbort)))
+	mux.Handle("POST /v1/services/{name}/rollback", s.auth(s.rollback))
+	mux.Handle("GET /v1/services/{name}/rollouts", s.auth(s.listRollouts))
+	mux.Handle("GET /v1/services/{name}/events", s.auth(s.listEvents))
+	mux.Handle("GET /v1/rollouts/{id}", s.auth(s.getRollout))
+	return mux
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, int, error)
+
+// auth checks the bearer token, then runs h and writes its result.
+func (s *Server) auth(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bluejay"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody{"missing or wrong bearer token"})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		v, status, err := h(w, r)
+		if err != nil {
+			status = s.errorStatus(r, err)
+			writeJSON(w, status, errorBody{err.Error()})
+			return
+		}
+		writeJSON(w, status, v)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// errBadRequest marks errors in what the client sent.
+var errBadRequest = errors.New("bad request")
+
+func (s *Server) errorStatus(r *http.Request, err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBadRequest), errors.Is(err, controller.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, controller.ErrUnknownService), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, controller.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, context.Canceled):
+		return 499
+	}
+	s.logger().Error("admin request", "method", r.Method, "path", r.URL.Path, "err", err)
+	return http.StatusInternalServerError
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are
+// errors.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return fmt.Errorf("%w: reading JSON body: %v", errBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the JSON body", errBadRequest)
+	}
+	return nil
+}
+
+func limit(r *http.Request) (int, error) {
+	q := r.URL.Query().Get("limit")
+	if q == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%w: limit %q: want a number >= 0", errBadRequest, q)
+	}
+	return n, nil
+}

@@ -1,0 +1,13 @@
+// Package checks runs health probes and smoke tests against a version's
+// instances directly, not through the proxy, so that a verdict is about
+// the instance itself.
+//
+// Probe is one readiness probe. A Monitor probes a set of instances on an
+// interval and decides each one's readiness with hysteresis: ready after
+// HealthyThreshold consecutive passes, out after UnhealthyThreshold
+// consecutive failures. RunSmoke sends a new version's smoke tests to
+// each of its instances and stops at the first failure, with a reason
+// precise enough to show the user as is.
+//
+// Redirects are never followed: the status judged is the instance's own.
+package checks

@@ -1,0 +1,162 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/checks"
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/router"
+)
+
+// route applies the decided weights over the versions' ready instances,
+// persisting the route before the router sees it.
+func (l *loop) route(ctx context.Context, weights map[string]int) {
+	m := l.svc.Spec.Match
+	rt := router.Route{Service: l.svc.Spec.Name, Host: m.Host, PathPrefix: m.PathPrefix, Backends: []router.Backend{}}
+	for _, label := range slices.Sorted(maps.Keys(weights)) {
+		rt.Backends = append(rt.Backends, router.Backend{Version: label, Weight: weights[label], Addrs: l.readyAddrs(label)})
+	}
+	if rt.Equal(l.applied) {
+		return
+	}
+	if err := l.c.Store.PutRoute(ctx, rt); err != nil {
+		l.c.logger().Error("persisting route", "service", rt.Service, "err", err)
+		return
+	}
+	if err := l.c.Router.SetRoute(ctx, rt); err != nil {
+		l.c.logger().Error("applying route", "service", rt.Service, "err", err)
+		return
+	}
+	l.applied = rt
+}
+
+// act carries out the engine's actions. Each is idempotent: an action
+// already under way is not started twice.
+func (l *loop) act(ctx context.Context, actions []engine.Action) {
+	for _, a := range actions {
+		switch a.Kind {
+		case engine.ActDeploy:
+			l.deploy(ctx, a)
+		case engine.ActSmoke:
+			l.runSmoke(ctx, a.Version)
+		case engine.ActStop:
+			l.stop(ctx, a.Version, a.Reason)
+		}
+	}
+}
+
+func (l *loop) deploy(ctx context.Context, a engine.Action) {
+	v := l.versionSpec(a.Version)
+	l.deployed[a.Version] = true
+	if err := l.svc.Platform.Deploy(ctx, v); err != nil {
+		l.deployErr[a.Version] = fmt.Sprintf("deploying %s: %v", a.Version, err)
+		l.record(ctx, l.deployErr[a.Version])
+		return
+	}
+	delete(l.deployErr, a.Version)
+	l.record(ctx, fmt.Sprintf("%s: started %s", a.Reason, a.Version))
+}
+
+func (l *loop) versionSpec(label string) platform.Version {
+	if label == l.r.From.Label {
+		return l.r.From
+	}
+	return l.r.To
+}
+
+// runSmoke runs the smoke tests in the background; the result is posted
+// back to the loop for the phase that asked for it.
+func (l *loop) runSmoke(ctx context.Context, label string) {
+	if l.smokeRunning || l.smoke != nil {
+		return
+	}
+	l.smokeRunning = true
+	id, since, addrs := l.r.ID, l.r.PhaseSince, l.readyAddrs(label)
+	go func() {
+		res := checks.RunSmoke(ctx, l.c.client(), addrs, l.svc.Spec.Smoke)
+		l.post(ctx, func() {
+			l.smokeRunning = false
+			if l.r.ID == id && l.r.PhaseSince.Equal(since) {
+				l.smoke = &engine.SmokeResult{Passed: res.Passed, Reason: res.Reason}
+			}
+		})
+	}()
+}
+
+// stop drains a version that has left the route, then stops it, in the
+// background.
+func (l *loop) stop(ctx context.Context, label, reason string) {
+	if l.stopping[label] {
+		return
+	}
+	l.stopping[label] = true
+	l.record(ctx, fmt.Sprintf("stopping %s: %s", label, reason))
+	addrs := l.addrs(label)
+	go func() {
+		l.drain(ctx, addrs)
+		err := l.svc.Platform.Stop(ctx, l.svc.Spec.Name, label)
+		l.post(ctx, func() {
+			delete(l.stopping, label)
+			delete(l.deployed, label)
+			delete(l.deployErr, label)
+			l.monitor.Forget(addrs...)
+			if err != nil {
+				l.c.logger().Error("stopping version", "service", l.svc.Spec.Name, "version", label, "err", err)
+			}
+		})
+	}()
+}
+
+func (l *loop) drain(ctx context.Context, addrs []string) {
+	if l.c.Drainer == nil || len(addrs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.c.drainTimeout())
+	defer cancel()
+	if err := l.c.Drainer.WaitDrained(ctx, addrs); err != nil {
+		l.c.logger().Warn("draining did not finish; stopping anyway", "service", l.svc.Spec.Name, "addrs", addrs, "err", err)
+	}
+}
+
+// collect stops versions this run started that the current rollout no
+// longer uses (the warm old version of a rollout superseded by a new one).
+func (l *loop) collect(ctx context.Context) {
+	for label := range l.deployed {
+		if label != l.r.From.Label && label != l.r.To.Label {
+			l.stop(ctx, label, fmt.Sprintf("superseded by rollout #%d", l.r.ID))
+		}
+	}
+}
+
+// restartBackoff spaces restarts of a crashing version so that a crash
+// loop neither spins nor floods the event log.
+const restartBackoff = 5 * time.Second
+
+// supervise restarts exited instances of the version that serves users
+// outside the rollout's judgement: the old version, and the new one once
+// it is stable.
+func (l *loop) supervise(ctx context.Context, obs engine.Observation) {
+	if obs.Old.Exited > 0 && !l.stopping[l.r.From.Label] && l.deployErr[l.r.From.Label] == "" {
+		l.restart(ctx, l.r.From, obs.Old.Problem)
+	}
+	if l.r.Phase == engine.PhaseCompleted && obs.New.Exited > 0 && !l.stopping[l.r.To.Label] && l.deployErr[l.r.To.Label] == "" {
+		l.restart(ctx, l.r.To, obs.New.Problem)
+	}
+}
+
+func (l *loop) restart(ctx context.Context, v platform.Version, why string) {
+	now := l.c.now()
+	if now.Sub(l.restarted[v.Label]) < restartBackoff {
+		return
+	}
+	l.restarted[v.Label] = now
+	l.record(ctx, fmt.Sprintf("restarting %s instances (%s)", v.Label, why))
+	if err := l.svc.Platform.Deploy(ctx, v); err != nil {
+		l.c.logger().Error("restarting version", "service", v.Service, "version", v.Label, "err", err)
+	}
+}

@@ -1,0 +1,186 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
+	"github.com/bluejay-deploy/bluejay/internal/store"
+)
+
+// DeployRequest asks for a new version of a service.
+type DeployRequest struct {
+	Service string `json:"service"`
+	Version string `json:"version"`
+	// Strategy overrides the service's configured strategy; "" keeps it.
+	Strategy string `json:"strategy,omitempty"`
+	// Targets are the new version's addresses on the static platform.
+	Targets []string `json:"targets,omitempty"`
+	// Args are appended to the process platform's command.
+	Args []string `json:"args,omitempty"`
+}
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$`)
+
+// Deploy starts a rollout of a new version. It fails with ErrConflict if
+// the service has an active rollout or already runs that version.
+func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (engine.Rollout, error) {
+	l, err := c.service(req.Service)
+	if err != nil {
+		return engine.Rollout{}, err
+	}
+	if err := l.checkDeploy(req); err != nil {
+		return engine.Rollout{}, err
+	}
+	var r engine.Rollout
+	err = l.exec(ctx, func() error {
+		if l.r.Phase.Active() {
+			return fmt.Errorf("%w: %s has an active rollout #%d (%s to %s, %s); promote or abort it first",
+				ErrConflict, req.Service, l.r.ID, l.r.From.Label, l.r.To.Label, l.r.Phase)
+		}
+		if stable := l.r.Stable(); stable == req.Version {
+			return fmt.Errorf("%w: %s already runs %s as its stable version", ErrConflict, req.Service, stable)
+		}
+		r, err = l.create(ctx, l.version(req.Version, req.Targets, req.Args), "deploy requested")
+		if err == nil {
+			l.adopt(ctx, r)
+		}
+		return err
+	})
+	return r, err
+}
+
+// checkDeploy refuses a request that could never succeed, before
+// anything is written.
+func (l *loop) checkDeploy(req DeployRequest) error {
+	switch {
+	case !labelRE.MatchString(req.Version):
+		return fmt.Errorf("%w: version %q: want letters, digits, '.', '_', '+' or '-', at most 63", ErrInvalid, req.Version)
+	case req.Strategy != "" && req.Strategy != spec.StrategyBlueGreen:
+		return fmt.Errorf("%w: strategy %q: want %s", ErrInvalid, req.Strategy, spec.StrategyBlueGreen)
+	case l.svc.Spec.Platform.Static != nil && len(l.targets(req.Version, req.Targets)) == 0:
+		return fmt.Errorf("%w: no targets for %s %s: pass --target or set platform.static.targets", ErrInvalid, req.Service, req.Version)
+	case l.svc.Spec.Platform.Static == nil && len(req.Targets) > 0:
+		return fmt.Errorf("%w: --target is for the static platform; %s runs on process", ErrInvalid, req.Service)
+	}
+	return nil
+}
+
+// create persists a new rollout from the current stable version to v.
+func (l *loop) create(ctx context.Context, v platform.Version, why string) (engine.Rollout, error) {
+	now := l.c.now()
+	r := engine.Rollout{Service: l.svc.Spec.Name, Strategy: spec.StrategyBlueGreen, To: v,
+		Params: l.params(v), Phase: engine.PhaseDeploying, Started: now, PhaseSince: now}
+	if stable := l.r.Stable(); stable != "" {
+		r.From = l.stableVersion()
+		r.Weights = map[string]int{stable: 100}
+	}
+	reason := fmt.Sprintf("%s: %s %s, %s", why, r.Strategy, v.Label, fromText(r.From.Label))
+	r.Reason = reason
+	ev := engine.Event{Service: r.Service, Time: now, Phase: r.Phase, Reason: reason, Weights: r.Weights}
+	if err := l.c.Store.CreateRollout(ctx, &r, ev); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return r, fmt.Errorf("%w: %v", ErrConflict, err)
+		}
+		return r, fmt.Errorf("persisting rollout: %w", err)
+	}
+	return r, nil
+}
+
+func fromText(from string) string {
+	if from == "" {
+		return "first version of the service"
+	}
+	return "replacing " + from
+}
+
+// stableVersion returns how to run the current stable version.
+func (l *loop) stableVersion() platform.Version {
+	if l.r.Phase == engine.PhaseCompleted {
+		return l.r.To
+	}
+	return l.r.From
+}
+
+// version builds how to run a version of this service.
+func (l *loop) version(label string, targets, args []string) platform.Version {
+	return platform.Version{Service: l.svc.Spec.Name, Label: label, Args: args, Targets: l.targets(label, targets)}
+}
+
+func (l *loop) targets(label string, given []string) []string {
+	st := l.svc.Spec.Platform.Static
+	if st == nil {
+		return nil
+	}
+	if len(given) > 0 {
+		return given
+	}
+	return st.Targets[label]
+}
+
+// params fixes the strategy's settings for a rollout of v.
+func (l *loop) params(v platform.Version) engine.Params {
+	s := l.svc.Spec
+	bg := s.BlueGreen
+	p := engine.Params{Replicas: 1, ReadyTimeout: s.Health.ReadyTimeout.D(), Smoke: len(s.Smoke) > 0,
+		PreviewWeight: bg.PreviewWeight, PreviewDuration: bg.PreviewDuration.D(), Watch: bg.Watch.D(),
+		ScaleDownDelay: bg.ScaleDownDelay.D(), MinRequests: int64(bg.MinRequests), AutoPromote: true}
+	if bg.MaxErrorRate != nil {
+		p.MaxErrorRate = *bg.MaxErrorRate
+	}
+	if bg.AutoPromote != nil {
+		p.AutoPromote = *bg.AutoPromote
+	}
+	switch {
+	case s.Platform.Process != nil:
+		p.Replicas = max(1, s.Platform.Process.Replicas)
+	case len(v.Targets) > 0:
+		p.Replicas = len(v.Targets)
+	}
+	return p
+}
+
+// Command sends promote, abort or rollback to the service's rollout. A
+// command the rollout's phase does not allow fails with ErrConflict and
+// the engine's reason.
+func (c *Controller) Command(ctx context.Context, service string, cmd engine.Command) (engine.Rollout, error) {
+	l, err := c.service(service)
+	if err != nil {
+		return engine.Rollout{}, err
+	}
+	var r engine.Rollout
+	err = l.exec(ctx, func() error {
+		d, err := l.step(ctx, cmd)
+		if err != nil {
+			return err
+		}
+		if d.Rejected != "" {
+			return fmt.Errorf("%w: %s (rollout #%d is %s)", ErrConflict, d.Rejected, l.r.ID, l.r.Phase)
+		}
+		r = l.r
+		return nil
+	})
+	return r, err
+}
+
+// Rollback returns the service to its previous version: a traffic flip
+// while that version is warm, otherwise a new rollout of it through the
+// same gates.
+func (c *Controller) Rollback(ctx context.Context, service string) (engine.Rollout, error) {
+	r, err := c.Command(ctx, service, engine.CmdRollback)
+	if err == nil || !errors.Is(err, ErrConflict) {
+		return r, err
+	}
+	l, _ := c.service(service)
+	var prev engine.Rollout
+	_ = l.exec(ctx, func() error { prev = l.r; return nil })
+	if prev.Phase != engine.PhaseCompleted || prev.From.Label == "" {
+		return r, err
+	}
+	return c.Deploy(ctx, DeployRequest{Service: service, Version: prev.From.Label,
+		Targets: prev.From.Targets, Args: prev.From.Args})
+}

@@ -1,0 +1,177 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/router"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
+	"github.com/bluejay-deploy/bluejay/internal/store"
+)
+
+// Errors the API maps to statuses.
+var (
+	// ErrUnknownService: no service of that name is configured.
+	ErrUnknownService = errors.New("unknown service")
+	// ErrInvalid: the request cannot be carried out as given.
+	ErrInvalid = errors.New("invalid request")
+	// ErrConflict: the request conflicts with the service's state.
+	ErrConflict = errors.New("conflict")
+)
+
+// Drainer waits until addresses have no in-flight requests. The builtin
+// proxy is one; nil means instances are stopped without waiting.
+type Drainer interface {
+	WaitDrained(ctx context.Context, addrs []string) error
+}
+
+// Service is one configured service with the platform that runs it.
+type Service struct {
+	Spec     spec.Service
+	Platform platform.Platform
+}
+
+// Controller runs every service's loop.
+type Controller struct {
+	// Store persists rollouts, events and routes. Required.
+	Store store.Store
+	// Router applies traffic splits. Required.
+	Router router.Router
+	// Metrics measures versions. Required.
+	Metrics metrics.Metrics
+	// Drainer, if set, is waited on before a version's instances stop.
+	Drainer Drainer
+	// DrainTimeout bounds the wait for draining. Zero means 30s.
+	DrainTimeout time.Duration
+	// Client runs health probes and smoke tests. Nil means a client
+	// without keep-alives, so probes see fresh connections.
+	Client *http.Client
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Tick is the period of a service loop's step when nothing else wakes
+	// it. Zero means 200ms.
+	Tick time.Duration
+	// Logger receives structured logs. Nil means slog.Default().
+	Logger *slog.Logger
+
+	mu       sync.Mutex
+	services map[string]*loop
+	order    []string
+	wg       sync.WaitGroup
+}
+
+// Add registers a service before Run.
+func (c *Controller) Add(s Service) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.services == nil {
+		c.services = make(map[string]*loop)
+	}
+	c.services[s.Spec.Name] = newLoop(c, s)
+	c.order = append(c.order, s.Spec.Name)
+}
+
+// Run re-applies every stored route, then runs one loop per service until
+// ctx is done; it waits for the loops to return.
+func (c *Controller) Run(ctx context.Context) error {
+	if err := c.restoreRoutes(ctx); err != nil {
+		return err
+	}
+	for _, name := range c.order {
+		l := c.services[name]
+		if err := l.load(ctx); err != nil {
+			return fmt.Errorf("loading service %s: %w", name, err)
+		}
+	}
+	for _, name := range c.order {
+		l := c.services[name]
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			l.run(ctx)
+		}()
+	}
+	<-ctx.Done()
+	c.wg.Wait()
+	return nil
+}
+
+// restoreRoutes applies the routes persisted by the previous run, so that
+// traffic flows as the store says before any loop has looked around.
+func (c *Controller) restoreRoutes(ctx context.Context) error {
+	routes, err := c.Store.ListRoutes(ctx)
+	if err != nil {
+		return fmt.Errorf("reading routes: %w", err)
+	}
+	for _, r := range routes {
+		l, ok := c.services[r.Service]
+		if !ok {
+			c.logger().Warn("stored route for a service no longer configured", "service", r.Service)
+			continue
+		}
+		if err := c.Router.SetRoute(ctx, r); err != nil {
+			return fmt.Errorf("restoring route of %s: %w", r.Service, err)
+		}
+		l.applied = r
+	}
+	return nil
+}
+
+func (c *Controller) service(name string) (*loop, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.services[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownService, name)
+	}
+	return l, nil
+}
+
+// Services lists the configured service names in config order.
+func (c *Controller) Services() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.order...)
+}
+
+func (c *Controller) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Controller) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+func (c *Controller) tick() time.Duration {
+	if c.Tick > 0 {
+		return c.Tick
+	}
+	return 200 * time.Millisecond
+}
+
+func (c *Controller) drainTimeout() time.Duration {
+	if c.DrainTimeout > 0 {
+		return c.DrainTimeout
+	}
+	return 30 * time.Second
+}
+
+func (c *Controller) client() *http.Client {
+	if c.Client != nil {
+		return c.Client
+	}
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+}

@@ -1,0 +1,213 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/checks"
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/router"
+)
+
+// loop is one service's reconcile loop. Everything but snap is owned by
+// the goroutine in run; other goroutines reach it through exec.
+type loop struct {
+	c       *Controller
+	svc     Service
+	monitor *checks.Monitor
+	do      chan func()
+
+	r       engine.Rollout // the service's current (latest) rollout
+	applied router.Route   // the route last applied
+
+	phaseBase     metrics.Counts // new version's counts when the phase began
+	exposureBase  metrics.Counts // new version's counts when the rollout was loaded
+	exposureStart metrics.Counts // the rollout's exposure when it was loaded
+
+	smoke        *engine.SmokeResult
+	smokeRunning bool
+	everReady    map[string]bool   // addresses that passed readiness once
+	deployErr    map[string]string // version → why Deploy failed
+	deployed     map[string]bool   // versions this run started
+	stopping     map[string]bool   // versions being drained and stopped
+	restarted    map[string]time.Time // version → when supervise last restarted it
+
+	mu   sync.Mutex
+	snap snapshot
+}
+
+func newLoop(c *Controller, s Service) *loop {
+	return &loop{
+		c: c, svc: s,
+		monitor:   checks.NewMonitor(s.Spec.Health, c.client()),
+		do:        make(chan func()),
+		everReady: map[string]bool{}, deployErr: map[string]string{},
+		deployed: map[string]bool{}, stopping: map[string]bool{}, restarted: map[string]time.Time{},
+	}
+}
+
+// load reads the service's latest rollout, creating the first deploy of
+// the configured version if the service has none.
+func (l *loop) load(ctx context.Context) error {
+	rs, err := l.c.Store.ListRollouts(ctx, l.svc.Spec.Name, 1)
+	if err != nil {
+		return err
+	}
+	if len(rs) == 1 {
+		l.adopt(ctx, rs[0])
+		return nil
+	}
+	r, err := l.create(ctx, l.version(l.svc.Spec.Version, nil, nil), "first start: deploying the configured version")
+	if err != nil {
+		return err
+	}
+	l.adopt(ctx, r)
+	return nil
+}
+
+// adopt makes r the loop's current rollout.
+func (l *loop) adopt(ctx context.Context, r engine.Rollout) {
+	l.r = r
+	l.exposureBase = l.counts(ctx, r.To.Label)
+	l.exposureStart = r.Exposure
+	l.phaseBase = l.exposureBase
+	l.smoke, l.smokeRunning = nil, false
+	l.publish()
+}
+
+// run steps the rollout on every tick, readiness change, command or
+// finished action until ctx is done.
+func (l *loop) run(ctx context.Context) {
+	go l.monitor.Run(ctx)
+	t := time.NewTicker(l.c.tick())
+	defer t.Stop()
+	for {
+		if _, err := l.step(ctx, ""); err != nil {
+			l.c.logger().Error("rollout step", "service", l.svc.Spec.Name, "rollout", l.r.ID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-l.monitor.Changes():
+		case f := <-l.do:
+			f()
+		}
+	}
+}
+
+// exec runs f on the loop's goroutine and returns its error.
+func (l *loop) exec(ctx context.Context, f func() error) error {
+	done := make(chan error, 1)
+	select {
+	case l.do <- func() { done <- f() }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// post hands f to the loop from a helper goroutine, giving up when ctx is done.
+func (l *loop) post(ctx context.Context, f func()) {
+	select {
+	case l.do <- f:
+	case <-ctx.Done():
+	}
+}
+
+// step observes, decides, persists the decision, then acts on it.
+func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, error) {
+	now := l.c.now()
+	obs := l.observe(ctx, cmd)
+	d := engine.Step(l.r, obs, now)
+	if d.Rejected != "" {
+		return d, nil
+	}
+	l.supervise(ctx, obs)
+	if err := l.persist(ctx, d, now); err != nil {
+		return d, fmt.Errorf("persisting decision %s: %w", d.Phase, err)
+	}
+	l.route(ctx, d.Weights)
+	l.act(ctx, d.Actions)
+	l.collect(ctx)
+	l.publish()
+	return d, nil
+}
+
+// persist writes the decision into the rollout, with an event when the
+// phase changes, before anything is acted on.
+func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) error {
+	next := l.r
+	next.Phase, next.Reason, next.Weights, next.Settled = d.Phase, d.Reason, d.Weights, d.Settled
+	if next.Phase == l.r.Phase && next.Reason == l.r.Reason && next.Settled == l.r.Settled &&
+		maps.Equal(next.Weights, l.r.Weights) {
+		return nil
+	}
+	next.Exposure = l.exposure(ctx)
+	var ev *engine.Event
+	if d.Transition(l.r) {
+		next.PhaseSince = now
+		if d.Phase.Terminal() {
+			next.Ended = now
+		}
+		ev = &engine.Event{RolloutID: l.r.ID, Service: l.r.Service, Time: now, From: l.r.Phase,
+			Phase: d.Phase, Reason: d.Reason, Weights: d.Weights, Numbers: withExposure(d.Numbers, next.Exposure)}
+	}
+	if err := l.c.Store.UpdateRollout(ctx, next, ev); err != nil {
+		return err
+	}
+	if ev != nil {
+		l.c.logger().Info("rollout phase", "service", l.r.Service, "rollout", l.r.ID,
+			"from", l.r.Phase, "to", d.Phase, "reason", d.Reason)
+		l.phaseBase = l.counts(ctx, next.To.Label)
+		l.smoke = nil
+	}
+	l.r = next
+	return nil
+}
+
+// exposure is the blast radius so far: the new version's user requests
+// since the rollout started.
+func (l *loop) exposure(ctx context.Context) metrics.Counts {
+	d := l.counts(ctx, l.r.To.Label).Sub(l.exposureBase)
+	return metrics.Counts{Requests: l.exposureStart.Requests + d.Requests, Errors: l.exposureStart.Errors + d.Errors}
+}
+
+func withExposure(n map[string]float64, e metrics.Counts) map[string]float64 {
+	out := maps.Clone(n)
+	if out == nil {
+		out = map[string]float64{}
+	}
+	out["exposedRequests"] = float64(e.Requests)
+	out["exposedErrors"] = float64(e.Errors)
+	return out
+}
+
+func (l *loop) counts(ctx context.Context, version string) metrics.Counts {
+	if version == "" {
+		return metrics.Counts{}
+	}
+	c, err := l.c.Metrics.Counts(ctx, l.svc.Spec.Name, version)
+	if err != nil {
+		l.c.logger().Warn("reading metrics", "service", l.svc.Spec.Name, "version", version, "err", err)
+	}
+	return c
+}
+
+// record appends an event that changes no phase (an action's reason).
+func (l *loop) record(ctx context.Context, reason string) {
+	ev := &engine.Event{RolloutID: l.r.ID, Service: l.r.Service, Time: l.c.now(), From: l.r.Phase,
+		Phase: l.r.Phase, Reason: reason}
+	if err := l.c.Store.UpdateRollout(ctx, l.r, ev); err != nil {
+		l.c.logger().Error("recording event", "service", l.r.Service, "reason", reason, "err", err)
+	}
+}

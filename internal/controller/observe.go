@@ -1,0 +1,85 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+)
+
+// observe gathers what the engine needs for one step.
+func (l *loop) observe(ctx context.Context, cmd engine.Command) engine.Observation {
+	obs := engine.Observation{
+		New:     l.versionObs(l.r.To.Label),
+		Old:     l.versionObs(l.r.From.Label),
+		Smoke:   l.smoke,
+		Command: cmd,
+	}
+	obs.Traffic = l.counts(ctx, l.r.To.Label).Sub(l.phaseBase)
+	return obs
+}
+
+// versionObs counts a version's instances by state and readiness, and
+// starts health probes for any instance not yet watched.
+func (l *loop) versionObs(label string) engine.VersionObs {
+	var v engine.VersionObs
+	if label == "" {
+		return v
+	}
+	if e := l.deployErr[label]; e != "" {
+		return engine.VersionObs{Started: true, Exited: 1, Problem: e}
+	}
+	insts := l.svc.Platform.Instances(l.svc.Spec.Name, label)
+	v.Started = len(insts) > 0
+	for _, in := range insts {
+		l.count(&v, in)
+	}
+	return v
+}
+
+func (l *loop) count(v *engine.VersionObs, in platform.Instance) {
+	if in.State != platform.StateRunning {
+		v.Exited++
+		l.monitor.Forget(in.Addr)
+		setProblem(v, fmt.Sprintf("%s exited: %s", in.ID, in.LastExit))
+		return
+	}
+	v.Running++
+	l.monitor.Watch(in.Addr)
+	st := l.monitor.Status(in.Addr)
+	switch {
+	case st.Ready:
+		v.Ready++
+		l.everReady[in.Addr] = true
+	case l.everReady[in.Addr]:
+		v.Failing++
+		setProblem(v, fmt.Sprintf("%s not ready: %s", in.ID, st.LastError))
+	}
+}
+
+func setProblem(v *engine.VersionObs, p string) {
+	if v.Problem == "" {
+		v.Problem = p
+	}
+}
+
+// readyAddrs lists the addresses of a version's ready instances.
+func (l *loop) readyAddrs(label string) []string {
+	var out []string
+	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+		if in.State == platform.StateRunning && l.monitor.Ready(in.Addr) {
+			out = append(out, in.Addr)
+		}
+	}
+	return out
+}
+
+// addrs lists the addresses of all of a version's instances.
+func (l *loop) addrs(label string) []string {
+	var out []string
+	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+		out = append(out, in.Addr)
+	}
+	return out
+}

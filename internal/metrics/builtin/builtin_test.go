@@ -1,0 +1,45 @@
+package builtin_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/proxy"
+	"github.com/bluejay-deploy/bluejay/internal/router"
+)
+
+func TestCountsFromProxy(t *testing.T) {
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			http.Error(w, "boom", http.StatusInternalServerError)
+		}
+	}))
+	defer failing.Close()
+	p := &proxy.Proxy{}
+	p.SetRoute(router.Route{Service: "web", Backends: []router.Backend{
+		{Version: "v1", Weight: 100, Addrs: []string{strings.TrimPrefix(failing.URL, "http://")}},
+	}})
+	for _, path := range []string{"/", "/fail", "/"} {
+		p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+	}
+
+	m := &builtin.Metrics{Proxy: p}
+	tests := []struct {
+		version string
+		want    metrics.Counts
+	}{
+		{"v1", metrics.Counts{Requests: 3, Errors: 1}},
+		{"never-seen", metrics.Counts{}},
+	}
+	for _, tt := range tests {
+		got, err := m.Counts(context.Background(), "web", tt.version)
+		if err != nil || got != tt.want {
+			t.Errorf("Counts(web, %s) = %+v, %v; want %+v, nil", tt.version, got, err, tt.want)
+		}
+	}
+}

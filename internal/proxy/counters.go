@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
+)
+
+// counterKey names one version of one service.
+type counterKey struct{ service, version string }
+
+// counters are one version's cumulative counts. They live as long as the
+// proxy, across route changes.
+type counters struct {
+	requests atomic.Int64
+	errors   atomic.Int64
+}
+
+// Counts returns the version's cumulative counts since the proxy started.
+// Requests counts every request forwarded to the version. Errors counts
+// its 5xx responses and the proxy's 502 and 504 for it; a request whose
+// client went away (499) is not an error of the version.
+func (p *Proxy) Counts(service, version string) metrics.Counts {
+	v, ok := p.counters.Load(counterKey{service, version})
+	if !ok {
+		return metrics.Counts{}
+	}
+	c := v.(*counters)
+	return metrics.Counts{Requests: c.requests.Load(), Errors: c.errors.Load()}
+}
+
+func (p *Proxy) countersOf(service, version string) *counters {
+	v, _ := p.counters.LoadOrStore(counterKey{service, version}, new(counters))
+	return v.(*counters)
+}
+
+// InFlight returns how many requests forwarded to addr have not finished.
+func (p *Proxy) InFlight(addr string) int64 {
+	v, ok := p.inflight.Load(addr)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
+}
+
+// inflightOf returns addr's in-flight counter. Counters are never removed:
+// a request may still hold one after its address left every route, and
+// WaitDrained must see that request.
+func (p *Proxy) inflightOf(addr string) *atomic.Int64 {
+	v, _ := p.inflight.LoadOrStore(addr, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+// drainPoll is how often WaitDrained looks at the in-flight counts.
+const drainPoll = 10 * time.Millisecond
+
+// WaitDrained waits until none of addrs has a request in flight. Called
+// after the SetRoute that took the addresses out of the split, it returns
+// nil once their instances may be stopped without cutting a request. It
+// returns ctx's error, wrapped with the addresses still busy, if ctx ends
+// first.
+func (p *Proxy) WaitDrained(ctx context.Context, addrs []string) error {
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		busy := p.busy(addrs)
+		if len(busy) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("draining %v: %w", busy, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// busy returns the addresses that have requests in flight.
+func (p *Proxy) busy(addrs []string) []string {
+	var busy []string
+	for _, a := range addrs {
+		if p.InFlight(a) > 0 {
+			busy = append(busy, a)
+		}
+	}
+	return busy
+}

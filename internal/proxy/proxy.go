@@ -1,0 +1,213 @@
+package proxy
+
+import (
+	"log"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/router"
+)
+
+// DefaultTimeout is the upstream response-header timeout used when
+// [Proxy.Timeout] is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Proxy is an HTTP reverse proxy that splits each service's traffic among
+// its versions. Its zero value is a proxy with no routes, answering 404.
+//
+// The exported fields configure it; they must not be changed after the
+// first call to SetRoute or ServeHTTP. A Proxy must not be copied after
+// first use.
+type Proxy struct {
+	// Transport carries requests to the upstream instances. nil means a
+	// transport shared by all of this proxy's routes, tuned for a few busy
+	// upstreams: keep-alives, 256 idle connections per host, a 2s dial
+	// timeout, Timeout as the response-header timeout, and no
+	// environment proxy.
+	Transport http.RoundTripper
+
+	// Timeout is how long the proxy waits for an upstream's response
+	// headers before it answers 504. Zero means DefaultTimeout (30s). It
+	// applies to the default transport only: with a custom Transport, set
+	// that transport's own timeouts.
+	Timeout time.Duration
+
+	// VersionHeader names a response header that carries the label of the
+	// version that served the request, including on the proxy's own 502
+	// and 504 answers for a version that failed. A request header of that
+	// name is always removed before forwarding, so clients cannot pass it
+	// to upstreams. "" means no such header.
+	VersionHeader string
+
+	// Rand returns uniformly distributed random numbers for the weighted
+	// pick. It must be safe for concurrent use and must not block:
+	// SetRoute waits for picks in progress. nil means math/rand/v2.
+	Rand func() uint64
+
+	// Logger receives every failed request with the keys service,
+	// version, addr, status and err: upstream failures and 503 at warn,
+	// 499 at info, 404 at debug. nil means slog.Default().
+	Logger *slog.Logger
+
+	mu    sync.Mutex // serializes writers of table
+	table atomic.Pointer[table]
+
+	sharedOnce sync.Once
+	shared     shared
+
+	counters sync.Map // counterKey → *counters
+	inflight sync.Map // addr → *atomic.Int64
+}
+
+// SetRoute adds the route for r.Service or replaces it atomically: a
+// request sees either the old split or the new one, never a mix. When it
+// returns, no new request is picked from the old split; requests already
+// forwarded finish where they are (see WaitDrained). The proxy keeps a copy
+// of r.
+func (p *Proxy) SetRoute(r router.Route) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.swap(p.load().with(p.compile(r)))
+}
+
+// RemoveRoute removes the service's route, if any. Its requests then get
+// 404, or go to a less specific route that matches them.
+func (p *Proxy) RemoveRoute(service string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.swap(p.load().without(service))
+}
+
+// Routes returns a copy of the routing table, sorted by service.
+func (p *Proxy) Routes() []router.Route {
+	return p.load().specs()
+}
+
+// ServeHTTP forwards r to an instance of the version picked for the
+// matching route. The path and the Host header go upstream as the client
+// sent them; the forwarding headers are set afresh (see the package doc).
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, u := p.pick(r)
+	switch {
+	case rt == nil:
+		p.fail(w, r, "", nil, errNoRoute)
+	case u == nil:
+		p.fail(w, r, rt.service, nil, errNoInstance)
+	default:
+		u.serve(w, r)
+	}
+}
+
+// pick matches r and picks an upstream for it; u is nil when the route has
+// no eligible backend, rt is nil when no route matches. The upstream's
+// in-flight count is already raised: the caller's u.serve lowers it.
+//
+// The table's readers count is held from before the table is known to be
+// current until the in-flight count is raised, so that swap can wait for
+// every pick from the table it replaced: without that, a request could
+// pick an address that left the split, and WaitDrained see it idle, just
+// before the request is counted there.
+func (p *Proxy) pick(r *http.Request) (*route, *upstream) {
+	t := p.acquire()
+	if t == nil {
+		return nil, nil
+	}
+	defer t.readers.Add(-1)
+	rt := t.match(r.Host, r.URL.Path)
+	if rt == nil {
+		return nil, nil
+	}
+	u := rt.pick(p.random())
+	if u != nil {
+		u.begin()
+	}
+	return rt, u
+}
+
+// acquire returns the current table with its readers count raised, or nil
+// when the proxy has no table yet.
+func (p *Proxy) acquire() *table {
+	for {
+		t := p.table.Load()
+		if t == nil {
+			return nil
+		}
+		t.readers.Add(1)
+		if p.table.Load() == t {
+			return t
+		}
+		t.readers.Add(-1) // swapped meanwhile: use the new one
+	}
+}
+
+// swap installs t and waits until no request is still picking from the
+// table it replaced. Picks take no lock and never block, so the wait is
+// short. Callers hold p.mu.
+func (p *Proxy) swap(t *table) {
+	old := p.table.Swap(t)
+	for old != nil && old.readers.Load() > 0 {
+		runtime.Gosched()
+	}
+}
+
+// load returns the current table; nil is a valid, empty table.
+func (p *Proxy) load() *table { return p.table.Load() }
+
+func (p *Proxy) random() uint64 {
+	if p.Rand != nil {
+		return p.Rand()
+	}
+	return rand.Uint64()
+}
+
+func (p *Proxy) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+// shared is what all of a proxy's upstreams use, made on first use.
+type shared struct {
+	transport http.RoundTripper
+	errorLog  *log.Logger // for ReverseProxy's own messages
+}
+
+// getShared returns the proxy's shared parts, making them on first use.
+func (p *Proxy) getShared() *shared {
+	p.sharedOnce.Do(func() {
+		p.shared.transport = p.Transport
+		if p.shared.transport == nil {
+			p.shared.transport = newTransport(p.timeout())
+		}
+		p.shared.errorLog = slog.NewLogLogger(p.logger().Handler(), slog.LevelWarn)
+	})
+	return &p.shared
+}
+
+func (p *Proxy) timeout() time.Duration {
+	if p.Timeout > 0 {
+		return p.Timeout
+	}
+	return DefaultTimeout
+}
+
+// newTransport returns the default transport. It ignores HTTP_PROXY and
+// friends: upstreams are local instances, never reached through a proxy.
+func newTransport(headerTimeout time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:           d.DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: headerTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}

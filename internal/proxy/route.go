@@ -1,0 +1,75 @@
+package proxy
+
+import (
+	"sync/atomic"
+
+	"github.com/bluejay-deploy/bluejay/internal/router"
+)
+
+// route is a router.Route compiled for the request path: only the eligible
+// backends, with their cumulative weights, and one upstream per address.
+type route struct {
+	spec    router.Route // a private copy, for Routes
+	service string
+	host    string // normalized; "" matches any host
+	prefix  string // never ""
+
+	backends []*backend // eligible: weight > 0 and at least one address
+	cum      []uint64   // cum[i] is the sum of the weights of backends[:i+1]
+}
+
+// backend is one eligible version of a route.
+type backend struct {
+	version   string
+	upstreams []*upstream
+	next      atomic.Uint64 // round-robin over upstreams
+}
+
+// compile builds the request-path form of r.
+func (p *Proxy) compile(r router.Route) *route {
+	r = cloneRoute(r)
+	rt := &route{spec: r, service: r.Service, host: normalizeHost(r.Host), prefix: r.PathPrefix}
+	if rt.prefix == "" {
+		rt.prefix = "/"
+	}
+	var total uint64
+	for _, b := range r.Backends {
+		if b.Weight <= 0 || len(b.Addrs) == 0 {
+			continue
+		}
+		total += uint64(b.Weight)
+		rt.backends = append(rt.backends, p.compileBackend(r.Service, b))
+		rt.cum = append(rt.cum, total)
+	}
+	return rt
+}
+
+func (p *Proxy) compileBackend(service string, b router.Backend) *backend {
+	be := &backend{version: b.Version}
+	for _, addr := range b.Addrs {
+		be.upstreams = append(be.upstreams, p.newUpstream(service, b.Version, addr))
+	}
+	return be
+}
+
+// pick returns an upstream of a backend chosen with probability
+// proportional to its weight, n being a uniform random number; nil when no
+// backend is eligible.
+func (rt *route) pick(n uint64) *upstream {
+	if len(rt.cum) == 0 {
+		return nil
+	}
+	n %= rt.cum[len(rt.cum)-1]
+	for i, c := range rt.cum {
+		if n < c {
+			return rt.backends[i].nextUpstream()
+		}
+	}
+	panic("unreachable: n is below the total weight")
+}
+
+// nextUpstream returns the backend's upstreams in turn.
+func (b *backend) nextUpstream() *upstream {
+	i := b.next.Add(1) - 1
+	return b.upstreams[i%uint64(len(b.upstreams))]
+}

@@ -1,0 +1,38 @@
+package builtin_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/bluejay-deploy/bluejay/internal/proxy"
+	"github.com/bluejay-deploy/bluejay/internal/router"
+	"github.com/bluejay-deploy/bluejay/internal/router/builtin"
+)
+
+func TestSetRouteIsLiveOnReturn(t *testing.T) {
+	v2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "v2")
+	}))
+	defer v2.Close()
+	p := &proxy.Proxy{}
+	rt := &builtin.Router{Proxy: p}
+	want := router.Route{Service: "web", Host: "web.example", Backends: []router.Backend{
+		{Version: "v1", Weight: 0, Addrs: []string{"127.0.0.1:1"}},
+		{Version: "v2", Weight: 100, Addrs: []string{strings.TrimPrefix(v2.URL, "http://")}},
+	}}
+	if err := rt.SetRoute(context.Background(), want); err != nil {
+		t.Fatalf("SetRoute: %v", err)
+	}
+	if got := p.Routes(); len(got) != 1 || !got[0].Equal(want) {
+		t.Errorf("proxy routes = %+v, want [%+v]", got, want)
+	}
+	rec := httptest.NewRecorder()
+	p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://web.example/", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != "v2" {
+		t.Errorf("request after SetRoute: got %d %q, want 200 from v2", rec.Code, rec.Body)
+	}
+}

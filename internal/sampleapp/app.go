@@ -1,0 +1,181 @@
+package sampleapp
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take after SIGTERM.
+const shutdownTimeout = 10 * time.Second
+
+// options are the command-line flags.
+type options struct {
+	port        int
+	version     string
+	errorRate   float64
+	errorsAfter int64
+	latency     time.Duration
+	failHealth  bool
+	crashAfter  time.Duration
+	exitOnStart bool
+}
+
+// Main runs the sample app with the given command-line arguments and
+// returns the process exit status: 0 after a graceful shutdown, 1 on
+// failure, 2 for bad flags.
+func Main(args []string) int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	opts, err := parseFlags(args)
+	if err != nil {
+		log.Error("invalid flags", "err", err)
+		return 2
+	}
+	if opts.exitOnStart {
+		log.Error("exiting on start as asked by --exit-on-start", "version", opts.version)
+		return 1
+	}
+	if err := run(opts, log); err != nil {
+		log.Error("app failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// parseFlags parses and checks the command line.
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("app", flag.ContinueOnError)
+	fs.IntVar(&o.port, "port", 0, "listen on 127.0.0.1:`N` (required)")
+	fs.StringVar(&o.version, "version", "v0", "version string reported in responses")
+	fs.Float64Var(&o.errorRate, "error-rate", 0, "share 0..1 of GET / answered 500")
+	fs.Int64Var(&o.errorsAfter, "errors-after-requests", 0, "apply --error-rate only after `N` requests to /")
+	fs.DurationVar(&o.latency, "latency", 0, "added delay for GET /")
+	fs.BoolVar(&o.failHealth, "fail-health", false, "answer /healthz with 503")
+	fs.DurationVar(&o.crashAfter, "crash-after", 0, "exit 1 after this long (0 = never)")
+	fs.BoolVar(&o.exitOnStart, "exit-on-start", false, "exit 1 immediately")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.port <= 0 || o.port > 65535:
+		return o, errors.New("--port is required (1-65535)")
+	case o.errorRate < 0 || o.errorRate > 1:
+		return o, fmt.Errorf("--error-rate %v: want a share between 0 and 1", o.errorRate)
+	case o.errorsAfter < 0:
+		return o, errors.New("--errors-after-requests must not be negative")
+	}
+	return o, nil
+}
+
+// run serves until SIGTERM or SIGINT, then shuts down gracefully.
+func run(o options, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: newApp(o).routes(), ReadHeaderTimeout: 5 * time.Second}
+	if o.crashAfter > 0 {
+		time.AfterFunc(o.crashAfter, func() {
+			log.Error("crashing as asked by --crash-after", "after", o.crashAfter)
+			os.Exit(1)
+		})
+	}
+	log.Info("app listening", "addr", ln.Addr().String(), "version", o.version,
+		"errorRate", o.errorRate, "errorsAfter", o.errorsAfter, "latency", o.latency,
+		"failHealth", o.failHealth, "crashAfter", o.crashAfter)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	log.Info("shutdown complete")
+	return nil
+}
+
+// app answers the HTTP requests.
+type app struct {
+	opts     options
+	body     string
+	served   atomic.Int64 // requests to / so far
+	inFlight atomic.Int64 // requests to / being answered
+}
+
+func newApp(o options) *app {
+	return &app{opts: o, body: fmt.Sprintf("version=%s instance=%d\n", o.version, o.port)}
+}
+
+// routes returns the handler: /healthz, /version, /stats, and / for
+// every other path.
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.health)
+	mux.HandleFunc("GET /version", a.version)
+	mux.HandleFunc("GET /stats", a.stats)
+	mux.HandleFunc("/", a.root)
+	return mux
+}
+
+func (a *app) root(w http.ResponseWriter, r *http.Request) {
+	n := a.served.Add(1)
+	a.inFlight.Add(1)
+	defer a.inFlight.Add(-1)
+	if a.opts.latency > 0 {
+		t := time.NewTimer(a.opts.latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	// The first errorsAfter requests always pass, so that a version can
+	// pass its smoke tests and fail under real traffic.
+	if n > a.opts.errorsAfter && rand.Float64() < a.opts.errorRate {
+		http.Error(w, "injected error ("+a.opts.version+")", http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprint(w, a.body)
+}
+
+func (a *app) health(w http.ResponseWriter, _ *http.Request) {
+	if a.opts.failHealth {
+		http.Error(w, "unhealthy (--fail-health)", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+func (a *app) version(w http.ResponseWriter, _ *http.Request) {
+	fmt.Fprintln(w, a.opts.version)
+}
+
+// stats reports the requests to / so far and those in flight, so that a
+// demo can show which version served what, and a test can tell that a
+// request is being answered.
+func (a *app) stats(w http.ResponseWriter, _ *http.Request) {
+	fmt.Fprintf(w, "requests=%d inflight=%d\n", a.served.Load(), a.inFlight.Load())
+}

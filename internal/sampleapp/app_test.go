@@ -1,0 +1,85 @@
+package sampleapp
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"port given", []string{"--port", "8081", "--version", "v2"}, ""},
+		{"no port", []string{"--version", "v2"}, "--port is required"},
+		{"error rate above 1", []string{"--port", "1", "--error-rate", "1.5"}, "between 0 and 1"},
+		{"negative errors after", []string{"--port", "1", "--errors-after-requests", "-1"}, "negative"},
+		{"unknown flag", []string{"--port", "1", "--nope"}, "not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(tt.args)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("parseFlags: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("parseFlags error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       options
+		path       string
+		wantStatus int
+		wantBody   string
+	}{
+		{"root", options{port: 9001, version: "v2"}, "/", 200, "version=v2 instance=9001\n"},
+		{"other path", options{port: 9001, version: "v2"}, "/api/x", 200, "version=v2"},
+		{"health", options{port: 9001, version: "v2"}, "/healthz", 200, "ok"},
+		{"failing health", options{port: 9001, failHealth: true}, "/healthz", 503, "unhealthy"},
+		{"version", options{port: 9001, version: "v3"}, "/version", 200, "v3\n"},
+		{"stats", options{port: 9001}, "/stats", 200, "requests=0 inflight=0\n"},
+		{"error rate 1", options{port: 9001, version: "v2", errorRate: 1}, "/", 500, "injected error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := get(t, newApp(tt.opts).routes(), tt.path)
+			if status != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
+				t.Fatalf("GET %s = %d %q, want %d with %q", tt.path, status, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestErrorsAfterRequests(t *testing.T) {
+	h := newApp(options{port: 9001, version: "v2", errorRate: 1, errorsAfter: 3}).routes()
+	want := []int{200, 200, 200, 500, 500}
+	for i, w := range want {
+		if status, _ := get(t, h, "/"); status != w {
+			t.Fatalf("request %d: status %d, want %d", i+1, status, w)
+		}
+	}
+	// Health checks do not count as requests to /.
+	if status, _ := get(t, h, "/healthz"); status != 200 {
+		t.Fatalf("/healthz: status %d, want 200", status)
+	}
+	if _, body := get(t, h, "/stats"); body != "requests=5 inflight=0\n" {
+		t.Fatalf("/stats = %q, want requests=5 inflight=0", body)
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(body)
+}

@@ -1,0 +1,133 @@
+// Package server assembles a running bluejay from a config: the store,
+// the builtin proxy, the platforms, the controller and the admin API. It
+// is what `bluejay serve` and `bluejay demo` run.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/api"
+	"github.com/bluejay-deploy/bluejay/internal/controller"
+	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/platform/process"
+	"github.com/bluejay-deploy/bluejay/internal/platform/static"
+	"github.com/bluejay-deploy/bluejay/internal/proxy"
+	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
+	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
+)
+
+// Server is one bluejay process: proxy, controller and admin API.
+type Server struct {
+	cfg        *spec.Config
+	log        *slog.Logger
+	store      *sqlite.Store
+	proxy      *proxy.Proxy
+	processes  *process.Platform
+	controller *controller.Controller
+	proxyLn    net.Listener
+	adminLn    net.Listener
+}
+
+// New opens the store and binds both listeners, so that a busy port or
+// an unreadable store fails before any instance starts.
+func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
+	st, err := sqlite.Open(cfg.Store.Path)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", cfg.Store.Path, err)
+	}
+	s := &Server{cfg: cfg, log: log, store: st, processes: process.New(),
+		proxy: &proxy.Proxy{Timeout: cfg.Proxy.Timeout.D(), VersionHeader: cfg.Proxy.VersionHeader, Logger: log}}
+	if s.proxyLn, err = net.Listen("tcp", cfg.Proxy.Listen); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("proxy.listen: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+		s.proxyLn.Close()
+		st.Close()
+		return nil, fmt.Errorf("admin.listen: %w", err)
+	}
+	s.controller = s.newController()
+	return s, nil
+}
+
+func (s *Server) newController() *controller.Controller {
+	c := &controller.Controller{Store: s.store, Router: &routerbuiltin.Router{Proxy: s.proxy},
+		Metrics: &metricsbuiltin.Metrics{Proxy: s.proxy}, Drainer: s.proxy,
+		DrainTimeout: s.cfg.Proxy.DrainTimeout.D(), Logger: s.log}
+	for _, svc := range s.cfg.Services {
+		c.Add(controller.Service{Spec: svc, Platform: s.platform(svc)})
+	}
+	return c
+}
+
+// platform returns the adapter that runs the service's versions.
+func (s *Server) platform(svc spec.Service) platform.Platform {
+	if st := svc.Platform.Static; st != nil {
+		p := static.New()
+		for version, addrs := range st.Targets {
+			p.SetTargets(svc.Name, version, addrs)
+		}
+		return p
+	}
+	pc := svc.Platform.Process
+	s.processes.Configure(svc.Name, process.Config{Command: pc.Command, Env: pc.Env, Dir: pc.Dir,
+		LogDir: pc.LogDir, Replicas: pc.Replicas, StopGrace: pc.StopGrace.D(), Logger: s.log})
+	return s.processes
+}
+
+// ProxyAddr and AdminAddr are the bound addresses.
+func (s *Server) ProxyAddr() string { return s.proxyLn.Addr().String() }
+
+// AdminAddr is the admin API's bound address.
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// Run serves until ctx is done, then shuts down gracefully: the proxy
+// finishes in-flight requests, the controller stops, instances stop.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close()
+	proxySrv := &http.Server{Handler: s.proxy, ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: (&api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 3)
+	go func() { errc <- serve(proxySrv, s.proxyLn) }()
+	go func() { errc <- serve(adminSrv, s.adminLn) }()
+	cctx, stopController := context.WithCancel(context.WithoutCancel(ctx))
+	controllerDone := make(chan struct{})
+	go func() {
+		defer close(controllerDone)
+		errc <- s.controller.Run(cctx)
+	}()
+	s.log.Info("bluejay serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(), "store", s.store.Path())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	return errors.Join(err, s.shutdown(proxySrv, adminSrv, func() { stopController(); <-controllerDone }))
+}
+
+func serve(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) shutdown(proxySrv, adminSrv *http.Server, stopController func()) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Proxy.DrainTimeout.D()+5*time.Second)
+	defer cancel()
+	s.log.Info("bluejay shutting down: draining the proxy")
+	err := proxySrv.Shutdown(ctx)
+	err = errors.Join(err, adminSrv.Shutdown(ctx))
+	stopController()
+	return errors.Join(err, s.processes.StopAll(ctx))
+}

@@ -1,0 +1,109 @@
+package spec
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults of string fields, as documented on the fields of Config.
+const (
+	defaultProxyListen = "127.0.0.1:8080"
+	defaultAdminListen = "127.0.0.1:7070"
+	defaultStorePath   = "./bluejay.db"
+	defaultLogDir      = "./logs"
+)
+
+// ApplyDefaults fills every field left at its zero value with the
+// default its doc comment names. Load and Parse do this too, with one
+// difference: a value the file writes explicitly is kept even when it is
+// zero (watch: 0s completes at once), and validation then judges it.
+// Strings are the exception: an empty string always means "default".
+func (c *Config) ApplyDefaults() {
+	c.applyDefaults(func(string) bool { return false })
+}
+
+// defaulter fills zero fields unless the file set them; set reports
+// whether the file wrote the field at a path.
+type defaulter struct{ set func(path string) bool }
+
+func (d defaulter) duration(f *Duration, path string, v time.Duration) {
+	if *f == 0 && !d.set(path) {
+		*f = Duration(v)
+	}
+}
+
+func (d defaulter) int(f *int, path string, v int) {
+	if *f == 0 && !d.set(path) {
+		*f = v
+	}
+}
+
+func defaultString(f *string, v string) {
+	if *f == "" {
+		*f = v
+	}
+}
+
+func (c *Config) applyDefaults(set func(path string) bool) {
+	d := defaulter{set}
+	defaultString(&c.Proxy.Listen, defaultProxyListen)
+	d.duration(&c.Proxy.Timeout, "proxy.timeout", 30*time.Second)
+	d.duration(&c.Proxy.DrainTimeout, "proxy.drainTimeout", 30*time.Second)
+	defaultString(&c.Admin.Listen, defaultAdminListen)
+	defaultString(&c.Store.Path, defaultStorePath)
+	for i := range c.Services {
+		c.Services[i].applyDefaults(d, indexPath("services", i))
+	}
+}
+
+func (s *Service) applyDefaults(d defaulter, path string) {
+	defaultString(&s.Match.PathPrefix, "/")
+	defaultString(&s.Strategy, StrategyBlueGreen)
+	if p := s.Platform.Process; p != nil {
+		p.applyDefaults(d, path+".platform.process")
+	}
+	s.Health.applyDefaults(d, path+".health")
+	for i := range s.Smoke {
+		s.Smoke[i].applyDefaults(d, indexPath(path+".smoke", i))
+	}
+	s.BlueGreen.applyDefaults(d, path+".blueGreen")
+}
+
+func (p *Process) applyDefaults(d defaulter, path string) {
+	if p.Replicas == 0 { // 0 means the default even when written
+		p.Replicas = 1
+	}
+	defaultString(&p.LogDir, defaultLogDir)
+	d.duration(&p.StopGrace, path+".stopGrace", 10*time.Second)
+}
+
+func (h *Health) applyDefaults(d defaulter, path string) {
+	defaultString(&h.Path, "/healthz")
+	d.duration(&h.Interval, path+".interval", time.Second)
+	d.duration(&h.Timeout, path+".timeout", time.Second)
+	d.int(&h.HealthyThreshold, path+".healthyThreshold", 2)
+	d.int(&h.UnhealthyThreshold, path+".unhealthyThreshold", 3)
+	d.duration(&h.ReadyTimeout, path+".readyTimeout", 2*time.Minute)
+}
+
+func (s *Smoke) applyDefaults(d defaulter, path string) {
+	defaultString(&s.Method, "GET")
+	defaultString(&s.Name, fmt.Sprintf("%s %s", s.Method, s.Path))
+	d.int(&s.ExpectStatus, path+".expectStatus", 200)
+	d.duration(&s.Timeout, path+".timeout", 5*time.Second)
+}
+
+func (b *BlueGreen) applyDefaults(d defaulter, path string) {
+	if b.PreviewWeight > 0 {
+		d.duration(&b.PreviewDuration, path+".previewDuration", 30*time.Second)
+	}
+	d.duration(&b.Watch, path+".watch", 30*time.Second)
+	d.duration(&b.ScaleDownDelay, path+".scaleDownDelay", 5*time.Minute)
+	if b.MaxErrorRate == nil {
+		b.MaxErrorRate = new(0.05)
+	}
+	d.int(&b.MinRequests, path+".minRequests", 20)
+	if b.AutoPromote == nil {
+		b.AutoPromote = new(true)
+	}
+}

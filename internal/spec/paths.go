@@ -1,0 +1,76 @@
+package spec
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// maxTokenSize bounds the token file, which should hold one line.
+const maxTokenSize = 64 << 10
+
+// resolvePaths makes the config's file paths absolute against c.Dir.
+// An unset process dir becomes c.Dir itself.
+func (c *Config) resolvePaths() {
+	c.Store.Path = c.abs(c.Store.Path)
+	if c.Admin.TokenFile != "" {
+		c.Admin.TokenFile = c.abs(c.Admin.TokenFile)
+	}
+	for i := range c.Services {
+		if p := c.Services[i].Platform.Process; p != nil {
+			p.Dir = c.abs(p.Dir)
+			p.LogDir = c.abs(p.LogDir)
+		}
+	}
+}
+
+// abs resolves path against c.Dir; "" resolves to c.Dir.
+func (c *Config) abs(path string) string {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path)
+	}
+	return filepath.Join(c.Dir, path)
+}
+
+// readToken reads admin.tokenFile into admin.token when the file names
+// only a token file. It returns the problem, located at tokenFile.
+func (c *Config) readToken(x *index) *Error {
+	a := &c.Admin
+	if a.TokenFile == "" || a.Token != "" {
+		return nil
+	}
+	token, err := readTokenFile(a.TokenFile)
+	if err != nil {
+		e := x.errorf("admin.tokenFile", "%v", err)
+		e.err = err
+		return e
+	}
+	a.Token = token
+	return nil
+}
+
+// readTokenFile returns the trimmed content of a small regular file.
+func readTokenFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading token file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("token file %s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxTokenSize+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("reading token file: %w", err)
+	case len(data) > maxTokenSize:
+		return "", fmt.Errorf("token file %s is larger than %d KiB; it should hold only the token", path, maxTokenSize>>10)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" {
+		return "", fmt.Errorf("token file %s is empty: write the admin token in it", path)
+	}
+	return token, nil
+}

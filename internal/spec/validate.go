@@ -1,0 +1,97 @@
+package spec
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// checker runs the semantic checks on a decoded, defaulted Config and
+// locates each problem through the index.
+type checker struct {
+	x    *index
+	errs Errors
+}
+
+// validate returns every semantic problem in cfg.
+func validate(x *index, cfg *Config) Errors {
+	c := &checker{x: x}
+	c.proxy(&cfg.Proxy)
+	c.admin(&cfg.Admin)
+	c.listeners(cfg)
+	c.services(cfg.Services)
+	return c.errs
+}
+
+// add records a problem at path, unless a malformed value was dropped
+// there: the check would then judge a value the user never wrote.
+func (c *checker) add(path, format string, args ...any) {
+	if c.x.dropped(path) {
+		return
+	}
+	c.errs = append(c.errs, c.x.errorf(path, format, args...))
+}
+
+func (c *checker) proxy(p *ProxyConfig) {
+	c.listen("proxy.listen", p.Listen)
+	if p.Timeout <= 0 {
+		c.add("proxy.timeout", "timeout must be more than 0, such as 30s")
+	}
+}
+
+func (c *checker) admin(a *AdminConfig) {
+	c.listen("admin.listen", a.Listen)
+	switch {
+	case a.Token == "" && a.TokenFile == "":
+		c.add("admin.token", "one of token and tokenFile is required: the admin API always requires a token")
+	case a.Token != "" && a.TokenFile != "":
+		c.add("admin.tokenFile", "set only one of token and tokenFile")
+	}
+}
+
+// listen checks a listen address; the host may be empty (all interfaces).
+func (c *checker) listen(path, addr string) {
+	if err := checkHostPort(addr, false); err != nil {
+		c.add(path, "%v", err)
+	}
+}
+
+// listeners refuses a proxy and admin API on the same port.
+func (c *checker) listeners(cfg *Config) {
+	p, a := cfg.Proxy.Listen, cfg.Admin.Listen
+	if checkHostPort(p, false) != nil || checkHostPort(a, false) != nil {
+		return
+	}
+	if sameListener(p, a) {
+		c.add("admin.listen", "admin.listen %s must differ from proxy.listen %s", a, p)
+	}
+}
+
+// sameListener reports whether two valid listen addresses clash: the
+// same port on the same host, or on a host that means every interface.
+func sameListener(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb {
+		return false
+	}
+	return strings.EqualFold(ha, hb) || isWildcard(ha) || isWildcard(hb)
+}
+
+func isWildcard(host string) bool { return host == "" || host == "0.0.0.0" || host == "::" }
+
+// checkHostPort checks a host:port address with a port in 1-65535.
+func checkHostPort(addr string, needHost bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port such as 127.0.0.1:8080", addr)
+	}
+	if needHost && host == "" {
+		return fmt.Errorf("invalid address %q: want host:port with a host, such as 10.0.0.5:8080", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("invalid port in %q: want a number from 1 to 65535", addr)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is a store.Store kept in one SQLite file. It is safe for
+// concurrent use.
+type Store struct {
+	path string
+	db   *sql.DB
+	// wmu serialises this process's writers. SQLite allows one writer at
+	// a time anyway; queueing them here is fair and spares them the busy
+	// handler's sleeps, which remains for writers in other processes.
+	wmu sync.Mutex
+}
+
+// connParams are applied by the driver to every pooled connection.
+// busy_timeout comes first so that the others wait for a lock rather
+// than fail; synchronous=FULL fsyncs the WAL at every commit.
+var connParams = []string{
+	"_pragma=busy_timeout(5000)",
+	"_pragma=journal_mode(WAL)",
+	"_pragma=synchronous(FULL)",
+	"_pragma=foreign_keys(on)",
+	"_txlock=immediate",
+}
+
+// Open opens the database file at path, creating it, its directory and
+// the schema if needed, and migrates an older schema.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	if err := migrate(context.Background(), db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	return &Store{path: path, db: db}, nil
+}
+
+// dsn builds a file: URI for path. SQLite decodes percent escapes in
+// URIs, so the characters that would end or alter the path are escaped.
+func dsn(path string) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + strings.Join(connParams, "&")
+}
+
+// Path returns the database file's path as given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// write runs fn in one write transaction (BEGIN IMMEDIATE) and commits
+// it, or rolls it back if fn fails.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// timeFormat is RFC 3339 with fixed-width nanoseconds, so that the text
+// columns sort in time order.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// serviceFilter returns a WHERE clause selecting one service, or every
+// service when service is "".
+func serviceFilter(service string) (string, []any) {
+	if service == "" {
+		return "", nil
+	}
+	return "WHERE service = ?", []any{service}
+}
+
+// sqlLimit maps the port's "limit <= 0 means no limit" onto SQLite's
+// LIMIT, where a negative limit means none.
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}

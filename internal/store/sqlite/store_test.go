@@ -1,0 +1,248 @@
+package sqlite
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/store"
+)
+
+// openTemp opens a store in a fresh temporary directory.
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "bluejay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// t0 has nanoseconds and a zone other than UTC, to show that times
+// round-trip to the nanosecond.
+var t0 = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))
+
+func rollout(service string, phase engine.Phase) engine.Rollout {
+	return engine.Rollout{
+		Service:  service,
+		Strategy: "blue-green",
+		From:     platform.Version{Service: service, Label: "v1"},
+		To:       platform.Version{Service: service, Label: "v2", Args: []string{"--fail"}},
+		Params: engine.Params{
+			Replicas: 2, ReadyTimeout: 2 * time.Minute, Watch: 30 * time.Second,
+			MaxErrorRate: 0.05, MinRequests: 20, AutoPromote: true,
+		},
+		Phase:      phase,
+		Reason:     "because",
+		Weights:    map[string]int{"v1": 100, "v2": 0},
+		Exposure:   metrics.Counts{Requests: 7, Errors: 1},
+		Started:    t0,
+		PhaseSince: t0.Add(time.Second),
+	}
+}
+
+func event(phase engine.Phase, at time.Time) engine.Event {
+	return engine.Event{
+		Time: at, Phase: phase, Reason: "reason " + string(phase),
+		Weights: map[string]int{"v1": 100}, Numbers: map[string]float64{"errorRate": 0.25},
+	}
+}
+
+// create creates a rollout and fails the test on error.
+func create(t *testing.T, s *Store, r engine.Rollout) engine.Rollout {
+	t.Helper()
+	if err := s.CreateRollout(context.Background(), &r, event(r.Phase, t0)); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// end moves a rollout to a terminal phase.
+func end(t *testing.T, s *Store, r engine.Rollout) engine.Rollout {
+	t.Helper()
+	r.Phase = engine.PhaseCompleted
+	r.Ended = t0.Add(time.Hour)
+	if err := s.UpdateRollout(context.Background(), r, nil); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func ids[T any](list []T, id func(T) int64) []int64 {
+	out := []int64{}
+	for _, v := range list {
+		out = append(out, id(v))
+	}
+	return out
+}
+
+func rolloutID(r engine.Rollout) int64 { return r.ID }
+func eventID(e engine.Event) int64     { return e.ID }
+
+func TestOpenSetsPragmas(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "2", // FULL
+		"busy_timeout": "5000",
+		"foreign_keys": "1",
+		"user_version": "1",
+	} {
+		var got string
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+}
+
+func TestOpenOddPath(t *testing.T) {
+	// Characters that a file: URI would otherwise read as query,
+	// fragment or escape; and a directory that does not exist yet.
+	path := filepath.Join(t.TempDir(), "new dir", "a?b#c%20d.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Path() != path {
+		t.Errorf("Path() = %q, want %q", s.Path(), path)
+	}
+	create(t, s, rollout("web", engine.PhaseDeploying))
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.db")); len(m) != 1 || m[0] != path {
+		t.Errorf("database files = %q, want [%q]", m, path)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	s := openTemp(t)
+	if _, err := s.db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s2, err := Open(s.Path()); err == nil {
+		s2.Close()
+		t.Fatal("Open of a schema from a newer bluejay succeeded")
+	}
+}
+
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bluejay.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := create(t, s, rollout("web", engine.PhasePreview))
+	if err := s.PutRoute(ctx, route("web", 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Rollout(ctx, r.ID)
+	if err != nil || !reflect.DeepEqual(got, utcRollout(r)) {
+		t.Errorf("Rollout after reopen = %+v, %v; want %+v", got, err, r)
+	}
+	if evs, err := s.ListEvents(ctx, "web", 0); err != nil || len(evs) != 1 {
+		t.Errorf("events after reopen = %+v, %v; want 1", evs, err)
+	}
+	if routes, err := s.ListRoutes(ctx); err != nil || len(routes) != 1 || !routes[0].Equal(route("web", 10)) {
+		t.Errorf("routes after reopen = %+v, %v", routes, err)
+	}
+	// The rollout is still active after the restart.
+	r2 := rollout("web", engine.PhaseDeploying)
+	if err := s.CreateRollout(ctx, &r2, event(r2.Phase, t0)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("create after reopen: err = %v, want ErrConflict", err)
+	}
+}
+
+// TestCommitSurvivesKill runs a child process that commits a rollout and
+// is then killed with SIGKILL, without closing the database: the rollout
+// must be there when the file is opened again.
+func TestCommitSurvivesKill(t *testing.T) {
+	if path := os.Getenv("BLUEJAY_SQLITE_KILL_CHILD"); path != "" {
+		killChild(path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "bluejay.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCommitSurvivesKill$")
+	cmd.Env = append(os.Environ(), "BLUEJAY_SQLITE_KILL_CHILD="+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, err := fmt.Sscanf(sc.Text(), "committed %d", &id); err == nil {
+			break
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if id == 0 {
+		t.Fatal("child did not report a commit")
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if r, err := s.Rollout(context.Background(), id); err != nil || r.Phase != engine.PhaseWatching {
+		t.Errorf("rollout %d after kill = %+v, %v; want it in Watching", id, r, err)
+	}
+}
+
+// killChild commits, reports and waits to be killed.
+func killChild(path string) {
+	s, err := Open(path)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	r := rollout("web", engine.PhaseDeploying)
+	ev := event(r.Phase, t0)
+	if err := s.CreateRollout(context.Background(), &r, ev); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	r.Phase = engine.PhaseWatching
+	if err := s.UpdateRollout(context.Background(), r, &ev); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Printf("committed %d\n", r.ID)
+	time.Sleep(time.Minute) // killed long before
+	os.Exit(1)
+}
