@@ -120,6 +120,11 @@ func (c *Controller) restoreRoutes(ctx context.Context) error {
 			return fmt.Errorf("restoring route of %s: %w", r.Service, err)
 		}
 		l.applied = r
+		for _, b := range r.Backends {
+			for _, a := range b.Addrs {
+				l.presumed[a] = true
+			}
+		}
 	}
 	return nil
 }

@@ -30,10 +30,11 @@ type loop struct {
 
 	smoke        *engine.SmokeResult
 	smokeRunning bool
-	everReady    map[string]bool   // addresses that passed readiness once
-	deployErr    map[string]string // version → why Deploy failed
-	deployed     map[string]bool   // versions this run started
-	stopping     map[string]bool   // versions being drained and stopped
+	everReady    map[string]bool      // addresses that passed readiness once
+	presumed     map[string]bool      // addresses the restored route trusts until probed
+	deployErr    map[string]string    // version → why Deploy failed
+	deployed     map[string]bool      // versions this run started
+	stopping     map[string]bool      // versions being drained and stopped
 	restarted    map[string]time.Time // version → when supervise last restarted it
 
 	mu   sync.Mutex
@@ -45,7 +46,7 @@ func newLoop(c *Controller, s Service) *loop {
 		c: c, svc: s,
 		monitor:   checks.NewMonitor(s.Spec.Health, c.client()),
 		do:        make(chan func()),
-		everReady: map[string]bool{}, deployErr: map[string]string{},
+		everReady: map[string]bool{}, presumed: map[string]bool{}, deployErr: map[string]string{},
 		deployed: map[string]bool{}, stopping: map[string]bool{}, restarted: map[string]time.Time{},
 	}
 }

@@ -55,6 +55,8 @@ func (l *loop) count(v *engine.VersionObs, in platform.Instance) {
 	case l.everReady[in.Addr]:
 		v.Failing++
 		setProblem(v, fmt.Sprintf("%s not ready: %s", in.ID, st.LastError))
+	case st.LastError != "" && v.Probe == "":
+		v.Probe = fmt.Sprintf("%s: %s", in.ID, st.LastError)
 	}
 }
 
@@ -68,11 +70,23 @@ func setProblem(v *engine.VersionObs, p string) {
 func (l *loop) readyAddrs(label string) []string {
 	var out []string
 	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
-		if in.State == platform.StateRunning && l.monitor.Ready(in.Addr) {
+		if in.State == platform.StateRunning && l.ready(in.Addr) {
 			out = append(out, in.Addr)
 		}
 	}
 	return out
+}
+
+// ready reports whether addr may take traffic. An address from the route
+// restored at start keeps its traffic until a probe fails or readiness is
+// established, so that restarting bluejay does not blank a route whose
+// instances (on the static platform, say) kept running.
+func (l *loop) ready(addr string) bool {
+	st := l.monitor.Status(addr)
+	if st.Ready || st.Failures > 0 {
+		delete(l.presumed, addr)
+	}
+	return st.Ready || l.presumed[addr]
 }
 
 // addrs lists the addresses of all of a version's instances.

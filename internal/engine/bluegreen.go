@@ -382,8 +382,11 @@ func (b bg) readyNumbers() map[string]float64 {
 }
 
 func problem(n VersionObs) string {
-	if n.Problem == "" {
-		return ""
+	switch {
+	case n.Problem != "":
+		return " (" + n.Problem + ")"
+	case n.Probe != "":
+		return " (last probe " + n.Probe + ")"
 	}
-	return " (" + n.Problem + ")"
+	return ""
 }

@@ -34,6 +34,9 @@ type VersionObs struct {
 	// Problem says what went wrong with an instance ("web-v2-0 exited:
 	// exit status 1"), "" if nothing did.
 	Problem string
+	// Probe is the last readiness failure of an instance still starting
+	// ("web-v2-0: status 503"), for the reason of a readiness timeout.
+	Probe string
 }
 
 // SmokeResult is the outcome of a version's smoke tests.

@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,13 +9,14 @@ import (
 )
 
 // minimal is the smallest valid config; tests append to its service.
-// The command is merged in so that a test may write its own platform.
 const minimal = `
 admin: {token: t}
 services:
   - name: web
-    version: v1
-    <<: {platform: {process: {command: [./app, "{{.Port}}"]}}}`
+    version: v1`
+
+// process is minimal's platform, unless a test writes its own.
+const process = "\n    platform: {process: {command: [./app, \"{{.Port}}\"]}}"
 
 func TestDefaults(t *testing.T) {
 	tests := []struct {
@@ -30,7 +32,7 @@ func TestDefaults(t *testing.T) {
 		{"match.pathPrefix", "", func(c *spec.Config) any { return web(c).Match.PathPrefix }, "/"},
 		{"strategy", "", func(c *spec.Config) any { return web(c).Strategy }, spec.StrategyBlueGreen},
 		{"replicas", "", func(c *spec.Config) any { return web(c).Platform.Process.Replicas }, 1},
-		{"replicas 0 means 1", "\n    platform: {process: {replicas: 0}}",
+		{"replicas 0 means 1", "\n    platform: {process: {command: [./app, \"{{.Port}}\"], replicas: 0}}",
 			func(c *spec.Config) any { return web(c).Platform.Process.Replicas }, 1},
 		{"stopGrace", "", func(c *spec.Config) any { return web(c).Platform.Process.StopGrace.D() }, 10 * time.Second},
 		{"health.path", "", func(c *spec.Config) any { return web(c).Health.Path }, "/healthz"},
@@ -68,7 +70,11 @@ func TestDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := spec.Parse("/etc/bluejay/bluejay.yaml", []byte(minimal+tt.extra))
+			yaml := minimal + tt.extra
+			if !strings.Contains(tt.extra, "platform:") {
+				yaml += process
+			}
+			cfg, err := spec.Parse("/etc/bluejay/bluejay.yaml", []byte(yaml))
 			if err != nil {
 				t.Fatal(err)
 			}
