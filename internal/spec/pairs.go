@@ -9,6 +9,9 @@ import (
 // would reject (keys that are not scalars, keys written twice, merges of
 // anything but mappings) are reported and removed from m.
 func (w *walker) pairs(m *yaml.Node, path string) []pair {
+	// m is rewritten below, so it must not be merged into itself meanwhile.
+	w.open[m] = true
+	defer delete(w.open, m)
 	var own, merged []pair
 	first := map[string]*yaml.Node{}
 	kept := make([]*yaml.Node, 0, len(m.Content))
@@ -73,12 +76,10 @@ func (w *walker) merge(v *yaml.Node, path string) ([]pair, bool) {
 // mergeOne returns the entries of the merged mapping m, written at at,
 // refusing a mapping that merges itself.
 func (w *walker) mergeOne(at, m *yaml.Node, path string) ([]pair, bool) {
-	if w.merging[m] {
+	if w.open[m] {
 		w.fail(at, path, "a mapping cannot merge itself")
 		return nil, false
 	}
-	w.merging[m] = true
-	defer delete(w.merging, m)
 	return w.pairs(m, path), true
 }
 

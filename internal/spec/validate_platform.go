@@ -154,4 +154,3 @@ func (c *checker) static(s *Static, version, path string) {
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
-

@@ -22,14 +22,14 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 // and can be checked.
 type walker struct {
 	*index
-	errs    Errors
-	visits  int
-	fatal   bool                // the tree cannot be decoded safely
-	merging map[*yaml.Node]bool // mappings being merged, to stop cycles
+	errs   Errors
+	visits int
+	fatal  bool                // the tree cannot be decoded safely
+	open   map[*yaml.Node]bool // mappings being read, to refuse merge cycles
 }
 
 func newWalker(x *index) *walker {
-	return &walker{index: x, merging: map[*yaml.Node]bool{}}
+	return &walker{index: x, open: map[*yaml.Node]bool{}}
 }
 
 // pair is one key and its value in a mapping.
