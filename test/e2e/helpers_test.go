@@ -1,0 +1,673 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bin is the bluejay binary TestMain builds once for the package.
+var bin string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "bluejay-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin = filepath.Join(dir, "bluejay")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/bluejay")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/bluejay: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// moduleRoot walks up from the working directory to the directory
+// holding go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// ── config ──────────────────────────────────────────────────────────
+
+// options tune the one service, web, of a test config.
+type options struct {
+	previewWeight int
+	watch         string // blueGreen.watch; "" means 2s
+	autoPromote   bool
+}
+
+func defaultOptions() options { return options{watch: "2s", autoPromote: true} }
+
+// writeConfig writes a config for service web, first version v1, run by
+// the binary's hidden app subcommand, and returns its path.
+func writeConfig(t *testing.T, dir, proxyAddr, adminAddr, token string, o options) string {
+	t.Helper()
+	if o.watch == "" {
+		o.watch = "2s"
+	}
+	cfg := fmt.Sprintf(`proxy:
+  listen: %s
+  versionHeader: X-Bluejay-Version
+  drainTimeout: 5s
+admin:
+  listen: %s
+  token: %s
+store:
+  path: %q
+services:
+  - name: web
+    version: v1
+    platform:
+      process:
+        command: [%q, "app", "--port", "{{.Port}}", "--version", "{{.Version}}"]
+        replicas: 2
+        stopGrace: 2s
+    health: {path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 5s}
+    smoke:
+      - {path: /, expectStatus: 200, expectBody: "version="}
+    blueGreen:
+      previewWeight: %d
+      previewDuration: 1s
+      watch: %s
+      minRequests: 10
+      autoPromote: %t
+`, proxyAddr, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, o.previewWeight, o.watch, o.autoPromote)
+	path := filepath.Join(dir, "bluejay.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// ── CLI ─────────────────────────────────────────────────────────────
+
+// result is how one CLI process ended.
+type result struct {
+	args           []string
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("bluejay %s: exit %d\n--- stdout\n%s--- stderr\n%s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
+}
+
+// cliTimeout bounds one CLI process, --wait included.
+const cliTimeout = 90 * time.Second
+
+// bgCmd is a CLI process running in the background.
+type bgCmd struct {
+	args           []string
+	cmd            *exec.Cmd
+	cancel         context.CancelFunc
+	stdout, stderr bytes.Buffer
+	done           chan struct{}
+	res            result
+}
+
+// startCLI starts bluejay with args in dir, with env added to the
+// environment; the process is killed at cleanup if still running.
+func startCLI(t *testing.T, dir string, env []string, args ...string) *bgCmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	b := &bgCmd{args: args, cancel: cancel, done: make(chan struct{})}
+	b.cmd = exec.CommandContext(ctx, bin, args...)
+	b.cmd.Dir = dir
+	b.cmd.Env = append(os.Environ(), env...)
+	b.cmd.Stdout, b.cmd.Stderr = &b.stdout, &b.stderr
+	if err := b.cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("starting bluejay %s: %v", strings.Join(args, " "), err)
+	}
+	go func() {
+		defer close(b.done)
+		defer cancel()
+		err := b.cmd.Wait()
+		b.res = result{args: args, code: b.cmd.ProcessState.ExitCode(), stdout: b.stdout.String(), stderr: b.stderr.String()}
+		if err != nil && ctx.Err() != nil {
+			b.res.stderr += fmt.Sprintf("\n[e2e: killed after %s]\n", cliTimeout)
+		}
+	}()
+	t.Cleanup(func() { b.cancel(); <-b.done })
+	return b
+}
+
+// wait waits for the process to exit.
+func (b *bgCmd) wait() result {
+	<-b.done
+	return b.res
+}
+
+// runCLI runs bluejay with args in dir and waits for it.
+func runCLI(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	return startCLI(t, dir, env, args...).wait()
+}
+
+// ── serve ───────────────────────────────────────────────────────────
+
+// server is a `bluejay serve` process and its config.
+type server struct {
+	t                *testing.T
+	dir              string
+	config           string
+	proxy, admin     string
+	token            string
+	logPath          string
+	cmd              *exec.Cmd
+	done             chan struct{}
+	exitCode         int
+}
+
+// startServer writes a config in a temp dir, starts `bluejay serve` on
+// it, and waits until the first rollout of v1 has completed. The server
+// is stopped with SIGTERM at cleanup; its log is printed if the test
+// failed.
+func startServer(t *testing.T, o options) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{t: t, dir: dir, proxy: freeAddr(t), admin: freeAddr(t), token: "e2e-token",
+		logPath: filepath.Join(t.TempDir(), "serve.log")}
+	s.config = writeConfig(t, dir, s.proxy, s.admin, s.token, o)
+	t.Cleanup(func() {
+		s.stopAtCleanup()
+		if t.Failed() {
+			s.dumpLogs()
+		}
+	})
+	s.start()
+	s.waitStatus("the first rollout (v1) Completed", 20*time.Second, func(st status) bool {
+		return st.Rollout.To.Label == "v1" && st.Rollout.Phase == "Completed" && st.Stable == "v1"
+	})
+	return s
+}
+
+// start starts the serve process and waits for the admin API's /healthz.
+func (s *server) start() {
+	s.t.Helper()
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer logf.Close() // the child holds its own copy
+	fmt.Fprintf(logf, "=== e2e: starting bluejay serve at %s\n", time.Now().Format(time.RFC3339Nano))
+	s.cmd = exec.Command(bin, "serve", "-c", s.config)
+	s.cmd.Dir = s.dir
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("starting bluejay serve: %v", err)
+	}
+	done := make(chan struct{})
+	s.done = done
+	cmd := s.cmd
+	go func() {
+		cmd.Wait()
+		s.exitCode = cmd.ProcessState.ExitCode()
+		close(done)
+	}()
+	s.waitHealthz(10 * time.Second)
+}
+
+func (s *server) waitHealthz(timeout time.Duration) {
+	s.t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		s.failIfExited()
+		resp, err := client.Get("http://" + s.admin + "/healthz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	s.t.Fatalf("admin /healthz on %s not OK after %s: %v", s.admin, timeout, last)
+}
+
+// exited reports whether the serve process has exited.
+func (s *server) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *server) failIfExited() {
+	s.t.Helper()
+	if s.exited() {
+		s.t.Fatalf("bluejay serve exited unexpectedly with status %d", s.exitCode)
+	}
+}
+
+// stop sends SIGTERM and waits for the exit, then SIGKILL after
+// timeout. It returns the exit status and whether SIGTERM sufficed.
+func (s *server) stop(timeout time.Duration) (code int, graceful bool) {
+	if s.exited() {
+		return s.exitCode, true
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return s.exitCode, true
+	case <-time.After(timeout):
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+	return s.exitCode, false
+}
+
+// kill sends SIGKILL and waits for the exit.
+func (s *server) kill() {
+	s.t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		s.t.Fatalf("kill -9 bluejay serve: %v", err)
+	}
+	<-s.done
+}
+
+// stopAtCleanup stops a server still running and checks that SIGTERM
+// stopped it cleanly.
+func (s *server) stopAtCleanup() {
+	if s.cmd == nil || s.exited() {
+		return
+	}
+	code, graceful := s.stop(20 * time.Second)
+	if !graceful {
+		s.t.Errorf("bluejay serve did not exit within 20s of SIGTERM; killed it")
+	} else if code != 0 {
+		s.t.Errorf("bluejay serve exited with status %d after SIGTERM, want 0", code)
+	}
+}
+
+func (s *server) dumpLogs() {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		s.t.Logf("reading serve log: %v", err)
+		return
+	}
+	s.t.Logf("bluejay serve log (%s):\n%s", s.logPath, b)
+	logs, _ := filepath.Glob(filepath.Join(s.dir, "logs", "*.log"))
+	for _, p := range logs {
+		b, _ := os.ReadFile(p)
+		if len(b) > 2000 {
+			b = b[len(b)-2000:]
+		}
+		s.t.Logf("instance log %s (tail):\n%s", filepath.Base(p), b)
+	}
+}
+
+// cli runs bluejay -c CONFIG args... and waits for it.
+func (s *server) cli(args ...string) result {
+	s.t.Helper()
+	return runCLI(s.t, s.dir, nil, append([]string{"-c", s.config}, args...)...)
+}
+
+// cliBackground starts bluejay -c CONFIG args... without waiting.
+func (s *server) cliBackground(args ...string) *bgCmd {
+	s.t.Helper()
+	return startCLI(s.t, s.dir, nil, append([]string{"-c", s.config}, args...)...)
+}
+
+// mustCLI runs a command that must exit with want.
+func (s *server) mustCLI(want int, args ...string) result {
+	s.t.Helper()
+	r := s.cli(args...)
+	if r.code != want {
+		s.t.Fatalf("want exit %d, got:\n%s", want, r)
+	}
+	return r
+}
+
+// ── status ──────────────────────────────────────────────────────────
+
+// status is the part of `bluejay status -o json` the tests read.
+type status struct {
+	Service   string         `json:"service"`
+	Stable    string         `json:"stable"`
+	Rollout   rollout        `json:"rollout"`
+	Weights   map[string]int `json:"weights"`
+	Instances []instance     `json:"instances"`
+}
+
+type rollout struct {
+	ID       int64          `json:"id"`
+	Phase    string         `json:"phase"`
+	Reason   string         `json:"reason"`
+	From     version        `json:"from"`
+	To       version        `json:"to"`
+	Weights  map[string]int `json:"weights"`
+	Exposure struct {
+		Requests int64 `json:"requests"`
+		Errors   int64 `json:"errors"`
+	} `json:"exposure"`
+}
+
+type version struct {
+	Label string `json:"label"`
+}
+
+type instance struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	Addr    string `json:"addr"`
+	State   string `json:"state"`
+	PID     int    `json:"pid"`
+	Ready   bool   `json:"ready"`
+}
+
+// status runs `bluejay status web -o json` and decodes it.
+func (s *server) status() (status, error) {
+	r := s.cli("status", "web", "-o", "json")
+	if r.code != 0 {
+		return status{}, fmt.Errorf("%s", r)
+	}
+	var sts []status
+	if err := json.Unmarshal([]byte(r.stdout), &sts); err != nil {
+		return status{}, fmt.Errorf("decoding status -o json: %v\n%s", err, r.stdout)
+	}
+	if len(sts) != 1 || sts[0].Service != "web" {
+		return status{}, fmt.Errorf("status web -o json: want one entry for web, got %s", r.stdout)
+	}
+	return sts[0], nil
+}
+
+// waitStatus polls `status -o json` until ok accepts it.
+func (s *server) waitStatus(what string, timeout time.Duration, ok func(status) bool) status {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last status
+	var lastErr error
+	for time.Now().Before(deadline) {
+		s.failIfExited()
+		st, err := s.status()
+		if err == nil && ok(st) {
+			return st
+		}
+		last, lastErr = st, err
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	s.t.Fatalf("waiting %s for %s; last status: %+v (err %v)", timeout, what, last, lastErr)
+	return last
+}
+
+// ── load ────────────────────────────────────────────────────────────
+
+// outcome is what one user request through the proxy got.
+type outcome struct {
+	status  int
+	version string // the X-Bluejay-Version header
+	err     error
+}
+
+func (o outcome) failed() bool { return o.err != nil || o.status != http.StatusOK }
+
+func (o outcome) String() string {
+	if o.err != nil {
+		return "transport error: " + o.err.Error()
+	}
+	return fmt.Sprintf("%d from %q", o.status, o.version)
+}
+
+// load sends GET / through the proxy every 5ms with one keep-alive
+// client and records every outcome.
+type load struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	results []outcome
+}
+
+// startLoad starts a load on the proxy; it stops at cleanup at the latest.
+func startLoad(t *testing.T, proxyAddr string) *load {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{url: "http://" + proxyAddr + "/", cancel: cancel, done: make(chan struct{})}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+	go func() {
+		defer close(l.done)
+		defer client.CloseIdleConnections()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				l.send(ctx, client)
+			}
+		}
+	}()
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *load) send(ctx context.Context, client *http.Client) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url, nil)
+	if err != nil {
+		panic(err)
+	}
+	var o outcome
+	resp, err := client.Do(req)
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		o.status, o.version = resp.StatusCode, resp.Header.Get("X-Bluejay-Version")
+	}
+	if ctx.Err() != nil {
+		return // stopped mid-request: not the proxy's doing
+	}
+	o.err = err
+	l.mu.Lock()
+	l.results = append(l.results, o)
+	l.mu.Unlock()
+}
+
+// stop stops the load and waits for its last request.
+func (l *load) stop() {
+	l.cancel()
+	<-l.done
+}
+
+// mark returns a position in the outcomes, for since.
+func (l *load) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.results)
+}
+
+// since returns the outcomes recorded after mark.
+func (l *load) since(mark int) []outcome {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]outcome(nil), l.results[mark:]...)
+}
+
+// byVersion counts the responses by X-Bluejay-Version, failed or not.
+func (l *load) byVersion() map[string]int {
+	out := map[string]int{}
+	for _, o := range l.since(0) {
+		if o.err == nil {
+			out[o.version]++
+		}
+	}
+	return out
+}
+
+// failures lists every failed request.
+func (l *load) failures() []outcome {
+	var out []outcome
+	for _, o := range l.since(0) {
+		if o.failed() {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (l *load) summary() string {
+	return fmt.Sprintf("%d requests, by version %v, %d failed", l.mark(), l.byVersion(), len(l.failures()))
+}
+
+// waitServed polls until the last n requests were all answered 200 by v.
+func (l *load) waitServed(t *testing.T, v string, n int, timeout time.Duration) {
+	t.Helper()
+	start := l.mark()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		got := l.since(start)
+		if len(got) >= n && allServedBy(got[len(got)-n:], v) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	got := l.since(start)
+	t.Fatalf("after %s, the last %d requests were not all answered by %s: %v (%s)", timeout, n, v, tail(got, n), l.summary())
+}
+
+// waitCount polls until v answered at least n requests in all.
+func (l *load) waitCount(t *testing.T, v string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if l.byVersion()[v] >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	t.Fatalf("after %s, %s had answered fewer than %d requests (%s)", timeout, v, n, l.summary())
+}
+
+// assertNoFailures fails the test for every failed request.
+func (l *load) assertNoFailures(t *testing.T) {
+	t.Helper()
+	if f := l.failures(); len(f) > 0 {
+		t.Errorf("%d of %d user requests failed; first ones: %v", len(f), l.mark(), tail(f[:min(len(f), 10)], 10))
+	}
+}
+
+func allServedBy(os []outcome, v string) bool {
+	for _, o := range os {
+		if o.failed() || o.version != v {
+			return false
+		}
+	}
+	return true
+}
+
+func tail(os []outcome, n int) []string {
+	var out []string
+	for _, o := range os[max(0, len(os)-n):] {
+		out = append(out, o.String())
+	}
+	return out
+}
+
+// waitProxyServes polls the proxy with fresh connections until n
+// requests in a row are answered 200 by v.
+func waitProxyServes(t *testing.T, proxyAddr, v string, n int, timeout time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(timeout)
+	inARow := 0
+	var last outcome
+	for time.Now().Before(deadline) {
+		last = outcome{}
+		resp, err := client.Get("http://" + proxyAddr + "/")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			last.status, last.version = resp.StatusCode, resp.Header.Get("X-Bluejay-Version")
+		}
+		last.err = err
+		if last.failed() || last.version != v {
+			inARow = 0
+			time.Sleep(20 * time.Millisecond) // poll interval
+			continue
+		}
+		if inARow++; inARow == n {
+			return
+		}
+	}
+	t.Fatalf("after %s the proxy did not answer %d requests in a row from %s; last: %v", timeout, n, v, last)
+}
+
+// ── processes ───────────────────────────────────────────────────────
+
+// processGone reports whether pid has exited (a zombie counts as gone:
+// it runs nothing and holds no port).
+func processGone(pid int) bool {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) // no procfs
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err == nil {
+		// pid (comm) STATE ...; comm may hold spaces and parentheses.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+			return s[i+2] == 'Z'
+		}
+		return false
+	}
+	return errors.Is(err, os.ErrNotExist)
+}
