@@ -63,7 +63,7 @@ services:
         command: [{{.Exe}}, "app", "--port", "{{"{{.Port}}"}}", "--version", "{{"{{.Version}}"}}"]
         replicas: 2
         stopGrace: 2s
-    health: {path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 3s}
+    health: {path: /healthz, interval: 100ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 3s}
     smoke:
       - {path: /, expectStatus: 200, expectBody: "version="}
     blueGreen: {previewWeight: 10, previewDuration: 2s, watch: 3s, scaleDownDelay: 1m, minRequests: 10}

@@ -7,8 +7,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is the whole of bluejay.yaml. Every field has a default (see
-// Defaults), so the smallest valid file names one service.
+// Config is the whole of bluejay.yaml. Most fields have a default (see
+// ApplyDefaults), so the smallest valid file sets admin.token and names
+// one service. A zero written in the file is kept, not defaulted, and
+// must be valid (see each field's doc comment for what zero means).
+// Load and Parse return a complete, valid Config.
 type Config struct {
 	// Proxy configures the builtin reverse proxy (the data plane).
 	Proxy ProxyConfig `yaml:"proxy"`
@@ -34,11 +37,11 @@ type ProxyConfig struct {
 	// Default "" (off).
 	VersionHeader string `yaml:"versionHeader"`
 	// Timeout bounds how long the proxy waits for an upstream's response
-	// headers before answering 504. Default 30s.
+	// headers before answering 504. Default 30s; must be more than 0.
 	Timeout Duration `yaml:"timeout"`
 	// DrainTimeout bounds how long an instance that left the traffic split
 	// is given to finish its in-flight requests before it is stopped.
-	// Default 30s.
+	// Default 30s; 0 stops it at once.
 	DrainTimeout Duration `yaml:"drainTimeout"`
 }
 
@@ -112,7 +115,8 @@ type Process struct {
 	// template with {{.Port}}, {{.Version}}, {{.Service}} and
 	// {{.Instance}}. Required; the program must listen on {{.Port}}.
 	Command []string `yaml:"command"`
-	// Replicas is how many instances of each version run. Default 1.
+	// Replicas is how many instances of each version run. Default 1;
+	// 0 also means 1.
 	Replicas int `yaml:"replicas"`
 	// Env adds environment variables to the instances (templated like
 	// Command). Default none; the instances inherit bluejay's environment.
@@ -124,7 +128,7 @@ type Process struct {
 	// (SERVICE-VERSION-N.log), relative to the config file. Default ./logs.
 	LogDir string `yaml:"logDir"`
 	// StopGrace is how long an instance has to exit after SIGTERM before
-	// it gets SIGKILL. Default 10s.
+	// it gets SIGKILL. Default 10s; 0 sends SIGKILL right after SIGTERM.
 	StopGrace Duration `yaml:"stopGrace"`
 }
 
@@ -132,7 +136,8 @@ type Process struct {
 type Static struct {
 	// Targets maps a version to its instances' host:port addresses.
 	// Versions not listed here take their targets from
-	// `bluejay deploy --target`. Default none.
+	// `bluejay deploy --target`. The service's Version must be listed.
+	// Default none.
 	Targets map[string][]string `yaml:"targets"`
 }
 
@@ -142,18 +147,20 @@ type Static struct {
 type Health struct {
 	// Path is probed with GET; any 2xx passes. Default /healthz.
 	Path string `yaml:"path"`
-	// Interval between probes of one instance. Default 1s.
+	// Interval between probes of one instance. Default 1s; must be more
+	// than 0.
 	Interval Duration `yaml:"interval"`
-	// Timeout of one probe. Default 1s; must not exceed Interval.
+	// Timeout of one probe. Default 1s, or Interval if shorter; must be more than 0 and not
+	// exceed Interval.
 	Timeout Duration `yaml:"timeout"`
 	// HealthyThreshold is the consecutive passes that make an instance
-	// ready. Default 2.
+	// ready. Default 2; must be 1 or more.
 	HealthyThreshold int `yaml:"healthyThreshold"`
 	// UnhealthyThreshold is the consecutive failures that take an
-	// instance out. Default 3.
+	// instance out. Default 3; must be 1 or more.
 	UnhealthyThreshold int `yaml:"unhealthyThreshold"`
 	// ReadyTimeout is how long a new version's instances have to become
-	// ready before the rollout fails. Default 2m.
+	// ready before the rollout fails. Default 2m; must be more than 0.
 	ReadyTimeout Duration `yaml:"readyTimeout"`
 }
 
@@ -172,7 +179,7 @@ type Smoke struct {
 	// ExpectBody, when set, must appear in the response body.
 	// Default "" (body not checked).
 	ExpectBody string `yaml:"expectBody"`
-	// Timeout bounds the request. Default 5s.
+	// Timeout bounds the request. Default 5s; must be more than 0.
 	Timeout Duration `yaml:"timeout"`
 }
 
@@ -184,22 +191,23 @@ type BlueGreen struct {
 	// gets before the switch. Default 0 (no preview).
 	PreviewWeight int `yaml:"previewWeight"`
 	// PreviewDuration is how long the preview lasts. Default 30s when
-	// PreviewWeight is set.
+	// PreviewWeight is set; must then be more than 0.
 	PreviewDuration Duration `yaml:"previewDuration"`
 	// Watch is how long the new version is watched after the switch; a
 	// failure in this window flips traffic back. Default 30s; 0 completes
 	// at once.
 	Watch Duration `yaml:"watch"`
 	// ScaleDownDelay is how long the old version stays warm after the
-	// rollout completes, so that rollback is a traffic flip. Default 5m.
+	// rollout completes, so that rollback is a traffic flip. Default 5m;
+	// 0 stops it as soon as the rollout completes.
 	ScaleDownDelay Duration `yaml:"scaleDownDelay"`
 	// MaxErrorRate is the share of failed requests (5xx, connect errors,
 	// timeouts) on the new version above which the preview or the watch
-	// fails. Default 0.05.
+	// fails, from 0 to 1. Default 0.05; 0 fails on any error.
 	MaxErrorRate *float64 `yaml:"maxErrorRate"`
 	// MinRequests is the number of requests the new version must have
 	// served before its error rate is judged; below it the rate is not
-	// trusted either way. Default 20.
+	// trusted either way. Default 20; 0 judges from the first request.
 	MinRequests int `yaml:"minRequests"`
 	// AutoPromote, when false, holds the rollout before the switch until
 	// `bluejay promote`. Default true.
@@ -231,7 +239,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("invalid duration %q: want a duration such as 500ms, 10s or 5m", n.Value)
 	}
 	if v < 0 {
-		return fmt.Errorf("negative duration %q", n.Value)
+		return fmt.Errorf("negative duration %q: want 0 or more, such as 0s or 10s", n.Value)
 	}
 	*d = Duration(v)
 	return nil

@@ -80,7 +80,9 @@ func (p *Process) applyDefaults(d defaulter, path string) {
 func (h *Health) applyDefaults(d defaulter, path string) {
 	defaultString(&h.Path, "/healthz")
 	d.duration(&h.Interval, path+".interval", time.Second)
-	d.duration(&h.Timeout, path+".timeout", time.Second)
+	// A shorter interval than the default timeout shortens the timeout
+	// too, so that setting only the interval is valid.
+	d.duration(&h.Timeout, path+".timeout", min(time.Second, h.Interval.D()))
 	d.int(&h.HealthyThreshold, path+".healthyThreshold", 2)
 	d.int(&h.UnhealthyThreshold, path+".unhealthyThreshold", 3)
 	d.duration(&h.ReadyTimeout, path+".readyTimeout", 2*time.Minute)

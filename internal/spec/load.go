@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -98,25 +99,24 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 	return doc.Content[0], nil
 }
 
-// maxScanLines bounds problemLine's search, which parses once per line.
-const maxScanLines = 2000
-
 // problemLine improves the line of a syntax error. The parser names the
 // line where the enclosing block began, which can be far above the
-// mistake; the first prefix of the file that fails with the same message
-// ends at the mistake.
+// mistake. The parser stops at the mistake, so every prefix of the file
+// that holds it fails the same way: a binary search finds the shortest.
 func problemLine(data []byte, e *Error) int {
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	if e.Line < 1 || len(lines) > maxScanLines {
+	if e.Line < 1 || e.Line > len(lines) {
 		return e.Line
 	}
-	for k := e.Line; k <= len(lines); k++ {
-		_, err := parseYAML(bytes.Join(lines[:k], nil))
-		if err != nil && syntaxError(e.File, err).Msg == e.Msg {
-			return k
-		}
+	from := e.Line
+	i := sort.Search(len(lines)-from+1, func(i int) bool {
+		_, err := parseYAML(bytes.Join(lines[:from+i], nil))
+		return err != nil && syntaxError(e.File, err).Msg == e.Msg
+	})
+	if i > len(lines)-from {
+		return e.Line
 	}
-	return e.Line
+	return from + i
 }
 
 // walkRoot checks the whole tree against Config.

@@ -145,7 +145,6 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-
 func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bluejay.db")
 	s, err := Open(path)
