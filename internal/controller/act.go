@@ -50,6 +50,17 @@ func (l *loop) act(ctx context.Context, actions []engine.Action) {
 	}
 }
 
+func splitDeploys(actions []engine.Action) (deploys, rest []engine.Action) {
+	for _, a := range actions {
+		if a.Kind == engine.ActDeploy {
+			deploys = append(deploys, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return deploys, rest
+}
+
 func (l *loop) deploy(ctx context.Context, a engine.Action) {
 	v := l.versionSpec(a.Version)
 	l.deployed[a.Version] = true

@@ -137,8 +137,13 @@ func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, e
 	if err := l.persist(ctx, d, now); err != nil {
 		return d, fmt.Errorf("persisting decision %s: %w", d.Phase, err)
 	}
+	// Deploys go first so that, after a restart, the platform knows the
+	// instances the restored route points at before the route is rebuilt;
+	// stops go after the route no longer sends them new requests.
+	deploys, rest := splitDeploys(d.Actions)
+	l.act(ctx, deploys)
 	l.route(ctx, d.Weights)
-	l.act(ctx, d.Actions)
+	l.act(ctx, rest)
 	l.collect(ctx)
 	l.publish()
 	return d, nil
