@@ -3,7 +3,10 @@
 // own counters; Prometheus follows.
 package metrics
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Metrics measures the traffic that versions of a service served.
 type Metrics interface {
@@ -36,4 +39,35 @@ func (c Counts) ErrorRate() float64 {
 		return 0
 	}
 	return float64(c.Errors) / float64(c.Requests)
+}
+
+// Windowed is the optional capability of a Metrics source that can
+// measure a version over a time window: the input of analysis. Found by
+// type assertion on a Metrics.
+type Windowed interface {
+	// Window returns the version's measurements of requests that
+	// finished in [from, to).
+	Window(ctx context.Context, service, version string, from, to time.Time) (Sample, error)
+}
+
+// Sample is one version's measurements over a window.
+type Sample struct {
+	// Requests and Errors count the window's requests and failed ones
+	// (5xx, connect failures, timeouts).
+	Requests int64 `json:"requests"`
+	Errors   int64 `json:"errors"`
+	// P50, P90 and P99 are latency quantiles in milliseconds, and Mean
+	// the mean latency; all 0 without requests.
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Mean float64 `json:"mean"`
+	// Latencies is a uniform random sample (a reservoir) of the window's
+	// per-request latencies in milliseconds, for rank tests.
+	Latencies []float64 `json:"-"`
+}
+
+// ErrorRate is Errors/Requests, 0 with no requests.
+func (s Sample) ErrorRate() float64 {
+	return Counts{Requests: s.Requests, Errors: s.Errors}.ErrorRate()
 }

@@ -66,3 +66,24 @@ type Instance struct {
 	// LogPath is the file the instance's output goes to, if any.
 	LogPath string `json:"logPath,omitempty"`
 }
+
+// Resources is the optional capability of a Platform that can read its
+// instances' resource use. Found by type assertion on a Platform.
+type Resources interface {
+	// Usage returns the version's instances' cumulative CPU time and
+	// current resident memory, summed over its running instances.
+	Usage(service, version string) (Usage, error)
+}
+
+// Usage is a version's resource use at one moment.
+type Usage struct {
+	// CPUSeconds is the CPU time (user+system) the running instances
+	// used since they started.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// RSSBytes is their resident memory now.
+	RSSBytes int64 `json:"rssBytes"`
+	// Instances is how many running instances were read.
+	Instances int `json:"instances"`
+	// At is when it was read.
+	At time.Time `json:"at"`
+}
