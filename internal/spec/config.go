@@ -21,6 +21,11 @@ type Config struct {
 	Store StoreConfig `yaml:"store"`
 	// Services are the applications the proxy fronts. At least one is required.
 	Services []Service `yaml:"services"`
+	// Analysis holds the analysis templates canary steps refer to, by
+	// name; shared by every service. The template "default" exists
+	// without being declared (the seed's rules, see Canary); declaring
+	// it replaces it. Default none besides "default".
+	Analysis map[string]AnalysisTemplate `yaml:"analysis"`
 
 	// Dir is the directory of the config file; relative paths in the
 	// config are resolved against it. Not read from YAML.
@@ -84,11 +89,13 @@ type Service struct {
 	// Smoke tests run against a new version's instances directly, before
 	// it receives any user traffic. Default none.
 	Smoke []Smoke `yaml:"smoke"`
-	// Strategy is how a new version is rolled out. Default blue-green,
-	// the only strategy so far.
+	// Strategy is how a new version is rolled out: blue-green or canary.
+	// Default blue-green.
 	Strategy string `yaml:"strategy"`
 	// BlueGreen tunes the blue-green strategy.
 	BlueGreen BlueGreen `yaml:"blueGreen"`
+	// Canary tunes the canary strategy.
+	Canary Canary `yaml:"canary"`
 }
 
 // Match selects requests by host and path prefix. The most specific
@@ -217,7 +224,127 @@ type BlueGreen struct {
 // Strategies bluejay knows.
 const (
 	StrategyBlueGreen = "blue-green"
+	StrategyCanary    = "canary"
 )
+
+// Canary tunes the canary strategy: the new version takes a growing share
+// of traffic step by step, judged against the stable version (the
+// baseline) at each analysis step and continuously for plain failure, and
+// is rolled back on its own when it is worse.
+type Canary struct {
+	// Steps are run in order. Default: setWeight 1, 5, 10, 25, 50, each
+	// followed by an analysis with the Analysis template, then 100.
+	Steps []CanaryStep `yaml:"steps"`
+	// Analysis names the template that judges the canary in the
+	// background during every step (only its Fail side: a step moves on
+	// when it ends, not when the background passes), and that the
+	// default steps use. Default "default": the seed's rules with
+	// minRequests 100 — error rate (sequential judge) at most
+	// baseline × 1.5 + 0.1%, p99 latency (Mann-Whitney) not 20% higher,
+	// CPU and memory under 90%.
+	Analysis string `yaml:"analysis"`
+	// StepAnalysisDuration is the length of each analysis in the default
+	// steps. Default 1m.
+	StepAnalysisDuration Duration `yaml:"stepAnalysisDuration"`
+	// ScaleDownDelay is how long the old version stays warm after the
+	// canary completes. Default 30s.
+	ScaleDownDelay Duration `yaml:"scaleDownDelay"`
+	// AbortScaleDownDelay is how long a rolled-back canary's instances
+	// keep running (for a look at them) before they stop. Default 30s.
+	AbortScaleDownDelay Duration `yaml:"abortScaleDownDelay"`
+}
+
+// CanaryStep is one step of a canary. Exactly one field is set.
+type CanaryStep struct {
+	// SetWeight sends this percentage (0-100) of traffic to the canary.
+	SetWeight *int `yaml:"setWeight"`
+	// Pause holds the canary: `pause: {}` until `bluejay promote`,
+	// `pause: {duration: 30s}` for that long.
+	Pause *Pause `yaml:"pause"`
+	// Analysis judges the canary against the baseline with a template.
+	Analysis *StepAnalysis `yaml:"analysis"`
+	// Checks run these smoke tests against the canary's instances.
+	Checks []Smoke `yaml:"checks"`
+}
+
+// Pause holds a canary step.
+type Pause struct {
+	// Duration of the pause. Default 0: until `bluejay promote`.
+	Duration Duration `yaml:"duration"`
+}
+
+// StepAnalysis is an analysis step.
+type StepAnalysis struct {
+	// Template names an analysis template. Default: Canary.Analysis.
+	Template string `yaml:"template"`
+	// Duration is how long the analysis runs; the verdict at its end
+	// decides. Default 0: until the verdict is Pass (after at least one
+	// interval), however long that takes.
+	Duration Duration `yaml:"duration"`
+}
+
+// AnalysisTemplate judges a canary against its baseline.
+type AnalysisTemplate struct {
+	// Interval is how often a verdict is taken on the measurements since
+	// the analysis began. The fail side of sequential judges is also
+	// checked on every controller tick and on every failed request.
+	// Default 5s.
+	Interval Duration `yaml:"interval"`
+	// MinRequests is the number of canary requests below which no metric
+	// passes: the verdict is Inconclusive (a sequential judge may still
+	// Fail on conclusive evidence). Default 100.
+	MinRequests int `yaml:"minRequests"`
+	// FailureLimit is how many Fail verdicts are tolerated; one more
+	// rolls back. Default 0.
+	FailureLimit int `yaml:"failureLimit"`
+	// ConsecutiveErrorLimit is how many verdicts in a row may be Error
+	// (a metric could not be measured); one more rolls back. Default 4.
+	ConsecutiveErrorLimit int `yaml:"consecutiveErrorLimit"`
+	// InconclusiveLimit is how many analyses may end Inconclusive before
+	// OnInconclusive applies; below it an inconclusive analysis runs
+	// again. Default 0.
+	InconclusiveLimit int `yaml:"inconclusiveLimit"`
+	// OnInconclusive is pause (wait for promote or abort) or abort.
+	// Default pause: never promote on too little data.
+	OnInconclusive string `yaml:"onInconclusive"`
+	// Metrics are judged every interval. Required (at least one).
+	Metrics []AnalysisMetric `yaml:"metrics"`
+}
+
+// AnalysisMetric is one measurement and how it is judged.
+type AnalysisMetric struct {
+	// Name labels the metric in reasons. Required, unique in a template.
+	Name string `yaml:"name"`
+	// Judge is threshold (the condition on point estimates), sequential
+	// (an anytime-valid test that fails on conclusive evidence, even
+	// below minRequests) or mann-whitney (Kayenta's rank test on
+	// per-request latencies). Default threshold.
+	Judge string `yaml:"judge"`
+	// Condition is an expression over canary and baseline that must
+	// hold for Pass, e.g. `canary.errorRate <= baseline.errorRate * 1.5
+	// + 0.001` or `canary.p99 <= baseline.p99 * 1.2`. Fields: errorRate,
+	// requests, errors, p50, p90, p99, mean (ms), cpu, memory (shares),
+	// rssBytes. Required for threshold; optional otherwise.
+	Condition string `yaml:"condition"`
+	// On is what a statistical judge measures: errorRate or latency.
+	// Default errorRate for sequential, latency for mann-whitney.
+	On string `yaml:"on"`
+	// Alpha bounds a sequential judge's false-failure probability.
+	// Default 0.01.
+	Alpha *float64 `yaml:"alpha"`
+	// Margin is the relative worsening a sequential judge tolerates:
+	// it fails only on evidence that the canary's rate exceeds
+	// (1+margin) × the baseline's. Default 0.5.
+	Margin *float64 `yaml:"margin"`
+	// Confidence of the Mann-Whitney test. Default 0.98.
+	Confidence *float64 `yaml:"confidence"`
+	// Direction a Mann-Whitney difference must have to fail: increase,
+	// decrease or either. Default increase.
+	Direction string `yaml:"direction"`
+	// EffectSize is the smallest canary/baseline mean ratio a
+	// Mann-Whitney difference must reach to fail. Default 1.0.
+	EffectSize *float64 `yaml:"effectSize"`
+}
 
 // Duration is a time.Duration written in YAML as a Go duration string
 // ("500ms", "10s", "5m").

@@ -54,6 +54,7 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	for i := range c.Services {
 		c.Services[i].applyDefaults(d, indexPath("services", i))
 	}
+	c.applyAnalysisDefaults(d)
 }
 
 func (s *Service) applyDefaults(d defaulter, path string) {
@@ -67,6 +68,9 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 		s.Smoke[i].applyDefaults(d, indexPath(path+".smoke", i))
 	}
 	s.BlueGreen.applyDefaults(d, path+".blueGreen")
+	if s.Strategy == StrategyCanary {
+		s.Canary.applyDefaults(d, path+".canary")
+	}
 }
 
 func (p *Process) applyDefaults(d defaulter, path string) {

@@ -10,13 +10,15 @@ import (
 // checker runs the semantic checks on a decoded, defaulted Config and
 // locates each problem through the index.
 type checker struct {
-	x    *index
-	errs Errors
+	x         *index
+	errs      Errors
+	templates map[string]AnalysisTemplate
 }
 
 // validate returns every semantic problem in cfg.
 func validate(x *index, cfg *Config) Errors {
-	c := &checker{x: x}
+	c := &checker{x: x, templates: cfg.Analysis}
+	c.analysisTemplates(cfg.Analysis)
 	c.proxy(&cfg.Proxy)
 	c.admin(&cfg.Admin)
 	c.listeners(cfg)

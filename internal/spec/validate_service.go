@@ -77,8 +77,12 @@ func (c *checker) service(s *Service, path string) {
 	for i := range s.Smoke {
 		c.smoke(&s.Smoke[i], indexPath(path+".smoke", i))
 	}
-	if s.Strategy != StrategyBlueGreen {
-		c.add(path+".strategy", "unknown strategy %q (valid: %s)", s.Strategy, StrategyBlueGreen)
+	switch s.Strategy {
+	case StrategyBlueGreen:
+	case StrategyCanary:
+		c.canary(&s.Canary, c.templates, path+".canary")
+	default:
+		c.add(path+".strategy", "unknown strategy %q (valid: %s, %s)", s.Strategy, StrategyBlueGreen, StrategyCanary)
 	}
 	c.blueGreen(&s.BlueGreen, path+".blueGreen")
 }

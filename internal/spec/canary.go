@@ -1,0 +1,121 @@
+package spec
+
+import (
+	"slices"
+	"time"
+)
+
+// DefaultTemplate is the name of the analysis template that exists
+// without being declared.
+const DefaultTemplate = "default"
+
+// defaultWeights are the canary's steps when none are given.
+var defaultWeights = []int{1, 5, 10, 25, 50}
+
+// Judges and what they measure.
+const (
+	JudgeThreshold   = "threshold"
+	JudgeSequential  = "sequential"
+	JudgeMannWhitney = "mann-whitney"
+	OnErrorRate      = "errorRate"
+	OnLatency        = "latency"
+)
+
+// seedTemplate is the seed's rules (error rate above baseline × 1.5, p99
+// above baseline × 1.2, CPU or memory above 90%) with judges that know
+// when they have too little data.
+func seedTemplate() AnalysisTemplate {
+	return AnalysisTemplate{
+		MinRequests: 100,
+		Metrics: []AnalysisMetric{
+			{Name: "error-rate", Judge: JudgeSequential, Condition: "canary.errorRate <= baseline.errorRate * 1.5 + 0.001"},
+			{Name: "latency-p99", Judge: JudgeMannWhitney, EffectSize: new(1.2)},
+			{Name: "cpu", Condition: "canary.cpu < 0.9"},
+			{Name: "memory", Condition: "canary.memory < 0.9"},
+		},
+	}
+}
+
+func (c *Config) applyAnalysisDefaults(d defaulter) {
+	if c.Analysis == nil {
+		c.Analysis = map[string]AnalysisTemplate{}
+	}
+	if _, ok := c.Analysis[DefaultTemplate]; !ok {
+		c.Analysis[DefaultTemplate] = seedTemplate()
+	}
+	for _, name := range slices.Sorted(mapsKeys(c.Analysis)) {
+		t := c.Analysis[name]
+		t.applyDefaults(d, joinPath("analysis", name))
+		c.Analysis[name] = t
+	}
+}
+
+func (t *AnalysisTemplate) applyDefaults(d defaulter, path string) {
+	d.duration(&t.Interval, path+".interval", 5*time.Second)
+	d.int(&t.MinRequests, path+".minRequests", 100)
+	d.int(&t.ConsecutiveErrorLimit, path+".consecutiveErrorLimit", 4)
+	defaultString(&t.OnInconclusive, "pause")
+	for i := range t.Metrics {
+		t.Metrics[i].applyDefaults()
+	}
+}
+
+func (m *AnalysisMetric) applyDefaults() {
+	defaultString(&m.Judge, JudgeThreshold)
+	switch m.Judge {
+	case JudgeSequential:
+		defaultString(&m.On, OnErrorRate)
+	case JudgeMannWhitney:
+		defaultString(&m.On, OnLatency)
+	}
+	defaultFloat(&m.Alpha, 0.01)
+	defaultFloat(&m.Margin, 0.5)
+	defaultFloat(&m.Confidence, 0.98)
+	defaultString(&m.Direction, "increase")
+	defaultFloat(&m.EffectSize, 1.0)
+}
+
+func defaultFloat(f **float64, v float64) {
+	if *f == nil {
+		*f = new(v)
+	}
+}
+
+func (k *Canary) applyDefaults(d defaulter, path string) {
+	defaultString(&k.Analysis, DefaultTemplate)
+	d.duration(&k.StepAnalysisDuration, path+".stepAnalysisDuration", time.Minute)
+	d.duration(&k.ScaleDownDelay, path+".scaleDownDelay", 30*time.Second)
+	d.duration(&k.AbortScaleDownDelay, path+".abortScaleDownDelay", 30*time.Second)
+	if len(k.Steps) == 0 && !d.set(path+".steps") {
+		k.Steps = defaultSteps(k.Analysis, k.StepAnalysisDuration)
+	}
+	for i := range k.Steps {
+		st := &k.Steps[i]
+		if st.Analysis != nil {
+			defaultString(&st.Analysis.Template, k.Analysis)
+		}
+		for j := range st.Checks {
+			st.Checks[j].applyDefaults(d, indexPath(indexPath(path+".steps", i)+".checks", j))
+		}
+	}
+}
+
+// defaultSteps are 1, 5, 10, 25, 50 with an analysis after each, then 100.
+func defaultSteps(template string, analysis Duration) []CanaryStep {
+	var steps []CanaryStep
+	for _, w := range defaultWeights {
+		steps = append(steps, CanaryStep{SetWeight: new(w)},
+			CanaryStep{Analysis: &StepAnalysis{Template: template, Duration: analysis}})
+	}
+	return append(steps, CanaryStep{SetWeight: new(100)})
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package spec
+
+import (
+	"slices"
+	"strings"
+)
+
+// canary checks a canary service's steps against the templates.
+func (c *checker) canary(k *Canary, templates map[string]AnalysisTemplate, path string) {
+	c.templateRef(k.Analysis, templates, path+".analysis")
+	if len(k.Steps) == 0 {
+		c.add(path+".steps", "at least one step is required (leave steps out for the default 1, 5, 10, 25, 50, 100)")
+	}
+	for i := range k.Steps {
+		c.step(&k.Steps[i], templates, indexPath(path+".steps", i))
+	}
+}
+
+func (c *checker) step(s *CanaryStep, templates map[string]AnalysisTemplate, path string) {
+	set := 0
+	for _, b := range []bool{s.SetWeight != nil, s.Pause != nil, s.Analysis != nil, s.Checks != nil} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		c.add(path, "a step has exactly one of setWeight, pause, analysis and checks, got %d", set)
+		return
+	}
+	switch {
+	case s.SetWeight != nil && (*s.SetWeight < 0 || *s.SetWeight > 100):
+		c.add(path+".setWeight", "setWeight must be from 0 to 100 (a percentage of traffic), got %d", *s.SetWeight)
+	case s.Analysis != nil:
+		c.templateRef(s.Analysis.Template, templates, path+".analysis.template")
+	case s.Checks != nil:
+		if len(s.Checks) == 0 {
+			c.add(path+".checks", "checks needs at least one smoke test, such as {path: /, expectStatus: 200}")
+		}
+		for i := range s.Checks {
+			c.smoke(&s.Checks[i], indexPath(path+".checks", i))
+		}
+	}
+}
+
+// templateRef refuses a reference to a template that does not exist.
+func (c *checker) templateRef(name string, templates map[string]AnalysisTemplate, path string) {
+	if _, ok := templates[name]; !ok {
+		c.add(path, "unknown analysis template %q (defined: %s)", name, strings.Join(slices.Sorted(mapsKeys(templates)), ", "))
+	}
+}
+
+// analysisTemplates checks every template and its metrics.
+func (c *checker) analysisTemplates(ts map[string]AnalysisTemplate) {
+	for _, name := range slices.Sorted(mapsKeys(ts)) {
+		t := ts[name]
+		c.analysisTemplate(&t, joinPath("analysis", name))
+	}
+}
+
+func (c *checker) analysisTemplate(t *AnalysisTemplate, path string) {
+	c.positive(t.Interval, path+".interval", "5s")
+	c.atLeast(t.MinRequests, 1, path+".minRequests")
+	c.atLeast(t.FailureLimit, 0, path+".failureLimit")
+	c.atLeast(t.ConsecutiveErrorLimit, 0, path+".consecutiveErrorLimit")
+	c.atLeast(t.InconclusiveLimit, 0, path+".inconclusiveLimit")
+	if t.OnInconclusive != "pause" && t.OnInconclusive != "abort" {
+		c.add(path+".onInconclusive", "unknown onInconclusive %q (valid: pause, abort)", t.OnInconclusive)
+	}
+	if len(t.Metrics) == 0 {
+		c.add(path+".metrics", "at least one metric is required, such as {name: error-rate, judge: sequential}")
+	}
+	names := map[string]bool{}
+	for i := range t.Metrics {
+		m, mp := &t.Metrics[i], indexPath(path+".metrics", i)
+		if names[m.Name] {
+			c.add(mp+".name", "duplicate metric name %q", m.Name)
+		}
+		names[m.Name] = true
+		c.metric(m, mp)
+	}
+}
+
+func (c *checker) metric(m *AnalysisMetric, path string) {
+	if m.Name == "" {
+		c.add(path+".name", "a metric name is required, such as error-rate")
+	}
+	switch m.Judge {
+	case JudgeThreshold:
+		if m.Condition == "" {
+			c.add(path+".condition", "a threshold judge needs a condition, such as canary.errorRate <= baseline.errorRate * 1.5 + 0.001")
+		}
+	case JudgeSequential, JudgeMannWhitney:
+	default:
+		c.add(path+".judge", "unknown judge %q (valid: threshold, sequential, mann-whitney)", m.Judge)
+	}
+	if m.On != "" && m.On != OnErrorRate && m.On != OnLatency {
+		c.add(path+".on", "unknown measure %q (valid: errorRate, latency)", m.On)
+	}
+	if m.Judge == JudgeMannWhitney && m.On == OnErrorRate {
+		c.add(path+".on", "mann-whitney judges latency; use sequential for errorRate")
+	}
+	c.share(*m.Alpha, path+".alpha", "0.01")
+	c.share(*m.Confidence, path+".confidence", "0.98")
+	if !(*m.Margin >= 0) {
+		c.add(path+".margin", "margin must be 0 or more (0.5 tolerates a 50%% worse rate), got %s", formatFloat(*m.Margin))
+	}
+	if !(*m.EffectSize > 0) {
+		c.add(path+".effectSize", "effectSize must be more than 0 (a mean ratio such as 1.2), got %s", formatFloat(*m.EffectSize))
+	}
+	if !slices.Contains([]string{"increase", "decrease", "either"}, m.Direction) {
+		c.add(path+".direction", "unknown direction %q (valid: increase, decrease, either)", m.Direction)
+	}
+	if err := compileCondition(*m); err != nil {
+		c.add(path+".condition", "%v", err)
+	}
+}
+
+// share refuses a probability outside (0, 1).
+func (c *checker) share(v float64, path, example string) {
+	if !(v > 0 && v < 1) {
+		c.add(path, "must be between 0 and 1 exclusive, such as %s, got %s", example, formatFloat(v))
+	}
+}
+
+// compileCondition checks a metric's condition expression; set by the
+// analysis package's registration so that spec does not depend on it.
+var compileCondition = func(AnalysisMetric) error { return nil }
+
+// SetConditionCompiler installs the function that checks conditions at
+// validation time (the analysis package's compiler).
+func SetConditionCompiler(f func(AnalysisMetric) error) { compileCondition = f }
