@@ -5,18 +5,20 @@ import (
 	"time"
 )
 
-// bg decides one step of a blue-green rollout: deploy the new version
+// machine decides one step of a rollout. Its blue-green half: deploy the new version
 // beside the old, wait until it is ready, smoke-test it, optionally
 // preview it on a share of traffic, switch all traffic at once, watch it,
 // and flip back to the still-warm old version on trouble.
-type bg struct {
+type machine struct {
 	r   Rollout
 	obs Observation
 	now time.Time
 }
 
-func blueGreen(r Rollout, obs Observation, now time.Time) Decision {
-	b := bg{r: r, obs: obs, now: now}
+// run steps a rollout of either strategy: blue-green and canary share
+// their gates (readiness, smoke tests) and their endings.
+func run(r Rollout, obs Observation, now time.Time) Decision {
+	b := machine{r: r, obs: obs, now: now}
 	var d Decision
 	switch r.Phase {
 	case "", PhaseDeploying:
@@ -27,6 +29,8 @@ func blueGreen(r Rollout, obs Observation, now time.Time) Decision {
 		d = b.preview()
 	case PhasePaused:
 		d = b.paused()
+	case PhaseProgressing:
+		d = b.progressing()
 	case PhaseWatching:
 		d = b.watching()
 	case PhaseCompleted:
@@ -39,7 +43,7 @@ func blueGreen(r Rollout, obs Observation, now time.Time) Decision {
 }
 
 // deploying waits for every instance of the new version to be ready.
-func (b bg) deploying() Decision {
+func (b machine) deploying() Decision {
 	if d, ok := b.command(); ok {
 		return d
 	}
@@ -58,7 +62,7 @@ func (b bg) deploying() Decision {
 }
 
 // ready moves a ready new version to its smoke tests, or past them.
-func (b bg) ready() Decision {
+func (b machine) ready() Decision {
 	if b.r.Params.Smoke {
 		d := b.to(PhaseSmoke, fmt.Sprintf("%s ready (%d/%d instances); running smoke tests",
 			b.r.To.Label, b.obs.New.Ready, b.r.Params.Replicas), b.stableOnly())
@@ -71,7 +75,7 @@ func (b bg) ready() Decision {
 }
 
 // smoke waits for the smoke tests' result.
-func (b bg) smoke() Decision {
+func (b machine) smoke() Decision {
 	if d, ok := b.command(); ok {
 		return d
 	}
@@ -92,12 +96,14 @@ func (b bg) smoke() Decision {
 
 // gatesPassed decides what follows readiness and smoke tests: the
 // preview, a pause for promotion, or the switch.
-func (b bg) gatesPassed(why string) Decision {
+func (b machine) gatesPassed(why string) Decision {
 	p := b.r.Params
 	switch {
 	case b.r.From.Label == "":
 		return b.to(PhaseCompleted, why+"; first version of the service takes all traffic",
 			map[string]int{b.r.To.Label: 100})
+	case b.r.Strategy == StrategyCanary:
+		return b.startSteps(why)
 	case p.PreviewWeight > 0:
 		return b.to(PhasePreview, fmt.Sprintf("%s; previewing on %d%% of traffic for %s",
 			why, p.PreviewWeight, p.PreviewDuration), b.split(p.PreviewWeight))
@@ -108,14 +114,14 @@ func (b bg) gatesPassed(why string) Decision {
 }
 
 // switchOver sends all traffic to the new version; the old one stays warm.
-func (b bg) switchOver(why string) Decision {
+func (b machine) switchOver(why string) Decision {
 	reason := fmt.Sprintf("%s; switched all traffic to %s, watching for %s (%s stays warm)",
 		why, b.r.To.Label, b.r.Params.Watch, b.r.From.Label)
 	return b.to(PhaseWatching, reason, b.split(100))
 }
 
 // preview judges the new version on its share of traffic.
-func (b bg) preview() Decision {
+func (b machine) preview() Decision {
 	if d, ok := b.command(); ok {
 		return d
 	}
@@ -138,7 +144,10 @@ func (b bg) preview() Decision {
 }
 
 // paused holds the split until a person promotes or aborts.
-func (b bg) paused() Decision {
+func (b machine) paused() Decision {
+	if b.r.Strategy == StrategyCanary {
+		return b.canaryPaused()
+	}
 	if d, ok := b.command(); ok {
 		return d
 	}
@@ -153,7 +162,7 @@ func (b bg) paused() Decision {
 }
 
 // watching judges the new version with all traffic until the window ends.
-func (b bg) watching() Decision {
+func (b machine) watching() Decision {
 	if d, ok := b.command(); ok {
 		return d
 	}
@@ -179,7 +188,7 @@ func (b bg) watching() Decision {
 
 // completed keeps the old version warm for the scale-down delay, then
 // stops it. Until then a rollback is a traffic flip.
-func (b bg) completed() Decision {
+func (b machine) completed() Decision {
 	if b.obs.Command == CmdRollback {
 		return b.rollbackCompleted()
 	}
@@ -198,7 +207,7 @@ func (b bg) completed() Decision {
 	return d
 }
 
-func (b bg) rollbackCompleted() Decision {
+func (b machine) rollbackCompleted() Decision {
 	switch {
 	case b.r.From.Label == "":
 		return b.reject("there is no previous version to roll back to")
@@ -210,22 +219,23 @@ func (b bg) rollbackCompleted() Decision {
 }
 
 // ended stops the losing new version of a rollout that did not complete.
-func (b bg) ended() Decision {
+func (b machine) ended() Decision {
 	if b.obs.Command != "" {
 		return b.reject(fmt.Sprintf("the rollout has ended (%s)", b.r.Phase))
 	}
 	d := b.stay(b.r.Phase, b.r.Reason, nil)
 	d.Weights = b.stableOnly()
-	if b.obs.New.Started {
-		d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: "the rollout ended " + string(b.r.Phase)}}
-	} else {
+	switch {
+	case !b.obs.New.Started:
 		d.Settled = true
+	case b.now.Sub(b.r.PhaseSince) >= b.r.Params.AbortScaleDownDelay:
+		d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: "the rollout ended " + string(b.r.Phase)}}
 	}
 	return d
 }
 
 // command applies a person's command to an active rollout.
-func (b bg) command() (Decision, bool) {
+func (b machine) command() (Decision, bool) {
 	switch b.obs.Command {
 	case "":
 		return Decision{}, false
@@ -237,17 +247,17 @@ func (b bg) command() (Decision, bool) {
 	return b.reject(fmt.Sprintf("unknown command %q", b.obs.Command)), true
 }
 
-func (b bg) abort() Decision {
+func (b machine) abort() Decision {
 	why := fmt.Sprintf("%s requested", b.obs.Command)
 	if b.trafficMoved() {
 		return b.flipBack(why, nil)
 	}
 	d := b.to(PhaseAborted, why+fmt.Sprintf("; %s never took user traffic", b.r.To.Label), b.stableOnly())
-	d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: why}}
+	d.Actions = b.stopNew(why)
 	return d
 }
 
-func (b bg) promote() Decision {
+func (b machine) promote() Decision {
 	switch b.r.Phase {
 	case PhasePreview, PhasePaused:
 		return b.switchOver("promoted")
@@ -262,7 +272,7 @@ func (b bg) promote() Decision {
 // errors. The error budget is MaxErrorRate of at least MinRequests
 // requests, so a plainly broken version fails before MinRequests arrive
 // while a single error in a handful of requests does not.
-func (b bg) judge(stage string) (Decision, bool) {
+func (b machine) judge(stage string) (Decision, bool) {
 	if d, ok := b.lostInstance(); ok {
 		return d, true
 	}
@@ -277,7 +287,7 @@ func (b bg) judge(stage string) (Decision, bool) {
 
 // lostInstance fails a new version whose instance exited or stopped
 // passing readiness after it had passed.
-func (b bg) lostInstance() (Decision, bool) {
+func (b machine) lostInstance() (Decision, bool) {
 	n := b.obs.New
 	if n.Exited == 0 && n.Failing == 0 {
 		return Decision{}, false
@@ -290,38 +300,47 @@ func (b bg) lostInstance() (Decision, bool) {
 }
 
 // fail ends a rollout whose new version never took user traffic.
-func (b bg) fail(why string, numbers map[string]float64) Decision {
+func (b machine) fail(why string, numbers map[string]float64) Decision {
 	d := b.to(PhaseFailed, why, b.stableOnly())
 	d.Numbers = numbers
-	d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: why}}
+	d.Actions = b.stopNew(why)
 	return d
 }
 
 // flipBack returns all traffic to the warm old version.
-func (b bg) flipBack(why string, numbers map[string]float64) Decision {
+func (b machine) flipBack(why string, numbers map[string]float64) Decision {
 	d := b.to(PhaseRolledBack, fmt.Sprintf("%s; flipped all traffic back to %s", why, b.r.From.Label), b.stableOnly())
 	d.Numbers = numbers
-	d.Actions = []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: why}}
+	d.Actions = b.stopNew(why)
 	return d
 }
 
-func (b bg) reject(why string) Decision {
+// stopNew stops the new version at once, unless AbortScaleDownDelay
+// keeps it running out of the split for a while (ended stops it then).
+func (b machine) stopNew(why string) []Action {
+	if b.r.Params.AbortScaleDownDelay > 0 {
+		return nil
+	}
+	return []Action{{Kind: ActStop, Version: b.r.To.Label, Reason: why}}
+}
+
+func (b machine) reject(why string) Decision {
 	d := b.stay(b.r.Phase, b.r.Reason, nil)
 	d.Rejected = fmt.Sprintf("cannot %s: %s", b.obs.Command, why)
 	return d
 }
 
-func (b bg) to(p Phase, reason string, weights map[string]int) Decision {
-	return Decision{Phase: p, Reason: reason, Weights: weights}
+func (b machine) to(p Phase, reason string, weights map[string]int) Decision {
+	return Decision{Phase: p, Reason: reason, Weights: weights, Step: b.r.Step, Inconclusives: b.r.Inconclusives}
 }
 
-func (b bg) stay(p Phase, reason string, numbers map[string]float64) Decision {
-	return Decision{Phase: p, Reason: reason, Weights: b.r.Weights, Numbers: numbers}
+func (b machine) stay(p Phase, reason string, numbers map[string]float64) Decision {
+	return Decision{Phase: p, Reason: reason, Weights: b.r.Weights, Numbers: numbers, Step: b.r.Step, Inconclusives: b.r.Inconclusives}
 }
 
 // missing deploys the versions that should run in the decided phase but
 // do not (after a restart of bluejay, say).
-func (b bg) missing(d Decision) []Action {
+func (b machine) missing(d Decision) []Action {
 	var acts []Action
 	if b.oldWanted(d.Phase) && !b.obs.Old.Started {
 		acts = append(acts, Action{Kind: ActDeploy, Version: b.r.From.Label, Reason: "the old version must stay warm"})
@@ -333,7 +352,7 @@ func (b bg) missing(d Decision) []Action {
 }
 
 // oldWanted reports whether the old version should run in phase p.
-func (b bg) oldWanted(p Phase) bool {
+func (b machine) oldWanted(p Phase) bool {
 	if b.r.From.Label == "" {
 		return false
 	}
@@ -341,33 +360,33 @@ func (b bg) oldWanted(p Phase) bool {
 }
 
 // oldWarm reports whether the scale-down delay is still running.
-func (b bg) oldWarm() bool {
+func (b machine) oldWarm() bool {
 	return b.now.Sub(b.r.PhaseSince) < b.r.Params.ScaleDownDelay
 }
 
-func (b bg) trafficMoved() bool { return b.r.Weights[b.r.To.Label] > 0 }
+func (b machine) trafficMoved() bool { return b.r.Weights[b.r.To.Label] > 0 }
 
-func (b bg) stableOnly() map[string]int {
+func (b machine) stableOnly() map[string]int {
 	if b.r.From.Label == "" {
 		return map[string]int{}
 	}
 	return map[string]int{b.r.From.Label: 100}
 }
 
-func (b bg) newOnly() map[string]int { return map[string]int{b.r.To.Label: 100} }
+func (b machine) newOnly() map[string]int { return map[string]int{b.r.To.Label: 100} }
 
 // split gives the new version pct percent and keeps the old one in the
 // route (at weight 0 when pct is 100) so that it can take traffic back.
-func (b bg) split(pct int) map[string]int {
+func (b machine) split(pct int) map[string]int {
 	return map[string]int{b.r.From.Label: 100 - pct, b.r.To.Label: pct}
 }
 
-func (b bg) trafficSummary() string {
+func (b machine) trafficSummary() string {
 	t := b.obs.Traffic
 	return fmt.Sprintf("%d/%d requests failed (%.2f%%)", t.Errors, t.Requests, t.ErrorRate()*100)
 }
 
-func (b bg) trafficNumbers() map[string]float64 {
+func (b machine) trafficNumbers() map[string]float64 {
 	t, p := b.obs.Traffic, b.r.Params
 	return map[string]float64{
 		"requests": float64(t.Requests), "errors": float64(t.Errors), "errorRate": t.ErrorRate(),
@@ -375,7 +394,7 @@ func (b bg) trafficNumbers() map[string]float64 {
 	}
 }
 
-func (b bg) readyNumbers() map[string]float64 {
+func (b machine) readyNumbers() map[string]float64 {
 	n := b.obs.New
 	return map[string]float64{"ready": float64(n.Ready), "replicas": float64(b.r.Params.Replicas),
 		"running": float64(n.Running), "exited": float64(n.Exited), "failing": float64(n.Failing)}

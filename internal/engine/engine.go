@@ -19,6 +19,27 @@ type Observation struct {
 	Traffic metrics.Counts
 	// Command is a person's request (promote, abort, rollback); "" if none.
 	Command Command
+	// Analysis is the state of the analysis step under way, nil if none
+	// runs (or it belongs to another step).
+	Analysis *AnalysisObs
+	// Background is the state of the canary's background analysis.
+	Background *AnalysisObs
+}
+
+// AnalysisObs is what the controller's analysis runner found so far.
+type AnalysisObs struct {
+	// Intervals counts the verdicts taken since the analysis began.
+	Intervals int
+	// Verdict is the latest verdict (Pass, Fail, Inconclusive, Error) on
+	// the measurements since the analysis began; "" before the first.
+	Verdict string
+	// Reason explains the latest verdict with its numbers, metric by metric.
+	Reason string
+	// Numbers are the figures behind the verdict.
+	Numbers map[string]float64
+	// Failures counts Fail verdicts; ConsecutiveErrors the Error
+	// verdicts since the last other verdict.
+	Failures, ConsecutiveErrors int
 }
 
 // VersionObs describes one version's instances.
@@ -51,9 +72,11 @@ type Command string
 
 // Commands.
 const (
-	CmdPromote  Command = "promote"
-	CmdAbort    Command = "abort"
-	CmdRollback Command = "rollback"
+	CmdPromote Command = "promote"
+	// CmdPromoteFull skips a canary's remaining steps and analyses.
+	CmdPromoteFull Command = "promote-full"
+	CmdAbort       Command = "abort"
+	CmdRollback    Command = "rollback"
 )
 
 // Decision is what Step decided: the controller persists it, then acts.
@@ -74,6 +97,12 @@ type Decision struct {
 	// Rejected says why the observation's command was refused; "" if it
 	// was taken or there was none.
 	Rejected string
+	// Step is the canary step to be under way next; RestartStep begins
+	// the current step again (an inconclusive analysis that runs again).
+	Step        int
+	RestartStep bool
+	// Inconclusives is the rollout's count of inconclusive analyses.
+	Inconclusives int
 }
 
 // Transition reports whether the decision moves r to another phase.
@@ -105,5 +134,11 @@ func (a Action) String() string { return fmt.Sprintf("%s %s", a.Kind, a.Version)
 // Step decides a rollout's next move. It is a pure function of its
 // arguments.
 func Step(r Rollout, obs Observation, now time.Time) Decision {
-	return blueGreen(r, obs, now)
+	return run(r, obs, now)
 }
+
+// Strategies the engine runs.
+const (
+	StrategyBlueGreen = "blue-green"
+	StrategyCanary    = "canary"
+)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
@@ -20,8 +21,12 @@ const (
 	PhaseSmoke Phase = "Smoke"
 	// PhasePreview: the new version takes a small share of traffic.
 	PhasePreview Phase = "Preview"
-	// PhasePaused: the rollout waits for `bluejay promote` before the switch.
+	// PhasePaused: the rollout waits for `bluejay promote` (before a
+	// blue-green switch, at a canary pause step, or after an
+	// inconclusive analysis).
 	PhasePaused Phase = "Paused"
+	// PhaseProgressing: a canary is going through its steps.
+	PhaseProgressing Phase = "Progressing"
 	// PhaseWatching: all traffic is on the new version; the old one is
 	// warm and traffic flips back to it on trouble.
 	PhaseWatching Phase = "Watching"
@@ -86,6 +91,12 @@ type Rollout struct {
 	// Settled is set once a terminal rollout has nothing left to do (the
 	// losing version is stopped).
 	Settled bool `json:"settled"`
+	// Step is the index of the canary step under way (len(steps) once
+	// all are done), and StepSince when it began.
+	Step      int       `json:"step"`
+	StepSince time.Time `json:"stepSince,omitzero"`
+	// Inconclusives counts the canary's analyses that ended Inconclusive.
+	Inconclusives int `json:"inconclusives,omitempty"`
 }
 
 // Stable returns the version label that serves the service once the
@@ -118,6 +129,69 @@ type Params struct {
 	MinRequests  int64   `json:"minRequests"`
 	// AutoPromote switches without waiting for `promote`.
 	AutoPromote bool `json:"autoPromote"`
+	// AbortScaleDownDelay is how long a rolled-back new version keeps
+	// running (out of the split) before it is stopped.
+	AbortScaleDownDelay time.Duration `json:"abortScaleDownDelay,omitempty"`
+	// Steps are the canary's steps; Background is the analysis that
+	// judges the canary during every step (its Fail side only).
+	Steps      []CanaryStep    `json:"steps,omitempty"`
+	Background *AnalysisLimits `json:"background,omitempty"`
+}
+
+// StepKind names what a canary step does.
+type StepKind string
+
+// Canary step kinds.
+const (
+	StepSetWeight StepKind = "setWeight"
+	StepPause     StepKind = "pause"
+	StepAnalysis  StepKind = "analysis"
+	StepChecks    StepKind = "checks"
+)
+
+// CanaryStep is one step of a canary as the engine needs it.
+type CanaryStep struct {
+	Kind StepKind `json:"kind"`
+	// Weight is the canary's percentage for setWeight.
+	Weight int `json:"weight,omitempty"`
+	// Duration of a pause (0: until promote) or an analysis (0: until Pass).
+	Duration time.Duration `json:"duration,omitempty"`
+	// Analysis is the template and its limits for an analysis step.
+	Analysis *AnalysisLimits `json:"analysis,omitempty"`
+	// Checks names the step's smoke tests for a checks step.
+	Checks int `json:"checks,omitempty"`
+}
+
+// AnalysisLimits are an analysis template's name and the limits the
+// engine applies to its verdicts.
+type AnalysisLimits struct {
+	Template              string        `json:"template"`
+	Interval              time.Duration `json:"interval"`
+	FailureLimit          int           `json:"failureLimit"`
+	ConsecutiveErrorLimit int           `json:"consecutiveErrorLimit"`
+	InconclusiveLimit     int           `json:"inconclusiveLimit"`
+	// AbortOnInconclusive aborts instead of pausing when analyses end
+	// Inconclusive more than InconclusiveLimit times.
+	AbortOnInconclusive bool `json:"abortOnInconclusive,omitempty"`
+}
+
+// String describes the step for reasons: "setWeight 5", "pause 30s".
+func (s CanaryStep) String() string {
+	switch s.Kind {
+	case StepSetWeight:
+		return fmt.Sprintf("setWeight %d", s.Weight)
+	case StepPause:
+		if s.Duration == 0 {
+			return "pause until promote"
+		}
+		return "pause " + s.Duration.String()
+	case StepAnalysis:
+		if s.Duration == 0 {
+			return "analysis " + s.Analysis.Template + " until Pass"
+		}
+		return fmt.Sprintf("analysis %s %s", s.Analysis.Template, s.Duration)
+	}
+	return string(s.Kind)
 }
 
 // Event records one transition of a rollout with the reason and the
