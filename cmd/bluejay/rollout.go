@@ -112,6 +112,49 @@ func newCommand(g *globals, name, short string) *cobra.Command {
 	}
 }
 
+func newPromote(g *globals) *cobra.Command {
+	var full bool
+	cmd := &cobra.Command{
+		Use:   "promote SERVICE",
+		Short: "Move the service's rollout past its current gate (a pause, an analysis, a preview, the watch)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.Promote(cmd.Context(), a[0], full)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "rollout #%d: %s: %s\n", r.ID, r.Phase, r.Reason)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&full, "full", false, "skip a canary's remaining steps and analyses: all traffic to the new version")
+	return cmd
+}
+
+func newRetry(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "retry SERVICE",
+		Short: "Start the service's last rolled-back, failed or aborted rollout again",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.Retry(cmd.Context(), a[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "rollout #%d: %s %s → %s (%s)\n", r.ID, r.Service, orNone(r.From.Label), r.To.Label, r.Strategy)
+			return nil
+		},
+	}
+}
+
 func newRollback(g *globals) *cobra.Command {
 	cmd := newCommand(g, "rollback", "Return the service to its previous version")
 	cmd.Long = `rollback returns SERVICE to its previous version. During a rollout, or after one

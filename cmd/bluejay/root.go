@@ -35,7 +35,7 @@ Exit status: 0 ok, 1 failed (including a deploy that was rolled back), 2 usage.`
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "config file (default ./bluejay.yaml if present)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServe(g), newValidate(g), newDeploy(g), newStatus(g), newHistory(g), newEvents(g),
-		newCommand(g, "promote", "Promote the service's rollout past its current gate"),
+		newPromote(g), newRetry(g),
 		newCommand(g, "abort", "Abort the service's rollout; traffic returns to the stable version"),
 		newRollback(g), newDemo(), newApp())
 	return root

@@ -57,8 +57,8 @@ func printStatus(out io.Writer, sts []controller.ServiceStatus, detail bool) {
 	fmt.Fprintln(tw, "SERVICE\tSTABLE\tROLLOUT\tPHASE\tWEIGHTS\tREASON")
 	for _, s := range sts {
 		r := s.Rollout
-		fmt.Fprintf(tw, "%s\t%s\t#%d %s→%s\t%s\t%s\t%s\n", s.Service, orNone(s.Stable), r.ID,
-			orNone(r.From.Label), r.To.Label, r.Phase, weights(s.Weights), r.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t#%d %s→%s %s\t%s\t%s\t%s\n", s.Service, orNone(s.Stable), r.ID,
+			orNone(r.From.Label), r.To.Label, r.Strategy, phase(r), weights(s.Weights), r.Reason)
 	}
 	tw.Flush()
 	if !detail {
@@ -73,6 +73,14 @@ func printStatus(out io.Writer, sts []controller.ServiceStatus, detail bool) {
 		}
 		tw.Flush()
 	}
+}
+
+// phase shows a canary's step beside its phase: "Progressing 3/11".
+func phase(r engine.Rollout) string {
+	if n := len(r.Params.Steps); r.Strategy == engine.StrategyCanary && n > 0 && r.Phase.Active() {
+		return fmt.Sprintf("%s %d/%d", r.Phase, min(r.Step+1, n), n)
+	}
+	return string(r.Phase)
 }
 
 func weights(w map[string]int) string {
@@ -119,9 +127,9 @@ func newHistory(g *globals) *cobra.Command {
 
 func printHistory(out io.Writer, rs []engine.Rollout) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tFROM\tTO\tPHASE\tSTARTED\tDURATION\tEXPOSED\tREASON")
+	fmt.Fprintln(tw, "ID\tFROM\tTO\tSTRATEGY\tPHASE\tSTARTED\tDURATION\tEXPOSED\tREASON")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d req, %d failed\t%s\n", r.ID, orNone(r.From.Label), r.To.Label, r.Phase,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d req, %d failed\t%s\n", r.ID, orNone(r.From.Label), r.To.Label, r.Strategy, r.Phase,
 			r.Started.Local().Format("2006-01-02 15:04:05"), duration(r), r.Exposure.Requests, r.Exposure.Errors, r.Reason)
 	}
 	tw.Flush()

@@ -56,6 +56,19 @@ func (c *Client) Command(ctx context.Context, service string, cmd engine.Command
 	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/"+string(cmd), struct{}{}, &out)
 }
 
+// Promote moves a rollout past its current gate; full skips a canary's
+// remaining steps.
+func (c *Client) Promote(ctx context.Context, service string, full bool) (engine.Rollout, error) {
+	var out engine.Rollout
+	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/promote", PromoteBody{Full: full}, &out)
+}
+
+// Retry starts the service's last unsuccessful rollout again.
+func (c *Client) Retry(ctx context.Context, service string) (engine.Rollout, error) {
+	var out engine.Rollout
+	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/retry", struct{}{}, &out)
+}
+
 // Rollouts lists a service's rollouts, newest first.
 func (c *Client) Rollouts(ctx context.Context, service string, limit int) ([]engine.Rollout, error) {
 	var out []engine.Rollout

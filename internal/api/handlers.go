@@ -51,6 +51,32 @@ func (s *Server) command(cmd engine.Command) handlerFunc {
 	}
 }
 
+// PromoteBody is the optional body of POST /v1/services/{name}/promote.
+type PromoteBody struct {
+	// Full skips a canary's remaining steps and analyses.
+	Full bool `json:"full,omitempty"`
+}
+
+func (s *Server) promote(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	var b PromoteBody
+	if r.ContentLength != 0 {
+		if err := decode(r, &b); err != nil {
+			return nil, 0, err
+		}
+	}
+	cmd := engine.CmdPromote
+	if b.Full {
+		cmd = engine.CmdPromoteFull
+	}
+	ro, err := s.Controller.Command(r.Context(), r.PathValue("name"), cmd)
+	return ro, http.StatusOK, err
+}
+
+func (s *Server) retry(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	ro, err := s.Controller.Retry(r.Context(), r.PathValue("name"))
+	return ro, http.StatusCreated, err
+}
+
 func (s *Server) rollback(_ http.ResponseWriter, r *http.Request) (any, int, error) {
 	ro, err := s.Controller.Rollback(r.Context(), r.PathValue("name"))
 	return ro, http.StatusOK, err

@@ -11,6 +11,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/router"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
 // route applies the decided weights over the versions' ready instances,
@@ -87,16 +88,26 @@ func (l *loop) runSmoke(ctx context.Context, label string) {
 		return
 	}
 	l.smokeRunning = true
-	id, since, addrs := l.r.ID, l.r.PhaseSince, l.readyAddrs(label)
+	id, since, stepSince, addrs, tests := l.r.ID, l.r.PhaseSince, l.r.StepSince, l.readyAddrs(label), l.smokeTests()
 	go func() {
-		res := checks.RunSmoke(ctx, l.c.client(), addrs, l.svc.Spec.Smoke)
+		res := checks.RunSmoke(ctx, l.c.client(), addrs, tests)
 		l.post(ctx, func() {
 			l.smokeRunning = false
-			if l.r.ID == id && l.r.PhaseSince.Equal(since) {
+			if l.r.ID == id && l.r.PhaseSince.Equal(since) && l.r.StepSince.Equal(stepSince) {
 				l.smoke = &engine.SmokeResult{Passed: res.Passed, Reason: res.Reason}
 			}
 		})
 	}()
+}
+
+// smokeTests are the tests the current phase asks for: a canary's checks
+// step, or the service's smoke tests.
+func (l *loop) smokeTests() []spec.Smoke {
+	steps := l.svc.Spec.Canary.Steps
+	if l.r.Phase == engine.PhaseProgressing && l.r.Step < len(steps) && steps[l.r.Step].Checks != nil {
+		return steps[l.r.Step].Checks
+	}
+	return l.svc.Spec.Smoke
 }
 
 // stop drains a version that has left the route, then stops it, in the

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (engine.Roll
 		if stable := l.r.Stable(); stable == req.Version {
 			return fmt.Errorf("%w: %s already runs %s as its stable version", ErrConflict, req.Service, stable)
 		}
-		r, err = l.create(ctx, l.version(req.Version, req.Targets, req.Args), "deploy requested")
+		r, err = l.create(ctx, l.version(req.Version, req.Targets, req.Args), cmp.Or(req.Strategy, l.svc.Spec.Strategy), "deploy requested")
 		if err == nil {
 			l.adopt(ctx, r)
 		}
@@ -60,8 +61,8 @@ func (l *loop) checkDeploy(req DeployRequest) error {
 	switch {
 	case !labelRE.MatchString(req.Version):
 		return fmt.Errorf("%w: version %q: want letters, digits, '.', '_', '+' or '-', at most 63", ErrInvalid, req.Version)
-	case req.Strategy != "" && req.Strategy != spec.StrategyBlueGreen:
-		return fmt.Errorf("%w: strategy %q: want %s", ErrInvalid, req.Strategy, spec.StrategyBlueGreen)
+	case req.Strategy != "" && req.Strategy != spec.StrategyBlueGreen && req.Strategy != spec.StrategyCanary:
+		return fmt.Errorf("%w: strategy %q: want %s or %s", ErrInvalid, req.Strategy, spec.StrategyBlueGreen, spec.StrategyCanary)
 	case l.svc.Spec.Platform.Static != nil && len(l.targets(req.Version, req.Targets)) == 0:
 		return fmt.Errorf("%w: no targets for %s %s: pass --target or set platform.static.targets", ErrInvalid, req.Service, req.Version)
 	case l.svc.Spec.Platform.Static == nil && len(req.Targets) > 0:
@@ -71,10 +72,10 @@ func (l *loop) checkDeploy(req DeployRequest) error {
 }
 
 // create persists a new rollout from the current stable version to v.
-func (l *loop) create(ctx context.Context, v platform.Version, why string) (engine.Rollout, error) {
+func (l *loop) create(ctx context.Context, v platform.Version, strategy, why string) (engine.Rollout, error) {
 	now := l.c.now()
-	r := engine.Rollout{Service: l.svc.Spec.Name, Strategy: spec.StrategyBlueGreen, To: v,
-		Params: l.params(v), Phase: engine.PhaseDeploying, Started: now, PhaseSince: now}
+	r := engine.Rollout{Service: l.svc.Spec.Name, Strategy: strategy, To: v,
+		Params: l.params(v, strategy), Phase: engine.PhaseDeploying, Started: now, PhaseSince: now}
 	if stable := l.r.Stable(); stable != "" {
 		r.From = l.stableVersion()
 		r.Weights = map[string]int{stable: 100}
@@ -123,7 +124,7 @@ func (l *loop) targets(label string, given []string) []string {
 }
 
 // params fixes the strategy's settings for a rollout of v.
-func (l *loop) params(v platform.Version) engine.Params {
+func (l *loop) params(v platform.Version, strategy string) engine.Params {
 	s := l.svc.Spec
 	bg := s.BlueGreen
 	p := engine.Params{Replicas: 1, ReadyTimeout: s.Health.ReadyTimeout.D(), Smoke: len(s.Smoke) > 0,
@@ -141,7 +142,42 @@ func (l *loop) params(v platform.Version) engine.Params {
 	case len(v.Targets) > 0:
 		p.Replicas = len(v.Targets)
 	}
+	if strategy == spec.StrategyCanary {
+		l.canaryParams(&p)
+	}
 	return p
+}
+
+// canaryParams fixes the canary's steps and the limits of its analyses.
+func (l *loop) canaryParams(p *engine.Params) {
+	k := l.svc.Spec.Canary
+	p.PreviewWeight, p.AutoPromote = 0, true
+	p.ScaleDownDelay, p.AbortScaleDownDelay = k.ScaleDownDelay.D(), k.AbortScaleDownDelay.D()
+	p.Background = l.limits(k.Analysis)
+	p.Steps = nil
+	for _, st := range k.Steps {
+		p.Steps = append(p.Steps, l.canaryStep(st))
+	}
+}
+
+func (l *loop) canaryStep(st spec.CanaryStep) engine.CanaryStep {
+	switch {
+	case st.SetWeight != nil:
+		return engine.CanaryStep{Kind: engine.StepSetWeight, Weight: *st.SetWeight}
+	case st.Pause != nil:
+		return engine.CanaryStep{Kind: engine.StepPause, Duration: st.Pause.Duration.D()}
+	case st.Analysis != nil:
+		return engine.CanaryStep{Kind: engine.StepAnalysis, Duration: st.Analysis.Duration.D(), Analysis: l.limits(st.Analysis.Template)}
+	}
+	return engine.CanaryStep{Kind: engine.StepChecks, Checks: len(st.Checks)}
+}
+
+// limits reads a template's limits for the engine.
+func (l *loop) limits(template string) *engine.AnalysisLimits {
+	t := l.c.Templates[template]
+	return &engine.AnalysisLimits{Template: template, Interval: t.Interval.D(), FailureLimit: t.FailureLimit,
+		ConsecutiveErrorLimit: t.ConsecutiveErrorLimit, InconclusiveLimit: t.InconclusiveLimit,
+		AbortOnInconclusive: t.OnInconclusive == "abort"}
 }
 
 // Command sends promote, abort or rollback to the service's rollout. A
@@ -183,4 +219,20 @@ func (c *Controller) Rollback(ctx context.Context, service string) (engine.Rollo
 	}
 	return c.Deploy(ctx, DeployRequest{Service: service, Version: prev.From.Label,
 		Targets: prev.From.Targets, Args: prev.From.Args})
+}
+
+// Retry starts the service's latest rollout again, from the start, if it
+// ended without completing (rolled back, failed or aborted).
+func (c *Controller) Retry(ctx context.Context, service string) (engine.Rollout, error) {
+	l, err := c.service(service)
+	if err != nil {
+		return engine.Rollout{}, err
+	}
+	var last engine.Rollout
+	_ = l.exec(ctx, func() error { last = l.r; return nil })
+	if !last.Phase.Terminal() || last.Phase.Succeeded() {
+		return last, fmt.Errorf("%w: nothing to retry: rollout #%d of %s is %s", ErrConflict, last.ID, last.To.Label, last.Phase)
+	}
+	return c.Deploy(ctx, DeployRequest{Service: service, Version: last.To.Label, Strategy: last.Strategy,
+		Targets: last.To.Targets, Args: last.To.Args})
 }

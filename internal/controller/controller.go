@@ -60,6 +60,11 @@ type Controller struct {
 	Tick time.Duration
 	// Logger receives structured logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Templates are the analysis templates by name, with defaults applied.
+	Templates map[string]spec.AnalysisTemplate
+	// HostMemory is the host's memory in bytes, for the memory share of
+	// analysis; 0 leaves the share at 0.
+	HostMemory int64
 
 	mu       sync.Mutex
 	services map[string]*loop
@@ -137,6 +142,22 @@ func (c *Controller) service(name string) (*loop, error) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownService, name)
 	}
 	return l, nil
+}
+
+// Notify wakes the service's loop at once, e.g. when the proxy saw a
+// failed request, so that a failing canary is judged as failures arrive
+// rather than at the next tick. It never blocks.
+func (c *Controller) Notify(service string) {
+	c.mu.Lock()
+	l := c.services[service]
+	c.mu.Unlock()
+	if l == nil {
+		return
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Services lists the configured service names in config order.

@@ -37,6 +37,9 @@ type loop struct {
 	stopping     map[string]bool      // versions being drained and stopped
 	restarted    map[string]time.Time // version → when supervise last restarted it
 
+	stepRun, bgRun *analysisRun  // the analyses under way
+	wake           chan struct{} // signalled by Notify
+
 	mu   sync.Mutex
 	snap snapshot
 }
@@ -46,6 +49,7 @@ func newLoop(c *Controller, s Service) *loop {
 		c: c, svc: s,
 		monitor:   checks.NewMonitor(s.Spec.Health, c.client()),
 		do:        make(chan func()),
+		wake:      make(chan struct{}, 1),
 		everReady: map[string]bool{}, presumed: map[string]bool{}, deployErr: map[string]string{},
 		deployed: map[string]bool{}, stopping: map[string]bool{}, restarted: map[string]time.Time{},
 	}
@@ -62,7 +66,7 @@ func (l *loop) load(ctx context.Context) error {
 		l.adopt(ctx, rs[0])
 		return nil
 	}
-	r, err := l.create(ctx, l.version(l.svc.Spec.Version, nil, nil), "first start: deploying the configured version")
+	r, err := l.create(ctx, l.version(l.svc.Spec.Version, nil, nil), l.svc.Spec.Strategy, "first start: deploying the configured version")
 	if err != nil {
 		return err
 	}
@@ -95,6 +99,7 @@ func (l *loop) run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-l.monitor.Changes():
+		case <-l.wake:
 		case f := <-l.do:
 			f()
 		}
@@ -128,7 +133,7 @@ func (l *loop) post(ctx context.Context, f func()) {
 // step observes, decides, persists the decision, then acts on it.
 func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, error) {
 	now := l.c.now()
-	obs := l.observe(ctx, cmd)
+	obs := l.observe(ctx, cmd, now)
 	d := engine.Step(l.r, obs, now)
 	if d.Rejected != "" {
 		return d, nil
@@ -154,13 +159,18 @@ func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, e
 func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) error {
 	next := l.r
 	next.Phase, next.Reason, next.Weights, next.Settled = d.Phase, d.Reason, d.Weights, d.Settled
+	next.Step, next.Inconclusives = d.Step, d.Inconclusives
+	stepped := d.Step != l.r.Step || d.RestartStep
 	if next.Phase == l.r.Phase && next.Reason == l.r.Reason && next.Settled == l.r.Settled &&
-		maps.Equal(next.Weights, l.r.Weights) {
+		maps.Equal(next.Weights, l.r.Weights) && !stepped {
 		return nil
 	}
 	next.Exposure = l.exposure(ctx)
+	if stepped {
+		next.StepSince = now
+	}
 	var ev *engine.Event
-	if d.Transition(l.r) {
+	if d.Transition(l.r) || stepped {
 		next.PhaseSince = now
 		if d.Phase.Terminal() {
 			next.Ended = now
@@ -173,7 +183,7 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	}
 	if ev != nil {
 		l.c.logger().Info("rollout phase", "service", l.r.Service, "rollout", l.r.ID,
-			"from", l.r.Phase, "to", d.Phase, "reason", d.Reason)
+			"from", l.r.Phase, "to", d.Phase, "step", d.Step, "reason", d.Reason)
 		l.phaseBase = l.counts(ctx, next.To.Label)
 		l.smoke = nil
 	}

@@ -3,13 +3,14 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 )
 
 // observe gathers what the engine needs for one step.
-func (l *loop) observe(ctx context.Context, cmd engine.Command) engine.Observation {
+func (l *loop) observe(ctx context.Context, cmd engine.Command, now time.Time) engine.Observation {
 	obs := engine.Observation{
 		New:     l.versionObs(l.r.To.Label),
 		Old:     l.versionObs(l.r.From.Label),
@@ -17,6 +18,7 @@ func (l *loop) observe(ctx context.Context, cmd engine.Command) engine.Observati
 		Command: cmd,
 	}
 	obs.Traffic = l.counts(ctx, l.r.To.Label).Sub(l.phaseBase)
+	obs.Analysis, obs.Background = l.analyses(ctx, now)
 	return obs
 }
 

@@ -61,7 +61,13 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 func (s *Server) newController() *controller.Controller {
 	c := &controller.Controller{Store: s.store, Router: &routerbuiltin.Router{Proxy: s.proxy},
 		Metrics: &metricsbuiltin.Metrics{Proxy: s.proxy}, Drainer: s.proxy,
-		DrainTimeout: s.cfg.Proxy.DrainTimeout.D(), Logger: s.log}
+		DrainTimeout: s.cfg.Proxy.DrainTimeout.D(), Logger: s.log, Templates: s.cfg.Analysis}
+	if mem, err := process.HostMemory(); err == nil {
+		c.HostMemory = mem
+	}
+	// A failed request wakes the service's loop, so that a failing canary
+	// is judged as its failures arrive.
+	s.proxy.OnError = func(service, _ string) { c.Notify(service) }
 	for _, svc := range s.cfg.Services {
 		c.Add(controller.Service{Spec: svc, Platform: s.platform(svc)})
 	}

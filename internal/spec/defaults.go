@@ -68,9 +68,9 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 		s.Smoke[i].applyDefaults(d, indexPath(path+".smoke", i))
 	}
 	s.BlueGreen.applyDefaults(d, path+".blueGreen")
-	if s.Strategy == StrategyCanary {
-		s.Canary.applyDefaults(d, path+".canary")
-	}
+	// Canary defaults apply to every service: `deploy --strategy canary`
+	// may pick it for a service configured blue-green.
+	s.Canary.applyDefaults(d, path+".canary")
 }
 
 func (p *Process) applyDefaults(d defaulter, path string) {

@@ -3,6 +3,8 @@ package spec
 import (
 	"slices"
 	"strings"
+
+	"github.com/bluejay-deploy/bluejay/internal/analysis"
 )
 
 // canary checks a canary service's steps against the templates.
@@ -110,8 +112,13 @@ func (c *checker) metric(m *AnalysisMetric, path string) {
 	if !slices.Contains([]string{"increase", "decrease", "either"}, m.Direction) {
 		c.add(path+".direction", "unknown direction %q (valid: increase, decrease, either)", m.Direction)
 	}
-	if err := compileCondition(*m); err != nil {
-		c.add(path+".condition", "%v", err)
+	// Only the condition is left for the compiler to judge: the other
+	// fields were checked above, each at its own position.
+	if m.Condition != "" {
+		cond := AnalysisMetric{Name: m.Name, Judge: JudgeThreshold, Condition: m.Condition}
+		if _, err := analysis.Compile(cond.Analysis()); err != nil {
+			c.add(path+".condition", "%v", err)
+		}
 	}
 }
 
@@ -122,10 +129,23 @@ func (c *checker) share(v float64, path, example string) {
 	}
 }
 
-// compileCondition checks a metric's condition expression; set by the
-// analysis package's registration so that spec does not depend on it.
-var compileCondition = func(AnalysisMetric) error { return nil }
+// Analysis converts the metric to the analysis package's form, with its
+// defaults applied (margin 0 means equal rates there).
+func (m AnalysisMetric) Analysis() analysis.Metric {
+	out := analysis.Metric{Name: m.Name, Judge: m.Judge, Condition: m.Condition, On: m.On, Direction: m.Direction}
+	out.Alpha = deref(m.Alpha)
+	out.Margin = deref(m.Margin)
+	if m.Margin != nil && *m.Margin == 0 {
+		out.Margin = analysis.NoMargin
+	}
+	out.Confidence = deref(m.Confidence)
+	out.EffectSize = deref(m.EffectSize)
+	return out
+}
 
-// SetConditionCompiler installs the function that checks conditions at
-// validation time (the analysis package's compiler).
-func SetConditionCompiler(f func(AnalysisMetric) error) { compileCondition = f }
+func deref(f *float64) float64 {
+	if f == nil {
+		return 0
+	}
+	return *f
+}

@@ -77,10 +77,9 @@ func (c *checker) service(s *Service, path string) {
 	for i := range s.Smoke {
 		c.smoke(&s.Smoke[i], indexPath(path+".smoke", i))
 	}
+	c.canary(&s.Canary, c.templates, path+".canary")
 	switch s.Strategy {
-	case StrategyBlueGreen:
-	case StrategyCanary:
-		c.canary(&s.Canary, c.templates, path+".canary")
+	case StrategyBlueGreen, StrategyCanary:
 	default:
 		c.add(path+".strategy", "unknown strategy %q (valid: %s, %s)", s.Strategy, StrategyBlueGreen, StrategyCanary)
 	}

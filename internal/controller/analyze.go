@@ -1,0 +1,210 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/analysis"
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
+)
+
+// analysisRun judges the canary against its baseline from one moment on:
+// every tick it measures both since the run began (so evidence
+// accumulates) and evaluates the template's judges. A verdict is taken at
+// each interval boundary; between boundaries a Fail from an anytime-valid
+// (sequential) judge is taken at once, so rollback does not wait for the
+// interval.
+type analysisRun struct {
+	key        runKey
+	tmpl       spec.AnalysisTemplate
+	judges     []*analysis.Judge
+	start      time.Time
+	next       time.Time // the next interval boundary
+	judgedFail bool      // a Fail was already taken in this interval
+	startUse   [2]*platform.Usage
+	obs        engine.AnalysisObs
+	err        error // the template could not be compiled
+}
+
+// runKey ties a run to the rollout step it judges.
+type runKey struct {
+	rollout   int64
+	step      int
+	stepSince time.Time
+	template  string
+}
+
+// analyses returns the state of the step's analysis and of the
+// background analysis, advancing both to now.
+func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *engine.AnalysisObs) {
+	r := l.r
+	if r.Strategy != engine.StrategyCanary || (r.Phase != engine.PhaseProgressing && r.Phase != engine.PhasePaused) {
+		l.stepRun, l.bgRun = nil, nil
+		return nil, nil
+	}
+	if r.Phase == engine.PhaseProgressing && r.Step < len(r.Params.Steps) && r.Params.Steps[r.Step].Kind == engine.StepAnalysis {
+		key := runKey{r.ID, r.Step, r.StepSince, r.Params.Steps[r.Step].Analysis.Template}
+		l.stepRun = l.runFor(l.stepRun, key, now)
+		step = l.stepRun.tick(ctx, l, now)
+	} else {
+		l.stepRun = nil
+	}
+	if bg := r.Params.Background; bg != nil {
+		l.bgRun = l.runFor(l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now)
+		background = l.bgRun.tick(ctx, l, now)
+	}
+	return step, background
+}
+
+// runFor returns run if it judges key, or a new run that does.
+func (l *loop) runFor(run *analysisRun, key runKey, now time.Time) *analysisRun {
+	if run != nil && run.key == key {
+		return run
+	}
+	tmpl := l.c.Templates[key.template]
+	run = &analysisRun{key: key, tmpl: tmpl, start: now, next: now.Add(tmpl.Interval.D())}
+	for _, m := range tmpl.Metrics {
+		j, err := analysis.Compile(m.Analysis())
+		if err != nil {
+			run.err = fmt.Errorf("analysis %s: metric %s: %w", key.template, m.Name, err)
+			break
+		}
+		run.judges = append(run.judges, j)
+	}
+	if len(tmpl.Metrics) == 0 {
+		run.err = fmt.Errorf("analysis template %q is not defined", key.template)
+	}
+	run.startUse = [2]*platform.Usage{l.usage(l.r.To.Label), l.usage(l.r.From.Label)}
+	return run
+}
+
+// tick evaluates the judges and takes a verdict when one is due.
+func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engine.AnalysisObs {
+	results, err := l.evaluate(ctx, run, now)
+	agg := analysis.Aggregate(results)
+	if err != nil {
+		agg, results = analysis.Error, []analysis.Result{{Metric: "measure", Verdict: analysis.Error, Reason: err.Error()}}
+	}
+	switch {
+	case !now.Before(run.next):
+		for !now.Before(run.next) {
+			run.next = run.next.Add(run.tmpl.Interval.D())
+		}
+		if !run.judgedFail {
+			run.record(agg, results)
+		}
+		run.judgedFail = false
+	case !run.judgedFail && sequentialFail(run.judges, results):
+		run.record(analysis.Fail, results)
+		run.judgedFail = true
+	}
+	obs := run.obs
+	return &obs
+}
+
+// sequentialFail reports a Fail from an anytime-valid judge, which may be
+// taken as soon as it appears.
+func sequentialFail(judges []*analysis.Judge, results []analysis.Result) bool {
+	for i, r := range results {
+		if r.Verdict == analysis.Fail && i < len(judges) && judges[i].AnytimeValid() {
+			return true
+		}
+	}
+	return false
+}
+
+// record takes a verdict.
+func (run *analysisRun) record(v analysis.Verdict, results []analysis.Result) {
+	o := &run.obs
+	o.Intervals++
+	o.Verdict = string(v)
+	switch v {
+	case analysis.Fail:
+		o.Failures++
+		o.ConsecutiveErrors = 0
+	case analysis.Error:
+		o.ConsecutiveErrors++
+	default:
+		o.ConsecutiveErrors = 0
+	}
+	o.Reason, o.Numbers = explain(results)
+}
+
+// explain joins the results' reasons, the deciding ones first, and their
+// numbers under each metric's name.
+func explain(results []analysis.Result) (string, map[string]float64) {
+	var first, rest []string
+	nums := map[string]float64{}
+	for _, r := range results {
+		if r.Verdict == analysis.Pass {
+			rest = append(rest, r.Reason)
+		} else {
+			first = append(first, r.Reason)
+		}
+		for k, v := range r.Numbers {
+			nums[r.Metric+"."+k] = v
+		}
+	}
+	return strings.Join(append(first, rest...), "; "), nums
+}
+
+// evaluate measures both sides since the run began and runs the judges.
+func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([]analysis.Result, error) {
+	if run.err != nil {
+		return nil, run.err
+	}
+	w, ok := l.c.Metrics.(metrics.Windowed)
+	if !ok {
+		return nil, fmt.Errorf("the metrics source cannot measure a window")
+	}
+	in := analysis.Input{MinRequests: int64(run.tmpl.MinRequests)}
+	var err error
+	if in.Canary, err = w.Window(ctx, l.svc.Spec.Name, l.r.To.Label, run.start, now); err != nil {
+		return nil, fmt.Errorf("measuring %s: %w", l.r.To.Label, err)
+	}
+	if in.Baseline, err = w.Window(ctx, l.svc.Spec.Name, l.r.From.Label, run.start, now); err != nil {
+		return nil, fmt.Errorf("measuring %s: %w", l.r.From.Label, err)
+	}
+	in.CanaryRes = l.resources(run.startUse[0], l.r.To.Label)
+	in.BaselineRes = l.resources(run.startUse[1], l.r.From.Label)
+	results := make([]analysis.Result, 0, len(run.judges))
+	for _, j := range run.judges {
+		results = append(results, j.Evaluate(in))
+	}
+	return results, nil
+}
+
+// usage reads a version's resource use, nil if the platform cannot.
+func (l *loop) usage(label string) *platform.Usage {
+	rp, ok := l.svc.Platform.(platform.Resources)
+	if !ok || label == "" {
+		return nil
+	}
+	u, err := rp.Usage(l.svc.Spec.Name, label)
+	if err != nil {
+		return nil
+	}
+	return &u
+}
+
+// resources turns two usage readings into shares of a core and of memory.
+func (l *loop) resources(start *platform.Usage, label string) analysis.Resources {
+	now := l.usage(label)
+	if start == nil || now == nil || now.Instances == 0 {
+		return analysis.Resources{}
+	}
+	var res analysis.Resources
+	if dt := now.At.Sub(start.At).Seconds(); dt > 0 && now.CPUSeconds >= start.CPUSeconds {
+		res.CPU = (now.CPUSeconds - start.CPUSeconds) / dt / float64(now.Instances)
+	}
+	res.RSSBytes = float64(now.RSSBytes) / float64(now.Instances)
+	if l.c.HostMemory > 0 {
+		res.Memory = res.RSSBytes / float64(l.c.HostMemory)
+	}
+	return res
+}
