@@ -1,3 +1,6 @@
+// Package e2e runs the real bluejay binary as separate processes: serve,
+// the CLI commands, and the sample app instances serve starts. TestMain
+// builds the binary once; each test gets its own ports, config and store.
 package e2e
 
 import (
@@ -161,6 +164,14 @@ type bgCmd struct {
 // environment; the process is killed at cleanup if still running.
 func startCLI(t *testing.T, dir string, env []string, args ...string) *bgCmd {
 	t.Helper()
+	b := spawnCLI(t, dir, env, args...)
+	t.Cleanup(func() { b.cancel(); <-b.done })
+	return b
+}
+
+// spawnCLI starts bluejay; the caller waits for it or kills it.
+func spawnCLI(t *testing.T, dir string, env []string, args ...string) *bgCmd {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	b := &bgCmd{args: args, cancel: cancel, done: make(chan struct{})}
 	b.cmd = exec.CommandContext(ctx, bin, args...)
@@ -180,7 +191,6 @@ func startCLI(t *testing.T, dir string, env []string, args ...string) *bgCmd {
 			b.res.stderr += fmt.Sprintf("\n[e2e: killed after %s]\n", cliTimeout)
 		}
 	}()
-	t.Cleanup(func() { b.cancel(); <-b.done })
 	return b
 }
 
@@ -193,22 +203,35 @@ func (b *bgCmd) wait() result {
 // runCLI runs bluejay with args in dir and waits for it.
 func runCLI(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	return startCLI(t, dir, env, args...).wait()
+	return spawnCLI(t, dir, env, args...).wait() // bounded by cliTimeout
 }
 
 // ── serve ───────────────────────────────────────────────────────────
 
 // server is a `bluejay serve` process and its config.
 type server struct {
-	t                *testing.T
-	dir              string
-	config           string
-	proxy, admin     string
-	token            string
-	logPath          string
-	cmd              *exec.Cmd
-	done             chan struct{}
-	exitCode         int
+	t            *testing.T
+	dir          string
+	config       string
+	proxy, admin string
+	token        string
+	logPath      string
+	proc         *serveProc // the current serve process; shared by on's copies
+}
+
+// serveProc is one run of `bluejay serve`.
+type serveProc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	code int           // the exit status, once done is closed
+}
+
+// on returns s reporting to t, for use in a subtest: a subtest must not
+// call FailNow on its parent.
+func (s *server) on(t *testing.T) *server {
+	c := *s
+	c.t = t
+	return &c
 }
 
 // startServer writes a config in a temp dir, starts `bluejay serve` on
@@ -243,20 +266,18 @@ func (s *server) start() {
 	}
 	defer logf.Close() // the child holds its own copy
 	fmt.Fprintf(logf, "=== e2e: starting bluejay serve at %s\n", time.Now().Format(time.RFC3339Nano))
-	s.cmd = exec.Command(bin, "serve", "-c", s.config)
-	s.cmd.Dir = s.dir
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
+	p := &serveProc{cmd: exec.Command(bin, "serve", "-c", s.config), done: make(chan struct{})}
+	p.cmd.Dir = s.dir
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
 		s.t.Fatalf("starting bluejay serve: %v", err)
 	}
-	done := make(chan struct{})
-	s.done = done
-	cmd := s.cmd
 	go func() {
-		cmd.Wait()
-		s.exitCode = cmd.ProcessState.ExitCode()
-		close(done)
+		p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
 	}()
+	s.proc = p
 	s.waitHealthz(10 * time.Second)
 }
 
@@ -285,7 +306,7 @@ func (s *server) waitHealthz(timeout time.Duration) {
 // exited reports whether the serve process has exited.
 func (s *server) exited() bool {
 	select {
-	case <-s.done:
+	case <-s.proc.done:
 		return true
 	default:
 		return false
@@ -295,40 +316,41 @@ func (s *server) exited() bool {
 func (s *server) failIfExited() {
 	s.t.Helper()
 	if s.exited() {
-		s.t.Fatalf("bluejay serve exited unexpectedly with status %d", s.exitCode)
+		s.t.Fatalf("bluejay serve exited unexpectedly with status %d", s.proc.code)
 	}
 }
 
 // stop sends SIGTERM and waits for the exit, then SIGKILL after
 // timeout. It returns the exit status and whether SIGTERM sufficed.
 func (s *server) stop(timeout time.Duration) (code int, graceful bool) {
+	p := s.proc
 	if s.exited() {
-		return s.exitCode, true
+		return p.code, true
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.done:
-		return s.exitCode, true
+	case <-p.done:
+		return p.code, true
 	case <-time.After(timeout):
 	}
-	s.cmd.Process.Kill()
-	<-s.done
-	return s.exitCode, false
+	p.cmd.Process.Kill()
+	<-p.done
+	return p.code, false
 }
 
 // kill sends SIGKILL and waits for the exit.
 func (s *server) kill() {
 	s.t.Helper()
-	if err := s.cmd.Process.Kill(); err != nil {
+	if err := s.proc.cmd.Process.Kill(); err != nil {
 		s.t.Fatalf("kill -9 bluejay serve: %v", err)
 	}
-	<-s.done
+	<-s.proc.done
 }
 
 // stopAtCleanup stops a server still running and checks that SIGTERM
 // stopped it cleanly.
 func (s *server) stopAtCleanup() {
-	if s.cmd == nil || s.exited() {
+	if s.proc == nil || s.exited() {
 		return
 	}
 	code, graceful := s.stop(20 * time.Second)
@@ -606,8 +628,8 @@ func (l *load) assertNoFailures(t *testing.T) {
 	}
 }
 
-func allServedBy(os []outcome, v string) bool {
-	for _, o := range os {
+func allServedBy(outs []outcome, v string) bool {
+	for _, o := range outs {
 		if o.failed() || o.version != v {
 			return false
 		}
@@ -615,9 +637,9 @@ func allServedBy(os []outcome, v string) bool {
 	return true
 }
 
-func tail(os []outcome, n int) []string {
+func tail(outs []outcome, n int) []string {
 	var out []string
-	for _, o := range os[max(0, len(os)-n):] {
+	for _, o := range outs[max(0, len(outs)-n):] {
 		out = append(out, o.String())
 	}
 	return out
@@ -670,4 +692,47 @@ func processGone(pid int) bool {
 		return false
 	}
 	return errors.Is(err, os.ErrNotExist)
+}
+
+// waitFor waits up to timeout for the process to exit; ok is false if
+// it did not (it is killed at cleanup).
+func (b *bgCmd) waitFor(timeout time.Duration) (res result, ok bool) {
+	select {
+	case <-b.done:
+		return b.res, true
+	case <-time.After(timeout):
+		return result{}, false
+	}
+}
+
+// historyRow is one line of `bluejay history` (table output).
+type historyRow struct {
+	id, from, to, phase string
+}
+
+// history runs `bluejay history web -n 0` and parses its table by the
+// header's column names, so that new columns do not break it. The
+// columns up to PHASE hold one word each.
+func (s *server) history() ([]historyRow, string) {
+	s.t.Helper()
+	r := s.mustCLI(0, "history", "web", "-n", "0")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	col := map[string]int{}
+	for i, name := range strings.Fields(lines[0]) {
+		col[name] = i
+	}
+	for _, name := range []string{"ID", "FROM", "TO", "PHASE"} {
+		if _, ok := col[name]; !ok {
+			s.t.Fatalf("history: no %s column in the header:\n%s", name, r.stdout)
+		}
+	}
+	var rows []historyRow
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) <= col["PHASE"] {
+			s.t.Fatalf("history: short line %q in:\n%s", line, r.stdout)
+		}
+		rows = append(rows, historyRow{id: f[col["ID"]], from: f[col["FROM"]], to: f[col["TO"]], phase: f[col["PHASE"]]})
+	}
+	return rows, r.stdout
 }

@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKillServeAfterSwitch kills bluejay with SIGKILL after a switch to
+// v2: its instances must die with it, and a new serve on the same config
+// must serve v2 again from the store, with the history intact.
+func TestKillServeAfterSwitch(t *testing.T) {
+	s := startServer(t, defaultOptions())
+	s.mustCLI(0, "deploy", "web", "v2", "--wait")
+	before, err := s.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitProxyServes(t, s.proxy, "v2", 20, 10*time.Second)
+
+	s.kill()
+	var pids []int
+	for _, in := range before.Instances {
+		if in.PID > 0 {
+			pids = append(pids, in.PID)
+		}
+	}
+	if len(pids) < 2 {
+		t.Fatalf("status before the kill lists no running instances: %+v", before.Instances)
+	}
+	survivors := waitGone(pids, 5*time.Second)
+	if len(survivors) > 0 {
+		t.Errorf("instances outlived a kill -9 of bluejay serve: pids %v", survivors)
+		for _, pid := range survivors {
+			syscall.Kill(pid, syscall.SIGKILL) // the test started them through serve
+		}
+	}
+
+	s.start()
+	st := s.waitStatus("stable v2 after the restart", 20*time.Second, func(st status) bool {
+		return st.Stable == "v2" && st.Rollout.To.Label == "v2" && st.Rollout.Phase == "Completed"
+	})
+	if st.Rollout.ID != before.Rollout.ID {
+		t.Errorf("after the restart the latest rollout is #%d, want #%d as before the kill", st.Rollout.ID, before.Rollout.ID)
+	}
+	waitProxyServes(t, s.proxy, "v2", 20, 20*time.Second)
+
+	rows, out := s.history()
+	if !slices.Contains(rows, historyRow{id: "2", from: "v1", to: "v2", phase: "Completed"}) ||
+		!slices.Contains(rows, historyRow{id: "1", from: "(none)", to: "v1", phase: "Completed"}) || len(rows) != 2 {
+		t.Errorf("history after the restart: want rollouts #1 of v1 and #2 of v2, both Completed; got:\n%s", out)
+	}
+}
+
+// waitGone waits until every pid has exited and returns those still
+// running at the deadline.
+func waitGone(pids []int, timeout time.Duration) []int {
+	deadline := time.Now().Add(timeout)
+	for {
+		var alive []int
+		for _, pid := range pids {
+			if !processGone(pid) {
+				alive = append(alive, pid)
+			}
+		}
+		if len(alive) == 0 || time.Now().After(deadline) {
+			return alive
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
