@@ -32,7 +32,10 @@ func newDemo() *cobra.Command {
 sample app v1 behind the proxy and sends a steady trickle of requests, then
   v2: healthy — previewed on 10%, switched, watched, completed;
   v3: fails its health checks — traffic never moves to it;
-  v4: healthy at first, errors once it takes real traffic — flipped back.
+  v4: healthy at first, errors once it takes real traffic — flipped back;
+  v5: a canary (20% → analysis → 50% → analysis → 100%), healthy — promoted;
+  v6: a canary failing 30% of its requests — caught by the sequential
+      test after a handful of failures and rolled back.
 It prints a timeline and what each step proved, stops every process it started,
 and exits 0 only if every step behaved as expected.`,
 		Args: args(cobra.NoArgs),
@@ -67,6 +70,27 @@ services:
     smoke:
       - {path: /, expectStatus: 200, expectBody: "version="}
     blueGreen: {previewWeight: 10, previewDuration: 2s, watch: 3s, scaleDownDelay: 1m, minRequests: 10}
+    canary:
+      analysis: demo
+      scaleDownDelay: 1m
+      abortScaleDownDelay: 2s
+      steps:
+        - setWeight: 20
+        - analysis: {template: demo, duration: 3s}
+        - setWeight: 50
+        - analysis: {template: demo, duration: 2s}
+        - setWeight: 100
+analysis:
+  demo:
+    interval: 1s
+    minRequests: 20
+    metrics:
+      - name: error-rate
+        judge: sequential
+        condition: "canary.errorRate <= baseline.errorRate * 1.5 + 0.01"
+      - name: latency
+        judge: mann-whitney
+        effectSize: 1.5
 `
 
 // demo is one run of `bluejay demo`.
@@ -170,16 +194,18 @@ func (d *demo) run(ctx context.Context) error {
 	d.check(d.load.waitServed(ctx, "v1", 20), "v1 serves users through the proxy")
 
 	steps := []struct {
-		version, story string
-		args           []string
-		want           engine.Phase
+		version, strategy, story string
+		args                     []string
+		want                     engine.Phase
 	}{
-		{"v2", "a healthy version: previewed on 10%, switched, watched", nil, engine.PhaseCompleted},
-		{"v3", "a version that fails its health checks", []string{"--fail-health"}, engine.PhaseFailed},
-		{"v4", "a version that passes its gates and fails under real traffic", []string{"--error-rate", "1", "--errors-after-requests", "20"}, engine.PhaseRolledBack},
+		{"v2", "", "a healthy version: previewed on 10%, switched, watched", nil, engine.PhaseCompleted},
+		{"v3", "", "a version that fails its health checks", []string{"--fail-health"}, engine.PhaseFailed},
+		{"v4", "", "a version that passes its gates and fails under real traffic", []string{"--error-rate", "1", "--errors-after-requests", "20"}, engine.PhaseRolledBack},
+		{"v5", "canary", "a healthy canary: 20%, analysis, 50%, analysis, 100%", nil, engine.PhaseCompleted},
+		{"v6", "canary", "a canary that fails 30% of its requests", []string{"--error-rate", "0.3"}, engine.PhaseRolledBack},
 	}
 	for _, s := range steps {
-		if err := d.deploy(ctx, s.version, s.story, s.args, s.want); err != nil {
+		if err := d.deploy(ctx, s.version, s.strategy, s.story, s.args, s.want); err != nil {
 			return err
 		}
 	}
@@ -188,10 +214,10 @@ func (d *demo) run(ctx context.Context) error {
 }
 
 // deploy rolls out one version and checks how it ended and who it served.
-func (d *demo) deploy(ctx context.Context, version, story string, args []string, want engine.Phase) error {
+func (d *demo) deploy(ctx context.Context, version, strategy, story string, args []string, want engine.Phase) error {
 	fmt.Fprintf(d.out, "\n── deploy %s: %s\n", version, story)
 	before := d.load.snapshot()
-	r, err := d.client.Deploy(ctx, "web", api.DeployBody{Version: version, Args: args})
+	r, err := d.client.Deploy(ctx, "web", api.DeployBody{Version: version, Strategy: strategy, Args: args})
 	if err != nil {
 		return err
 	}
@@ -235,15 +261,15 @@ func (d *demo) firstRollout(ctx context.Context) (int64, error) {
 func (d *demo) waitFor(ctx context.Context, id int64) (engine.Rollout, error) {
 	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
-	var seen engine.Phase
+	var seen string
 	for {
 		r, err := d.client.Rollout(ctx, id)
 		if err != nil {
 			return r, err
 		}
-		if r.Phase != seen {
-			d.say(fmt.Sprintf("#%d %-10s %s", r.ID, r.Phase, r.Reason))
-			seen = r.Phase
+		if now := fmt.Sprintf("%s/%d", r.Phase, r.Step); now != seen {
+			d.say(fmt.Sprintf("#%d %-11s %s", r.ID, phase(r), r.Reason))
+			seen = now
 		}
 		if r.Phase.Terminal() {
 			return r, nil

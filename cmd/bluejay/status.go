@@ -77,7 +77,8 @@ func printStatus(out io.Writer, sts []controller.ServiceStatus, detail bool) {
 
 // phase shows a canary's step beside its phase: "Progressing 3/11".
 func phase(r engine.Rollout) string {
-	if n := len(r.Params.Steps); r.Strategy == engine.StrategyCanary && n > 0 && r.Phase.Active() {
+	inSteps := r.Phase == engine.PhaseProgressing || r.Phase == engine.PhasePaused
+	if n := len(r.Params.Steps); r.Strategy == engine.StrategyCanary && n > 0 && inSteps {
 		return fmt.Sprintf("%s %d/%d", r.Phase, min(r.Step+1, n), n)
 	}
 	return string(r.Phase)
