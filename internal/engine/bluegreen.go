@@ -19,6 +19,9 @@ type machine struct {
 // their gates (readiness, smoke tests) and their endings.
 func run(r Rollout, obs Observation, now time.Time) Decision {
 	b := machine{r: r, obs: obs, now: now}
+	if r.Strategy == StrategyRolling {
+		return b.rolling()
+	}
 	var d Decision
 	switch r.Phase {
 	case "", PhaseDeploying:
@@ -104,6 +107,8 @@ func (b machine) gatesPassed(why string) Decision {
 			map[string]int{b.r.To.Label: 100})
 	case b.r.Strategy == StrategyCanary:
 		return b.startSteps(why)
+	case b.r.Strategy == StrategyRolling:
+		return b.gatesPassedRolling(why)
 	case p.PreviewWeight > 0:
 		return b.to(PhasePreview, fmt.Sprintf("%s; previewing on %d%% of traffic for %s",
 			why, p.PreviewWeight, p.PreviewDuration), b.split(p.PreviewWeight))
@@ -331,11 +336,14 @@ func (b machine) reject(why string) Decision {
 }
 
 func (b machine) to(p Phase, reason string, weights map[string]int) Decision {
-	return Decision{Phase: p, Reason: reason, Weights: weights, Step: b.r.Step, Inconclusives: b.r.Inconclusives}
+	return Decision{Phase: p, Reason: reason, Weights: weights, Step: b.r.Step, Inconclusives: b.r.Inconclusives,
+		NewCount: b.r.NewCount, OldCount: b.r.OldCount}
 }
 
 func (b machine) stay(p Phase, reason string, numbers map[string]float64) Decision {
-	return Decision{Phase: p, Reason: reason, Weights: b.r.Weights, Numbers: numbers, Step: b.r.Step, Inconclusives: b.r.Inconclusives}
+	d := b.to(p, reason, b.r.Weights)
+	d.Numbers = numbers
+	return d
 }
 
 // missing deploys the versions that should run in the decided phase but

@@ -52,6 +52,9 @@ type VersionObs struct {
 	// Failing counts running instances that had passed readiness and then
 	// lost it. An instance still starting is neither Ready nor Failing.
 	Failing int
+	// Available counts instances ready for at least the rolling
+	// strategy's MinHealthyTime.
+	Available int
 	// Problem says what went wrong with an instance ("web-v2-0 exited:
 	// exit status 1"), "" if nothing did.
 	Problem string
@@ -103,6 +106,8 @@ type Decision struct {
 	RestartStep bool
 	// Inconclusives is the rollout's count of inconclusive analyses.
 	Inconclusives int
+	// NewCount and OldCount are a rolling rollout's target counts.
+	NewCount, OldCount int
 }
 
 // Transition reports whether the decision moves r to another phase.
@@ -119,6 +124,9 @@ const (
 	ActSmoke ActionKind = "smoke"
 	// ActStop drains and stops the version's instances.
 	ActStop ActionKind = "stop"
+	// ActScale makes the version run Replicas instances: missing ones
+	// start, extra ones are drained and stopped.
+	ActScale ActionKind = "scale"
 )
 
 // Action is one thing the controller must do to a version.
@@ -127,9 +135,16 @@ type Action struct {
 	Version string
 	// Reason is recorded in the event log when the action is taken.
 	Reason string
+	// Replicas is the instance count of a scale action.
+	Replicas int
 }
 
-func (a Action) String() string { return fmt.Sprintf("%s %s", a.Kind, a.Version) }
+func (a Action) String() string {
+	if a.Kind == ActScale {
+		return fmt.Sprintf("scale %s %d", a.Version, a.Replicas)
+	}
+	return fmt.Sprintf("%s %s", a.Kind, a.Version)
+}
 
 // Step decides a rollout's next move. It is a pure function of its
 // arguments.
@@ -141,4 +156,5 @@ func Step(r Rollout, obs Observation, now time.Time) Decision {
 const (
 	StrategyBlueGreen = "blue-green"
 	StrategyCanary    = "canary"
+	StrategyRolling   = "rolling"
 )

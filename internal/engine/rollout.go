@@ -97,6 +97,10 @@ type Rollout struct {
 	StepSince time.Time `json:"stepSince,omitzero"`
 	// Inconclusives counts the canary's analyses that ended Inconclusive.
 	Inconclusives int `json:"inconclusives,omitempty"`
+	// NewCount and OldCount are a rolling rollout's target instance
+	// counts of the new and the old version.
+	NewCount int `json:"newCount,omitempty"`
+	OldCount int `json:"oldCount,omitempty"`
 }
 
 // Stable returns the version label that serves the service once the
@@ -136,6 +140,17 @@ type Params struct {
 	// judges the canary during every step (its Fail side only).
 	Steps      []CanaryStep    `json:"steps,omitempty"`
 	Background *AnalysisLimits `json:"background,omitempty"`
+	// Rolling tunes a rolling rollout; nil for other strategies.
+	Rolling *RollingParams `json:"rolling,omitempty"`
+}
+
+// RollingParams tune a rolling rollout (see spec.Rolling).
+type RollingParams struct {
+	MaxSurge         int           `json:"maxSurge"`
+	MaxUnavailable   int           `json:"maxUnavailable"`
+	MinHealthyTime   time.Duration `json:"minHealthyTime"`
+	ProgressDeadline time.Duration `json:"progressDeadline"`
+	AutoRevert       bool          `json:"autoRevert"`
 }
 
 // StepKind names what a canary step does.

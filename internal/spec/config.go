@@ -89,13 +89,37 @@ type Service struct {
 	// Smoke tests run against a new version's instances directly, before
 	// it receives any user traffic. Default none.
 	Smoke []Smoke `yaml:"smoke"`
-	// Strategy is how a new version is rolled out: blue-green or canary.
-	// Default blue-green.
+	// Strategy is how a new version is rolled out: blue-green, canary or
+	// rolling. Default blue-green.
 	Strategy string `yaml:"strategy"`
 	// BlueGreen tunes the blue-green strategy.
 	BlueGreen BlueGreen `yaml:"blueGreen"`
 	// Canary tunes the canary strategy.
 	Canary Canary `yaml:"canary"`
+	// Rolling tunes the rolling strategy.
+	Rolling Rolling `yaml:"rolling"`
+}
+
+// Rolling tunes the rolling strategy: instances of the old version are
+// replaced by new ones a few at a time, each batch gated by readiness
+// held for MinHealthyTime; a batch that fails halts the rollout and, with
+// AutoRevert, puts the old version back. Process platform only.
+type Rolling struct {
+	// MaxSurge is how many instances above replicas may run during the
+	// rollout: the batch size. Default 1; at least 1.
+	MaxSurge int `yaml:"maxSurge"`
+	// MaxUnavailable is how many of replicas may be unready during the
+	// rollout. Default 0: capacity never drops.
+	MaxUnavailable int `yaml:"maxUnavailable"`
+	// MinHealthyTime is how long a new instance must stay ready before
+	// it counts as available and an old one is removed. Default 5s.
+	MinHealthyTime Duration `yaml:"minHealthyTime"`
+	// ProgressDeadline fails the rollout when no batch made progress for
+	// this long. Default 10m.
+	ProgressDeadline Duration `yaml:"progressDeadline"`
+	// AutoRevert puts the old version back when a batch fails; false
+	// halts the rollout in Paused for a person. Default true.
+	AutoRevert *bool `yaml:"autoRevert"`
 }
 
 // Match selects requests by host and path prefix. The most specific
@@ -225,6 +249,7 @@ type BlueGreen struct {
 const (
 	StrategyBlueGreen = "blue-green"
 	StrategyCanary    = "canary"
+	StrategyRolling   = "rolling"
 )
 
 // Canary tunes the canary strategy: the new version takes a growing share

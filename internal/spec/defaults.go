@@ -71,6 +71,7 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	// Canary defaults apply to every service: `deploy --strategy canary`
 	// may pick it for a service configured blue-green.
 	s.Canary.applyDefaults(d, path+".canary")
+	s.Rolling.applyDefaults(d, path+".rolling")
 }
 
 func (p *Process) applyDefaults(d defaulter, path string) {
@@ -111,5 +112,14 @@ func (b *BlueGreen) applyDefaults(d defaulter, path string) {
 	d.int(&b.MinRequests, path+".minRequests", 20)
 	if b.AutoPromote == nil {
 		b.AutoPromote = new(true)
+	}
+}
+
+func (r *Rolling) applyDefaults(d defaulter, path string) {
+	d.int(&r.MaxSurge, path+".maxSurge", 1)
+	d.duration(&r.MinHealthyTime, path+".minHealthyTime", 5*time.Second)
+	d.duration(&r.ProgressDeadline, path+".progressDeadline", 10*time.Minute)
+	if r.AutoRevert == nil {
+		r.AutoRevert = new(true)
 	}
 }

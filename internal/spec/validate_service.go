@@ -78,10 +78,15 @@ func (c *checker) service(s *Service, path string) {
 		c.smoke(&s.Smoke[i], indexPath(path+".smoke", i))
 	}
 	c.canary(&s.Canary, c.templates, path+".canary")
+	c.rolling(&s.Rolling, path+".rolling")
 	switch s.Strategy {
 	case StrategyBlueGreen, StrategyCanary:
+	case StrategyRolling:
+		if s.Platform.Process == nil {
+			c.add(path+".strategy", "the rolling strategy replaces instances, which needs platform.process (a static platform cannot add or remove them)")
+		}
 	default:
-		c.add(path+".strategy", "unknown strategy %q (valid: %s, %s)", s.Strategy, StrategyBlueGreen, StrategyCanary)
+		c.add(path+".strategy", "unknown strategy %q (valid: %s, %s, %s)", s.Strategy, StrategyBlueGreen, StrategyCanary, StrategyRolling)
 	}
 	c.blueGreen(&s.BlueGreen, path+".blueGreen")
 }
@@ -164,4 +169,10 @@ func formatFloat(f float64) string {
 		return "NaN"
 	}
 	return fmt.Sprint(f)
+}
+
+func (c *checker) rolling(r *Rolling, path string) {
+	c.atLeast(r.MaxSurge, 1, path+".maxSurge")
+	c.atLeast(r.MaxUnavailable, 0, path+".maxUnavailable")
+	c.positive(r.ProgressDeadline, path+".progressDeadline", "10m")
 }
