@@ -47,6 +47,8 @@ func (l *loop) act(ctx context.Context, actions []engine.Action) {
 			l.runSmoke(ctx, a.Version)
 		case engine.ActStop:
 			l.stop(ctx, a.Version, a.Reason)
+		case engine.ActScale:
+			l.scale(ctx, a)
 		}
 	}
 }
@@ -95,6 +97,54 @@ func (l *loop) runSmoke(ctx context.Context, label string) {
 			l.smokeRunning = false
 			if l.r.ID == id && l.r.PhaseSince.Equal(since) && l.r.StepSince.Equal(stepSince) {
 				l.smoke = &engine.SmokeResult{Passed: res.Passed, Reason: res.Reason}
+			}
+		})
+	}()
+}
+
+// scale makes a version run a.Replicas instances. Missing ones start at
+// once; extra ones (the highest-numbered, which the platform stops) are
+// first taken out of the route and drained, in the background.
+func (l *loop) scale(ctx context.Context, a engine.Action) {
+	if l.scaling[a.Version] || l.stopping[a.Version] {
+		return
+	}
+	v := l.versionSpec(a.Version)
+	v.Replicas = a.Replicas
+	var running []platform.Instance
+	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, a.Version) {
+		if in.State == platform.StateRunning {
+			running = append(running, in)
+		}
+	}
+	if a.Replicas == 0 && len(running) == 0 {
+		return
+	}
+	l.deployed[a.Version] = true
+	if len(running) <= a.Replicas {
+		if err := l.svc.Platform.Deploy(ctx, v); err != nil {
+			l.deployErr[a.Version] = fmt.Sprintf("scaling %s to %d: %v", a.Version, a.Replicas, err)
+		}
+		return
+	}
+	var victims []string
+	for _, in := range running[a.Replicas:] {
+		victims = append(victims, in.Addr)
+		l.draining[in.Addr] = true
+	}
+	l.scaling[a.Version] = true
+	l.record(ctx, fmt.Sprintf("scaling %s from %d to %d instances", a.Version, len(running), a.Replicas))
+	go func() {
+		l.drain(ctx, victims)
+		err := l.svc.Platform.Deploy(ctx, v)
+		l.post(ctx, func() {
+			delete(l.scaling, a.Version)
+			for _, addr := range victims {
+				delete(l.draining, addr)
+			}
+			l.monitor.Forget(victims...)
+			if err != nil {
+				l.c.logger().Error("scaling down", "service", l.svc.Spec.Name, "version", a.Version, "err", err)
 			}
 		})
 	}()

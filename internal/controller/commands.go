@@ -61,8 +61,10 @@ func (l *loop) checkDeploy(req DeployRequest) error {
 	switch {
 	case !labelRE.MatchString(req.Version):
 		return fmt.Errorf("%w: version %q: want letters, digits, '.', '_', '+' or '-', at most 63", ErrInvalid, req.Version)
-	case req.Strategy != "" && req.Strategy != spec.StrategyBlueGreen && req.Strategy != spec.StrategyCanary:
-		return fmt.Errorf("%w: strategy %q: want %s or %s", ErrInvalid, req.Strategy, spec.StrategyBlueGreen, spec.StrategyCanary)
+	case req.Strategy != "" && req.Strategy != spec.StrategyBlueGreen && req.Strategy != spec.StrategyCanary && req.Strategy != spec.StrategyRolling:
+		return fmt.Errorf("%w: strategy %q: want %s, %s or %s", ErrInvalid, req.Strategy, spec.StrategyBlueGreen, spec.StrategyCanary, spec.StrategyRolling)
+	case req.Strategy == spec.StrategyRolling && l.svc.Spec.Platform.Process == nil:
+		return fmt.Errorf("%w: the rolling strategy needs the process platform; %s is static", ErrInvalid, req.Service)
 	case l.svc.Spec.Platform.Static != nil && len(l.targets(req.Version, req.Targets)) == 0:
 		return fmt.Errorf("%w: no targets for %s %s: pass --target or set platform.static.targets", ErrInvalid, req.Service, req.Version)
 	case l.svc.Spec.Platform.Static == nil && len(req.Targets) > 0:
@@ -142,8 +144,14 @@ func (l *loop) params(v platform.Version, strategy string) engine.Params {
 	case len(v.Targets) > 0:
 		p.Replicas = len(v.Targets)
 	}
-	if strategy == spec.StrategyCanary {
+	switch strategy {
+	case spec.StrategyCanary:
 		l.canaryParams(&p)
+	case spec.StrategyRolling:
+		r := s.Rolling
+		p.PreviewWeight, p.AutoPromote, p.ScaleDownDelay = 0, true, 0
+		p.Rolling = &engine.RollingParams{MaxSurge: r.MaxSurge, MaxUnavailable: r.MaxUnavailable,
+			MinHealthyTime: r.MinHealthyTime.D(), ProgressDeadline: r.ProgressDeadline.D(), AutoRevert: r.AutoRevert == nil || *r.AutoRevert}
 	}
 	return p
 }

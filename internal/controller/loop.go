@@ -32,6 +32,9 @@ type loop struct {
 	smokeRunning bool
 	everReady    map[string]bool      // addresses that passed readiness once
 	presumed     map[string]bool      // addresses the restored route trusts until probed
+	readySince   map[string]time.Time // when each ready address became ready
+	draining     map[string]bool      // addresses taken out of the route before a scale-down
+	scaling      map[string]bool      // versions with a scale-down under way
 	deployErr    map[string]string    // version → why Deploy failed
 	deployed     map[string]bool      // versions this run started
 	stopping     map[string]bool      // versions being drained and stopped
@@ -50,7 +53,8 @@ func newLoop(c *Controller, s Service) *loop {
 		monitor:   checks.NewMonitor(s.Spec.Health, c.client()),
 		do:        make(chan func()),
 		wake:      make(chan struct{}, 1),
-		everReady: map[string]bool{}, presumed: map[string]bool{}, deployErr: map[string]string{},
+		everReady: map[string]bool{}, presumed: map[string]bool{}, readySince: map[string]time.Time{},
+		draining: map[string]bool{}, scaling: map[string]bool{}, deployErr: map[string]string{},
 		deployed: map[string]bool{}, stopping: map[string]bool{}, restarted: map[string]time.Time{},
 	}
 }
@@ -149,6 +153,9 @@ func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, e
 	l.act(ctx, deploys)
 	l.route(ctx, d.Weights)
 	l.act(ctx, rest)
+	if len(l.draining) > 0 {
+		l.route(ctx, d.Weights) // a scale-down took instances out of the split
+	}
 	l.collect(ctx)
 	l.publish()
 	return d, nil
@@ -160,9 +167,10 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	next := l.r
 	next.Phase, next.Reason, next.Weights, next.Settled = d.Phase, d.Reason, d.Weights, d.Settled
 	next.Step, next.Inconclusives = d.Step, d.Inconclusives
+	next.NewCount, next.OldCount = d.NewCount, d.OldCount
 	stepped := d.Step != l.r.Step || d.RestartStep
 	if next.Phase == l.r.Phase && next.Reason == l.r.Reason && next.Settled == l.r.Settled &&
-		maps.Equal(next.Weights, l.r.Weights) && !stepped {
+		maps.Equal(next.Weights, l.r.Weights) && !stepped && next.NewCount == l.r.NewCount && next.OldCount == l.r.OldCount {
 		return nil
 	}
 	next.Exposure = l.exposure(ctx)

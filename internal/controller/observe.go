@@ -54,12 +54,31 @@ func (l *loop) count(v *engine.VersionObs, in platform.Instance) {
 	case st.Ready:
 		v.Ready++
 		l.everReady[in.Addr] = true
+		if l.available(in.Addr) {
+			v.Available++
+		}
 	case l.everReady[in.Addr]:
+		delete(l.readySince, in.Addr)
 		v.Failing++
 		setProblem(v, fmt.Sprintf("%s not ready: %s", in.ID, st.LastError))
 	case st.LastError != "" && v.Probe == "":
 		v.Probe = fmt.Sprintf("%s: %s", in.ID, st.LastError)
 	}
+}
+
+// available reports whether a ready address has stayed ready for the
+// rolling strategy's MinHealthyTime (any ready address, otherwise).
+func (l *loop) available(addr string) bool {
+	now := l.c.now()
+	since, ok := l.readySince[addr]
+	if !ok {
+		l.readySince[addr] = now
+		since = now
+	}
+	if p := l.r.Params.Rolling; p != nil {
+		return now.Sub(since) >= p.MinHealthyTime
+	}
+	return true
 }
 
 func setProblem(v *engine.VersionObs, p string) {
@@ -72,7 +91,7 @@ func setProblem(v *engine.VersionObs, p string) {
 func (l *loop) readyAddrs(label string) []string {
 	var out []string
 	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
-		if in.State == platform.StateRunning && l.ready(in.Addr) {
+		if in.State == platform.StateRunning && l.ready(in.Addr) && !l.draining[in.Addr] {
 			out = append(out, in.Addr)
 		}
 	}

@@ -32,6 +32,11 @@ type Version struct {
 	Args []string `json:"args,omitempty"`
 	// Targets are the instances' addresses on the static platform.
 	Targets []string `json:"targets,omitempty"`
+	// Replicas, when more than 0, is how many instances Deploy keeps:
+	// it starts missing ones and stops the highest-numbered extra ones
+	// (the rolling strategy scales versions this way). 0 means the
+	// platform's configured count. Ignored by static.
+	Replicas int `json:"replicas,omitempty"`
 }
 
 // State is an instance's life-cycle state as the platform sees it.
