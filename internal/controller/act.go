@@ -117,7 +117,10 @@ func (l *loop) scale(ctx context.Context, a engine.Action) {
 			running = append(running, in)
 		}
 	}
-	if a.Replicas == 0 && len(running) == 0 {
+	if a.Replicas == 0 { // 0 means "configured" to the platform: stop instead
+		if len(running) > 0 {
+			l.stop(ctx, a.Version, "scaled to 0 instances")
+		}
 		return
 	}
 	l.deployed[a.Version] = true

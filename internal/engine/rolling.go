@@ -29,7 +29,7 @@ func (b machine) rolling() Decision {
 		d = b.ended()
 		d.Actions = append(d.Actions, b.scale(b.r.From.Label, b.replicas()))
 	}
-	if b.oldWanted(d.Phase) && !b.obs.Old.Started {
+	if b.oldWanted(d.Phase) && !b.obs.Old.Started && d.OldCount > 0 {
 		d.Actions = append([]Action{{Kind: ActDeploy, Version: b.r.From.Label, Reason: "the old version must keep serving"}}, d.Actions...)
 	}
 	return d

@@ -12,11 +12,12 @@ import (
 // counterKey names one version of one service.
 type counterKey struct{ service, version string }
 
-// counters are one version's cumulative counts. They live as long as the
-// proxy, across route changes.
+// counters are one version's cumulative counts and its recent requests.
+// They live as long as the proxy, across route changes.
 type counters struct {
 	requests atomic.Int64
 	errors   atomic.Int64
+	window   *series
 }
 
 // Counts returns the version's cumulative counts since the proxy started.
@@ -24,16 +25,31 @@ type counters struct {
 // its 5xx responses and the proxy's 502 and 504 for it; a request whose
 // client went away (499) is not an error of the version.
 func (p *Proxy) Counts(service, version string) metrics.Counts {
-	v, ok := p.counters.Load(counterKey{service, version})
-	if !ok {
+	c := p.lookupCounters(service, version)
+	if c == nil {
 		return metrics.Counts{}
 	}
-	c := v.(*counters)
 	return metrics.Counts{Requests: c.requests.Load(), Errors: c.errors.Load()}
 }
 
+// lookupCounters returns the version's counters, nil if it was never
+// routed.
+func (p *Proxy) lookupCounters(service, version string) *counters {
+	v, ok := p.counters.Load(counterKey{service, version})
+	if !ok {
+		return nil
+	}
+	return v.(*counters)
+}
+
+// countersOf returns the version's counters, made on first use. Making
+// them draws the seed of the version's reservoirs from Rand.
 func (p *Proxy) countersOf(service, version string) *counters {
-	v, _ := p.counters.LoadOrStore(counterKey{service, version}, new(counters))
+	if c := p.lookupCounters(service, version); c != nil {
+		return c
+	}
+	c := &counters{window: newSeries(p.windowBucket(), p.windowBuckets(), p.random(), p.random())}
+	v, _ := p.counters.LoadOrStore(counterKey{service, version}, c)
 	return v.(*counters)
 }
 

@@ -20,10 +20,17 @@
 // instance that left the split may be stopped.
 //
 // The proxy counts requests and errors per service and version
-// ([Proxy.Counts]); the builtin Metrics adapter reads them. Every failure
-// goes through one error handler that picks the status: 404 when no route
-// matches, 503 when no instance is available, 502 for a failed upstream,
-// 504 for a timeout and 499 when the client went away.
+// ([Proxy.Counts]). It also keeps each version's recent requests in a ring
+// of time buckets (two minutes of one-second buckets by default), each
+// with its counts, an HDR histogram of latencies and a reservoir sample
+// of them; [Proxy.Window] merges the buckets of a time window, for the
+// latency quantiles and rank tests of canary analysis. The builtin
+// Metrics adapter reads both. [Proxy.OnError] hears of each error as it
+// happens.
+//
+// Every failure goes through one error handler that picks the status: 404
+// when no route matches, 503 when no instance is available, 502 for a
+// failed upstream, 504 for a timeout and 499 when the client went away.
 //
 // The proxy trusts no routing or forwarding header from the client: the
 // inbound Forwarded and X-Forwarded-* headers are dropped, X-Forwarded-For,

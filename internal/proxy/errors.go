@@ -19,15 +19,14 @@ var (
 )
 
 // fail is the proxy's one error handler: every failure to forward a
-// request ends here. It picks the status, counts a 502 or 504 as an error
-// of the version that failed, logs, and answers with a short plain-text
-// body. u is the upstream that failed, nil when none was picked.
+// request ends here. It picks the status, records the request as finished
+// for the version that failed, a 502 or 504 as its error, logs, and
+// answers with a short plain-text body. u is the upstream that failed, nil
+// when none was picked.
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, service string, u *upstream, err error) {
 	status := statusFor(r.Context(), err)
 	if u != nil {
-		if status == http.StatusBadGateway || status == http.StatusGatewayTimeout {
-			u.counts.errors.Add(1)
-		}
+		u.finish(r.Context(), status == http.StatusBadGateway || status == http.StatusGatewayTimeout)
 		u.setVersionHeader(w.Header())
 	}
 	p.logFailure(r.Context(), status, service, u, err)

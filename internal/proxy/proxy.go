@@ -46,9 +46,37 @@ type Proxy struct {
 	VersionHeader string
 
 	// Rand returns uniformly distributed random numbers for the weighted
-	// pick. It must be safe for concurrent use and must not block:
-	// SetRoute waits for picks in progress. nil means math/rand/v2.
+	// pick, and the seed of each version's latency reservoirs, drawn once
+	// when SetRoute first routes the version. It must be safe for
+	// concurrent use and must not block: SetRoute waits for picks in
+	// progress. nil means math/rand/v2.
 	Rand func() uint64
+
+	// Now returns the current time, which places finished requests in
+	// the windows of Window and measures their latency. It must be safe
+	// for concurrent use. nil means time.Now.
+	Now func() time.Time
+
+	// WindowBucket is the width of the time buckets Window is measured
+	// in: its granularity. Zero means DefaultWindowBucket (1s).
+	WindowBucket time.Duration
+
+	// WindowBuckets is how many buckets each version keeps, so Window
+	// sees WindowBuckets × WindowBucket into the past. A bucket takes
+	// about 24 KiB once it has taken a request, and keeps it for the
+	// life of the proxy: some 3 MiB for a version busy for two minutes
+	// with the defaults. Zero means DefaultWindowBuckets (120: two
+	// minutes).
+	WindowBuckets int
+
+	// OnError is called with the service and version each time a request
+	// counts as an error of that version (see Counts), once the error is
+	// counted in Counts and Window: it lets a controller judge failures as
+	// they arrive rather than at its next reading. It runs on the
+	// request's goroutine before the answer is written, so it must return
+	// quickly and never block (a non-blocking channel send, an atomic
+	// add). It must be safe for concurrent use. nil means none.
+	OnError func(service, version string)
 
 	// Logger receives every failed request with the keys service,
 	// version, addr, status and err: upstream failures and 503 at warn,
@@ -164,6 +192,27 @@ func (p *Proxy) random() uint64 {
 		return p.Rand()
 	}
 	return rand.Uint64()
+}
+
+func (p *Proxy) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Proxy) windowBucket() time.Duration {
+	if p.WindowBucket > 0 {
+		return p.WindowBucket
+	}
+	return DefaultWindowBucket
+}
+
+func (p *Proxy) windowBuckets() int {
+	if p.WindowBuckets > 0 {
+		return p.WindowBuckets
+	}
+	return DefaultWindowBuckets
 }
 
 func (p *Proxy) logger() *slog.Logger {

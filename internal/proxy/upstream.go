@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"net/http/httputil"
 	"sync/atomic"
+	"time"
 )
 
 // upstream is one address of one version of a service, with the reverse
@@ -37,11 +39,66 @@ func (p *Proxy) newUpstream(service, version, addr string) *upstream {
 // begin counts a request picked for u as in flight; serve ends it.
 func (u *upstream) begin() { u.inflight.Add(1) }
 
-// serve forwards a request that begin counted.
+// serve forwards a request that begin counted, its context carrying when
+// the proxy took it.
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	defer u.inflight.Add(-1)
 	u.counts.requests.Add(1)
-	u.rp.ServeHTTP(w, r)
+	u.rp.ServeHTTP(w, r.WithContext(&tracked{Context: r.Context(), start: u.p.now()}))
+}
+
+// tracked is the context of a request that serve forwards: the request's
+// own, plus when the proxy took it and when its outcome was recorded. The
+// hooks that see a request finish (modifyResponse and the error handler)
+// find it in the outbound request's context, which derives from it. It
+// is a Context type of its own, rather than a context.WithValue of a
+// state struct, to cost one allocation per request instead of two. Those
+// hooks run on the request's goroutine, so its fields need no lock.
+type tracked struct {
+	context.Context
+	start time.Time
+	end   time.Time // zero until the first outcome is recorded
+}
+
+// trackedKey is the key under which a tracked context returns itself.
+type trackedKey struct{}
+
+// Value returns the tracked context itself for trackedKey, and the
+// request context's values otherwise.
+func (t *tracked) Value(key any) any {
+	if key == (trackedKey{}) {
+		return t
+	}
+	return t.Context.Value(key)
+}
+
+// finish records the outcome of a request to u when its response headers
+// arrived or it failed: the request and its latency in the version's
+// window, and, if failed, an error of the version in Counts, Window and
+// OnError. ctx is the request's context.
+func (u *upstream) finish(ctx context.Context, failed bool) {
+	t, _ := ctx.Value(trackedKey{}).(*tracked)
+	switch {
+	case t == nil:
+		// A custom Transport's response without its request: the latency
+		// is unknown.
+		u.counts.window.record(u.p.now(), -1, failed)
+	case t.end.IsZero():
+		t.end = u.p.now()
+		u.counts.window.record(t.end, t.end.Sub(t.start), failed)
+	case failed:
+		// A second outcome: an upgrade that failed after its 101 response
+		// was recorded. The request is counted; its failure is not yet.
+		u.counts.window.addError(t.end)
+	default:
+		return
+	}
+	if failed {
+		u.counts.errors.Add(1)
+		if u.p.OnError != nil {
+			u.p.OnError(u.service, u.version)
+		}
+	}
 }
 
 // rewrite points the outbound request at u. ReverseProxy has already
@@ -57,12 +114,14 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// modifyResponse counts an upstream 5xx as an error of the version and
-// labels the response with the version.
+// modifyResponse records the request as finished, an upstream 5xx as an
+// error of the version, and labels the response with the version.
 func (u *upstream) modifyResponse(res *http.Response) error {
-	if res.StatusCode >= 500 {
-		u.counts.errors.Add(1)
+	ctx := context.Background()
+	if res.Request != nil {
+		ctx = res.Request.Context()
 	}
+	u.finish(ctx, res.StatusCode >= 500)
 	u.setVersionHeader(res.Header)
 	return nil
 }

@@ -23,4 +23,13 @@
 // instances and starts them again when it starts, so an orphan would only
 // hold a port. Pdeathsig reaches the direct child only; a command that
 // forks should exec its server (sh -c 'exec app ...').
+//
+// # Resource use
+//
+// The platform implements platform.Resources on Linux: Usage sums each
+// running instance's CPU time (utime+stime in /proc/PID/stat) and
+// resident memory (/proc/PID/statm), and HostMemory reads MemTotal from
+// /proc/meminfo, so a caller can compute a version's share of the host.
+// Only the instance's own process is read, one more reason for a command
+// that forks to exec its server. Elsewhere both return ErrNoProc.
 package process

@@ -104,14 +104,33 @@ func (p *Platform) Deploy(ctx context.Context, v platform.Version) error {
 	if err := checkNames(v.Service, v.Label); err != nil {
 		return fmt.Errorf("deploying %s %s: %w", v.Service, v.Label, err)
 	}
+	extra, cfg, err := p.deploy(ctx, v)
+	p.stopExtra(ctx, cfg, extra) // outside p.mu: stopping waits for exits
+	return err
+}
+
+// deploy starts the missing instances under p.mu and trims extra ones,
+// which it returns for the caller to stop.
+func (p *Platform) deploy(ctx context.Context, v platform.Version) ([]*instance, Config, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cfg, ok := p.configs[v.Service]
 	if !ok {
-		return fmt.Errorf("deploying %s %s: %w", v.Service, v.Label, ErrUnknownService)
+		return nil, cfg, fmt.Errorf("deploying %s %s: %w", v.Service, v.Label, ErrUnknownService)
 	}
 	k := key{v.Service, v.Label}
-	for i := range cfg.replicas() {
+	n := cfg.replicas()
+	if v.Replicas > 0 {
+		n = v.Replicas
+	}
+	extra := p.trim(k, n)
+	return extra, cfg, p.startMissing(ctx, cfg, v, k, n)
+}
+
+// startMissing starts instances 0..n-1 of k that do not run. The caller
+// holds p.mu.
+func (p *Platform) startMissing(ctx context.Context, cfg Config, v platform.Version, k key, n int) error {
+	for i := range n {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("deploying %s %s: %w", v.Service, v.Label, err)
 		}
@@ -173,6 +192,35 @@ func (p *Platform) Stop(ctx context.Context, service, version string) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// trim forgets the instances of k numbered n and above and returns them
+// for stopExtra. The caller holds p.mu.
+func (p *Platform) trim(k key, n int) []*instance {
+	insts := p.versions[k]
+	if len(insts) <= n {
+		return nil
+	}
+	extra := insts[n:]
+	p.versions[k] = insts[:n:n]
+	for _, inst := range extra {
+		inst.stopping = true
+	}
+	return extra
+}
+
+// stopExtra stops instances trimmed by a Deploy with fewer replicas,
+// without p.mu.
+func (p *Platform) stopExtra(ctx context.Context, cfg Config, extra []*instance) {
+	var wg sync.WaitGroup
+	for _, inst := range extra {
+		wg.Go(func() {
+			if err := inst.stop(ctx, cfg.stopGrace()); err != nil {
+				cfg.logger().Warn("stopping an extra instance", "id", inst.info.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // StopAll stops every version of every service, as Stop does, for
