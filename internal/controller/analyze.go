@@ -27,6 +27,8 @@ type analysisRun struct {
 	next       time.Time // the next interval boundary
 	judgedFail bool      // a Fail was already taken in this interval
 	startUse   [2]*platform.Usage
+	duration   time.Duration // the step's; 0 for until-Pass and background runs
+	skipped    []string      // metrics this platform cannot measure
 	obs        engine.AnalysisObs
 	err        error // the template could not be compiled
 }
@@ -48,8 +50,10 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 		return nil, nil
 	}
 	if r.Phase == engine.PhaseProgressing && r.Step < len(r.Params.Steps) && r.Params.Steps[r.Step].Kind == engine.StepAnalysis {
-		key := runKey{r.ID, r.Step, r.StepSince, r.Params.Steps[r.Step].Analysis.Template}
+		st := r.Params.Steps[r.Step]
+		key := runKey{r.ID, r.Step, r.StepSince, st.Analysis.Template}
 		l.stepRun = l.runFor(l.stepRun, key, now)
+		l.stepRun.duration = st.Duration
 		step = l.stepRun.tick(ctx, l, now)
 	} else {
 		l.stepRun = nil
@@ -68,11 +72,17 @@ func (l *loop) runFor(run *analysisRun, key runKey, now time.Time) *analysisRun 
 	}
 	tmpl := l.c.Templates[key.template]
 	run = &analysisRun{key: key, tmpl: tmpl, start: now, next: now.Add(tmpl.Interval.D())}
+	_, measurable := l.svc.Platform.(platform.Resources)
 	for _, m := range tmpl.Metrics {
 		j, err := analysis.Compile(m.Analysis())
 		if err != nil {
 			run.err = fmt.Errorf("analysis %s: metric %s: %w", key.template, m.Name, err)
 			break
+		}
+		if !measurable && readsResources(j.Fields()) {
+			// Unmeasured use reads as 0, which would pass: leave it out.
+			run.skipped = append(run.skipped, m.Name)
+			continue
 		}
 		run.judges = append(run.judges, j)
 	}
@@ -83,12 +93,28 @@ func (l *loop) runFor(run *analysisRun, key runKey, now time.Time) *analysisRun 
 	return run
 }
 
+// readsResources reports whether a condition reads cpu, memory or RSS.
+func readsResources(fields []string) bool {
+	for _, f := range fields {
+		if strings.HasSuffix(f, ".cpu") || strings.HasSuffix(f, ".memory") || strings.HasSuffix(f, ".rssBytes") {
+			return true
+		}
+	}
+	return false
+}
+
 // tick evaluates the judges and takes a verdict when one is due.
 func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engine.AnalysisObs {
 	results, err := l.evaluate(ctx, run, now)
+	final := run.duration > 0 && now.Sub(run.start) >= run.duration
+	holdFixedHorizon(run.judges, results, final)
 	agg := analysis.Aggregate(results)
 	if err != nil {
 		agg, results = analysis.Error, []analysis.Result{{Metric: "measure", Verdict: analysis.Error, Reason: err.Error()}}
+	}
+	for _, name := range run.skipped { // a note in the reason, not a verdict
+		results = append(results, analysis.Result{Metric: name, Verdict: analysis.Pass,
+			Reason: name + ": left out: the platform cannot read resource use"})
 	}
 	switch {
 	case !now.Before(run.next):
@@ -105,6 +131,20 @@ func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engin
 	}
 	obs := run.obs
 	return &obs
+}
+
+// holdFixedHorizon turns a Mann-Whitney Fail into Inconclusive until the
+// analysis' final verdict: a fixed-horizon test checked at every interval
+// would fail healthy canaries far more often than its confidence says
+// (bench/judges). In a background or until-Pass analysis it never fails.
+func holdFixedHorizon(judges []*analysis.Judge, results []analysis.Result, final bool) {
+	for i := range results {
+		if final || i >= len(judges) || results[i].Verdict != analysis.Fail || judges[i].Metric().Judge != analysis.JudgeMannWhitney {
+			continue
+		}
+		results[i].Verdict = analysis.Inconclusive
+		results[i].Reason += " (a fixed-horizon test: its Fail counts at the end of the analysis)"
+	}
 }
 
 // sequentialFail reports a Fail from an anytime-valid judge, which may be

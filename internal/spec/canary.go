@@ -3,6 +3,8 @@ package spec
 import (
 	"slices"
 	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/analysis"
 )
 
 // DefaultTemplate is the name of the analysis template that exists
@@ -23,17 +25,27 @@ const (
 
 // seedTemplate is the seed's rules (error rate above baseline × 1.5, p99
 // above baseline × 1.2, CPU or memory above 90%) with judges that know
-// when they have too little data.
+// when they have too little data: analysis.Seed.
 func seedTemplate() AnalysisTemplate {
-	return AnalysisTemplate{
-		MinRequests: 100,
-		Metrics: []AnalysisMetric{
-			{Name: "error-rate", Judge: JudgeSequential, Condition: "canary.errorRate <= baseline.errorRate * 1.5 + 0.001"},
-			{Name: "latency-p99", Judge: JudgeMannWhitney, EffectSize: new(1.2)},
-			{Name: "cpu", Condition: "canary.cpu < 0.9"},
-			{Name: "memory", Condition: "canary.memory < 0.9"},
-		},
+	t := AnalysisTemplate{MinRequests: analysis.SeedMinRequests}
+	for _, m := range analysis.Seed() {
+		t.Metrics = append(t.Metrics, fromAnalysis(m))
 	}
+	return t
+}
+
+// fromAnalysis is the inverse of AnalysisMetric.Analysis.
+func fromAnalysis(m analysis.Metric) AnalysisMetric {
+	out := AnalysisMetric{Name: m.Name, Judge: m.Judge, Condition: m.Condition, On: m.On, Direction: m.Direction}
+	for _, f := range []struct {
+		dst **float64
+		v   float64
+	}{{&out.Alpha, m.Alpha}, {&out.Margin, m.Margin}, {&out.Confidence, m.Confidence}, {&out.EffectSize, m.EffectSize}} {
+		if f.v != 0 {
+			*f.dst = new(f.v)
+		}
+	}
+	return out
 }
 
 func (c *Config) applyAnalysisDefaults(d defaulter) {
@@ -69,7 +81,7 @@ func (m *AnalysisMetric) applyDefaults() {
 		defaultString(&m.On, OnLatency)
 	}
 	defaultFloat(&m.Alpha, 0.01)
-	defaultFloat(&m.Margin, 0.5)
+	defaultFloat(&m.Margin, analysis.DefaultMargin)
 	defaultFloat(&m.Confidence, 0.98)
 	defaultString(&m.Direction, "increase")
 	defaultFloat(&m.EffectSize, 1.0)

@@ -37,7 +37,7 @@ func TestCanaryConfig(t *testing.T) {
 	if len(weights) != 6 || weights[0] != 1 || weights[5] != 100 || analyses != 5 {
 		t.Fatalf("default steps: weights %v, %d analyses", weights, analyses)
 	}
-	if d, ok := cfg.Analysis[spec.DefaultTemplate]; !ok || d.MinRequests != 100 || len(d.Metrics) != 4 {
+	if d, ok := cfg.Analysis[spec.DefaultTemplate]; !ok || d.MinRequests != 100 || len(d.Metrics) != 5 {
 		t.Fatalf("default template = %+v", d)
 	}
 }

@@ -265,7 +265,8 @@ type Canary struct {
 	// when it ends, not when the background passes), and that the
 	// default steps use. Default "default": the seed's rules with
 	// minRequests 100 — error rate (sequential judge) at most
-	// baseline × 1.5 + 0.1%, p99 latency (Mann-Whitney) not 20% higher,
+	// baseline × 1.5 + 0.1%, latency (Mann-Whitney, effect size 1.2),
+	// p99 at most baseline × 1.2 + 5ms (sequential on slow requests),
 	// CPU and memory under 90%.
 	Analysis string `yaml:"analysis"`
 	// StepAnalysisDuration is the length of each analysis in the default
@@ -359,7 +360,7 @@ type AnalysisMetric struct {
 	Alpha *float64 `yaml:"alpha"`
 	// Margin is the relative worsening a sequential judge tolerates:
 	// it fails only on evidence that the canary's rate exceeds
-	// (1+margin) × the baseline's. Default 0.5.
+	// (1+margin) × the baseline's. Default 0.25; 0 tests equal rates.
 	Margin *float64 `yaml:"margin"`
 	// Confidence of the Mann-Whitney test. Default 0.98.
 	Confidence *float64 `yaml:"confidence"`
