@@ -84,7 +84,7 @@ func service(b *backend, mod ...func(*spec.Service)) spec.Service {
 	return s
 }
 
-func newRig(t *testing.T, dbPath string, svc spec.Service) *rig {
+func newRig(t *testing.T, dbPath string, svc spec.Service, templates ...map[string]spec.AnalysisTemplate) *rig {
 	t.Helper()
 	st, err := sqlite.Open(dbPath)
 	if err != nil {
@@ -97,6 +97,10 @@ func newRig(t *testing.T, dbPath string, svc spec.Service) *rig {
 	}
 	c := &controller.Controller{Store: st, Router: &routerbuiltin.Router{Proxy: p}, Metrics: &metricsbuiltin.Metrics{Proxy: p},
 		Drainer: p, Tick: 20 * time.Millisecond, DrainTimeout: time.Second, Logger: quiet}
+	if len(templates) > 0 {
+		c.Templates = templates[0]
+	}
+	p.OnError = func(service, _ string) { c.Notify(service) }
 	c.Add(controller.Service{Spec: svc, Platform: plat})
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{t: t, ctrl: c, proxy: p, front: httptest.NewServer(p), store: st, cancel: cancel, done: make(chan struct{})}

@@ -1,0 +1,135 @@
+package controller_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
+)
+
+// canaryService is a canary at 20% judged by a sequential error-rate
+// metric, then 100%.
+func canaryService(v1 *backend, analysisDuration time.Duration, minRequests int) (spec.Service, map[string]spec.AnalysisTemplate) {
+	svc := service(v1, func(s *spec.Service) {
+		s.Strategy = spec.StrategyCanary
+		s.Canary = spec.Canary{Analysis: "t", Steps: []spec.CanaryStep{
+			{SetWeight: new(20)},
+			{Analysis: &spec.StepAnalysis{Template: "t", Duration: spec.Duration(analysisDuration)}},
+			{SetWeight: new(100)},
+		}}
+	})
+	cfg := &spec.Config{Analysis: map[string]spec.AnalysisTemplate{"t": {
+		Interval: spec.Duration(100 * time.Millisecond), MinRequests: minRequests,
+		Metrics: []spec.AnalysisMetric{{Name: "error-rate", Judge: spec.JudgeSequential,
+			Condition: "canary.errorRate <= baseline.errorRate * 1.5 + 0.01"}},
+	}}}
+	cfg.ApplyDefaults()
+	return svc, cfg.Analysis
+}
+
+// traffic sends requests through the proxy until stopped and counts 5xx.
+type traffic struct {
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	failed   atomic.Int64
+	sent     atomic.Int64
+	byCanary atomic.Int64
+}
+
+func sendTraffic(url, canary string, every time.Duration) *traffic {
+	tr := &traffic{stop: make(chan struct{})}
+	tr.wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-tr.stop:
+				return
+			case <-t.C:
+			}
+			resp, err := http.Get(url)
+			tr.sent.Add(1)
+			if err != nil {
+				tr.failed.Add(1)
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode >= 500 {
+				tr.failed.Add(1)
+			}
+			if resp.Header.Get("X-Bluejay-Version") == canary {
+				tr.byCanary.Add(1)
+			}
+		}
+	})
+	return tr
+}
+
+func (tr *traffic) halt() { close(tr.stop); tr.wg.Wait() }
+
+func TestCanaryFailingIsRolledBackFast(t *testing.T) {
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc, templates := canaryService(v1, time.Minute, 50)
+	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, templates)
+	r.waitPhase(1, engine.PhaseCompleted)
+	tr := sendTraffic(r.front.URL+"/", "v2", 2*time.Millisecond)
+	defer tr.halt()
+	ro := r.waitPhase(r.deploy(v2).ID, engine.PhaseProgressing)
+	v2.status.Store(500)
+	ro = r.waitPhase(ro.ID, engine.PhaseRolledBack)
+	if !strings.Contains(ro.Reason, "error-rate: Fail") || !strings.Contains(ro.Reason, "Bayes factor") {
+		t.Fatalf("reason %q: want the metric and the test's numbers", ro.Reason)
+	}
+	// The sequential judge fails on conclusive evidence, long before the
+	// minimum sample of 50 canary requests.
+	if ro.Exposure.Errors == 0 || ro.Exposure.Errors > 20 {
+		t.Fatalf("the canary failed %d requests before the rollback, want 1..20", ro.Exposure.Errors)
+	}
+	t.Logf("rolled back after %d failed canary requests of %d", ro.Exposure.Errors, ro.Exposure.Requests)
+}
+
+func TestCanaryHealthyCompletes(t *testing.T) {
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc, templates := canaryService(v1, 500*time.Millisecond, 20)
+	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, templates)
+	r.waitPhase(1, engine.PhaseCompleted)
+	tr := sendTraffic(r.front.URL+"/", "v2", 2*time.Millisecond)
+	ro := r.waitPhase(r.deploy(v2).ID, engine.PhaseCompleted)
+	tr.halt()
+	if tr.failed.Load() != 0 || tr.byCanary.Load() == 0 {
+		t.Fatalf("%d of %d requests failed, %d served by v2; want 0 failed and some on v2", tr.failed.Load(), tr.sent.Load(), tr.byCanary.Load())
+	}
+	evs, _ := r.ctrl.Events(context.Background(), "web", 0)
+	var steps []string
+	for _, e := range evs {
+		if e.RolloutID == ro.ID && strings.Contains(e.Reason, "analysis t passed") {
+			steps = append(steps, e.Reason)
+		}
+	}
+	if len(steps) != 1 || !strings.Contains(steps[0], "canary") {
+		t.Fatalf("want one 'analysis t passed' event with the numbers, got %q", steps)
+	}
+}
+
+func TestCanaryLowTrafficNeverPromotes(t *testing.T) {
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc, templates := canaryService(v1, 300*time.Millisecond, 1000)
+	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, templates)
+	r.waitPhase(1, engine.PhaseCompleted)
+	tr := sendTraffic(r.front.URL+"/", "v2", 20*time.Millisecond)
+	defer tr.halt()
+	ro := r.waitPhase(r.deploy(v2).ID, engine.PhasePaused)
+	if !strings.Contains(ro.Reason, "Inconclusive") || ro.Weights["v2"] != 20 {
+		t.Fatalf("paused with %q at %v, want Inconclusive at v2=20", ro.Reason, ro.Weights)
+	}
+	if got, err := r.ctrl.Command(context.Background(), "web", engine.CmdAbort); err != nil || got.Phase != engine.PhaseRolledBack {
+		t.Fatalf("abort: %s %v", got.Phase, err)
+	}
+}
