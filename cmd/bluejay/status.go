@@ -14,6 +14,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
 )
 
 func newStatus(g *globals) *cobra.Command {
@@ -54,11 +55,11 @@ func newStatus(g *globals) *cobra.Command {
 
 func printStatus(out io.Writer, sts []controller.ServiceStatus, detail bool) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tSTABLE\tROLLOUT\tPHASE\tWEIGHTS\tREASON")
+	fmt.Fprintln(tw, "SERVICE\tSTABLE\tROLLOUT\tPHASE\tWEIGHTS\tBLAST RADIUS\tREASON")
 	for _, s := range sts {
 		r := s.Rollout
-		fmt.Fprintf(tw, "%s\t%s\t#%d %s→%s %s\t%s\t%s\t%s\n", s.Service, orNone(s.Stable), r.ID,
-			orNone(r.From.Label), r.To.Label, r.Strategy, phase(r), weights(s.Weights), r.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t#%d %s→%s %s\t%s\t%s\t%s\t%s\n", s.Service, orNone(s.Stable), r.ID,
+			orNone(r.From.Label), r.To.Label, r.Strategy, phase(r), weights(s.Weights), exposure(r.Exposure), r.Reason)
 	}
 	tw.Flush()
 	if !detail {
@@ -130,10 +131,15 @@ func printHistory(out io.Writer, rs []engine.Rollout) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tFROM\tTO\tSTRATEGY\tPHASE\tSTARTED\tDURATION\tEXPOSED\tREASON")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d req, %d failed\t%s\n", r.ID, orNone(r.From.Label), r.To.Label, r.Strategy, r.Phase,
-			r.Started.Local().Format("2006-01-02 15:04:05"), duration(r), r.Exposure.Requests, r.Exposure.Errors, r.Reason)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, orNone(r.From.Label), r.To.Label, r.Strategy, r.Phase,
+			r.Started.Local().Format("2006-01-02 15:04:05"), duration(r), exposure(r.Exposure), r.Reason)
 	}
 	tw.Flush()
+}
+
+// exposure is the blast radius: "44 req/12 users, 6 failed/3 users".
+func exposure(e metrics.Counts) string {
+	return fmt.Sprintf("%d req/%d users, %d failed/%d users", e.Requests, e.Users, e.Errors, e.FailedUsers)
 }
 
 func duration(r engine.Rollout) string {

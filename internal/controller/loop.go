@@ -202,8 +202,11 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 // exposure is the blast radius so far: the new version's user requests
 // since the rollout started.
 func (l *loop) exposure(ctx context.Context) metrics.Counts {
-	d := l.counts(ctx, l.r.To.Label).Sub(l.exposureBase)
-	return metrics.Counts{Requests: l.exposureStart.Requests + d.Requests, Errors: l.exposureStart.Errors + d.Errors}
+	cur := l.counts(ctx, l.r.To.Label)
+	d := cur.Sub(l.exposureBase)
+	return metrics.Counts{Requests: l.exposureStart.Requests + d.Requests, Errors: l.exposureStart.Errors + d.Errors,
+		Users:       l.exposureStart.Users + max(0, cur.Users-l.exposureBase.Users),
+		FailedUsers: l.exposureStart.FailedUsers + max(0, cur.FailedUsers-l.exposureBase.FailedUsers)}
 }
 
 func withExposure(n map[string]float64, e metrics.Counts) map[string]float64 {
@@ -213,6 +216,8 @@ func withExposure(n map[string]float64, e metrics.Counts) map[string]float64 {
 	}
 	out["exposedRequests"] = float64(e.Requests)
 	out["exposedErrors"] = float64(e.Errors)
+	out["exposedUsers"] = float64(e.Users)
+	out["failedUsers"] = float64(e.FailedUsers)
 	return out
 }
 

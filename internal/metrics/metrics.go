@@ -22,6 +22,12 @@ type Counts struct {
 	// Errors is the requests that failed: a 5xx response, a connect
 	// failure or a timeout.
 	Errors int64 `json:"errors"`
+	// Users and FailedUsers estimate the distinct users the version
+	// served and those who saw a failure (by sticky key or client
+	// address); 0 where the source cannot tell. Estimates do not subtract:
+	// Sub keeps the later reading's.
+	Users       int64 `json:"users,omitempty"`
+	FailedUsers int64 `json:"failedUsers,omitempty"`
 }
 
 // Sub returns c minus an earlier reading. A reading from a restarted
@@ -30,7 +36,8 @@ func (c Counts) Sub(earlier Counts) Counts {
 	if c.Requests < earlier.Requests || c.Errors < earlier.Errors {
 		return c
 	}
-	return Counts{Requests: c.Requests - earlier.Requests, Errors: c.Errors - earlier.Errors}
+	return Counts{Requests: c.Requests - earlier.Requests, Errors: c.Errors - earlier.Errors,
+		Users: c.Users, FailedUsers: c.FailedUsers}
 }
 
 // ErrorRate is Errors/Requests, 0 with no requests.

@@ -18,6 +18,7 @@ type counters struct {
 	requests atomic.Int64
 	errors   atomic.Int64
 	window   *series
+	users    *users
 }
 
 // Counts returns the version's cumulative counts since the proxy started.
@@ -29,7 +30,8 @@ func (p *Proxy) Counts(service, version string) metrics.Counts {
 	if c == nil {
 		return metrics.Counts{}
 	}
-	return metrics.Counts{Requests: c.requests.Load(), Errors: c.errors.Load()}
+	users, failedUsers := c.users.estimate()
+	return metrics.Counts{Requests: c.requests.Load(), Errors: c.errors.Load(), Users: users, FailedUsers: failedUsers}
 }
 
 // lookupCounters returns the version's counters, nil if it was never
@@ -48,7 +50,7 @@ func (p *Proxy) countersOf(service, version string) *counters {
 	if c := p.lookupCounters(service, version); c != nil {
 		return c
 	}
-	c := &counters{window: newSeries(p.windowBucket(), p.windowBuckets(), p.random(), p.random())}
+	c := &counters{window: newSeries(p.windowBucket(), p.windowBuckets(), p.random(), p.random()), users: newUsers()}
 	v, _ := p.counters.LoadOrStore(counterKey{service, version}, c)
 	return v.(*counters)
 }

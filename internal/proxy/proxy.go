@@ -69,6 +69,10 @@ type Proxy struct {
 	// minutes).
 	WindowBuckets int
 
+	// UserKey names the user behind a request for the blast radius's
+	// distinct users (a sticky key, a user id header). Nil means the
+	// client's address. It must be cheap and safe for concurrent use.
+	UserKey func(r *http.Request) string
 	// OnError is called with the service and version each time a request
 	// counts as an error of that version (see Counts), once the error is
 	// counted in Counts and Window: it lets a controller judge failures as

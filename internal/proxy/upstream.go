@@ -44,7 +44,7 @@ func (u *upstream) begin() { u.inflight.Add(1) }
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	defer u.inflight.Add(-1)
 	u.counts.requests.Add(1)
-	u.rp.ServeHTTP(w, r.WithContext(&tracked{Context: r.Context(), start: u.p.now()}))
+	u.rp.ServeHTTP(w, r.WithContext(&tracked{Context: r.Context(), start: u.p.now(), user: u.p.userKey(r)}))
 }
 
 // tracked is the context of a request that serve forwards: the request's
@@ -58,6 +58,7 @@ type tracked struct {
 	context.Context
 	start time.Time
 	end   time.Time // zero until the first outcome is recorded
+	user  string    // who sent it, for the blast radius
 }
 
 // trackedKey is the key under which a tracked context returns itself.
@@ -86,10 +87,12 @@ func (u *upstream) finish(ctx context.Context, failed bool) {
 	case t.end.IsZero():
 		t.end = u.p.now()
 		u.counts.window.record(t.end, t.end.Sub(t.start), failed)
+		u.counts.users.add(t.user, failed)
 	case failed:
 		// A second outcome: an upgrade that failed after its 101 response
 		// was recorded. The request is counted; its failure is not yet.
 		u.counts.window.addError(t.end)
+		u.counts.users.add(t.user, true)
 	default:
 		return
 	}

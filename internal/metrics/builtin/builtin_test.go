@@ -34,7 +34,7 @@ func TestCountsFromProxy(t *testing.T) {
 		version string
 		want    metrics.Counts
 	}{
-		{"v1", metrics.Counts{Requests: 3, Errors: 1}},
+		{"v1", metrics.Counts{Requests: 3, Errors: 1, Users: 1, FailedUsers: 1}}, // one client, which saw the failure
 		{"never-seen", metrics.Counts{}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/axiomhq/hyperloglog"
+)
+
+// users estimates how many distinct users a version served, and how many
+// of them saw a failure: the "users" of the blast radius. A HyperLogLog
+// sketch per set keeps the memory fixed (a few KiB) however many users
+// come, at about 1% error; an exact set would grow with the users.
+type users struct {
+	mu     sync.Mutex
+	all    *hyperloglog.Sketch
+	failed *hyperloglog.Sketch
+}
+
+func newUsers() *users {
+	return &users{all: hyperloglog.New14(), failed: hyperloglog.New14()}
+}
+
+func (u *users) add(key string, failed bool) {
+	if key == "" {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.all.Insert([]byte(key))
+	if failed {
+		u.failed.Insert([]byte(key))
+	}
+}
+
+func (u *users) estimate() (all, failed int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return int64(u.all.Estimate()), int64(u.failed.Estimate())
+}
+
+// userKey names the user behind a request: Proxy.UserKey if set, else
+// the client's address without its port (X-Forwarded-For is not trusted).
+func (p *Proxy) userKey(r *http.Request) string {
+	if p.UserKey != nil {
+		return p.UserKey(r)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
