@@ -77,8 +77,13 @@ func (l *loop) deploy(ctx context.Context, a engine.Action) {
 }
 
 func (l *loop) versionSpec(label string) platform.Version {
-	if label == l.r.From.Label {
+	switch label {
+	case l.r.From.Label:
 		return l.r.From
+	case l.r.BaselineLabel():
+		v := l.r.From
+		v.Label, v.Build = label, l.r.From.BuildOf()
+		return v
 	}
 	return l.r.To
 }
@@ -202,7 +207,7 @@ func (l *loop) drain(ctx context.Context, addrs []string) {
 // longer uses (the warm old version of a rollout superseded by a new one).
 func (l *loop) collect(ctx context.Context) {
 	for label := range l.deployed {
-		if label != l.r.From.Label && label != l.r.To.Label {
+		if label != l.r.From.Label && label != l.r.To.Label && label != l.r.BaselineLabel() {
 			l.stop(ctx, label, fmt.Sprintf("superseded by rollout #%d", l.r.ID))
 		}
 	}

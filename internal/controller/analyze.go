@@ -89,7 +89,7 @@ func (l *loop) runFor(run *analysisRun, key runKey, now time.Time) *analysisRun 
 	if len(tmpl.Metrics) == 0 {
 		run.err = fmt.Errorf("analysis template %q is not defined", key.template)
 	}
-	run.startUse = [2]*platform.Usage{l.usage(l.r.To.Label), l.usage(l.r.From.Label)}
+	run.startUse = [2]*platform.Usage{l.usage(l.r.To.Label), l.usage(l.baseline())}
 	return run
 }
 
@@ -207,16 +207,25 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	if in.Canary, err = w.Window(ctx, l.svc.Spec.Name, l.r.To.Label, run.start, now); err != nil {
 		return nil, fmt.Errorf("measuring %s: %w", l.r.To.Label, err)
 	}
-	if in.Baseline, err = w.Window(ctx, l.svc.Spec.Name, l.r.From.Label, run.start, now); err != nil {
-		return nil, fmt.Errorf("measuring %s: %w", l.r.From.Label, err)
+	if in.Baseline, err = w.Window(ctx, l.svc.Spec.Name, l.baseline(), run.start, now); err != nil {
+		return nil, fmt.Errorf("measuring %s: %w", l.baseline(), err)
 	}
 	in.CanaryRes = l.resources(run.startUse[0], l.r.To.Label)
-	in.BaselineRes = l.resources(run.startUse[1], l.r.From.Label)
+	in.BaselineRes = l.resources(run.startUse[1], l.baseline())
 	results := make([]analysis.Result, 0, len(run.judges))
 	for _, j := range run.judges {
 		results = append(results, j.Evaluate(in))
 	}
 	return results, nil
+}
+
+// baseline is the version the canary is compared with: its dedicated
+// baseline, or the old version.
+func (l *loop) baseline() string {
+	if b := l.r.BaselineLabel(); b != "" {
+		return b
+	}
+	return l.r.From.Label
 }
 
 // usage reads a version's resource use, nil if the platform cannot.

@@ -162,6 +162,7 @@ func (l *loop) canaryParams(p *engine.Params) {
 	p.PreviewWeight, p.AutoPromote = 0, true
 	p.ScaleDownDelay, p.AbortScaleDownDelay = k.ScaleDownDelay.D(), k.AbortScaleDownDelay.D()
 	p.Background = l.limits(k.Analysis)
+	p.DedicatedBaseline = k.Baseline == spec.BaselineDedicated
 	p.Steps = nil
 	for _, st := range k.Steps {
 		p.Steps = append(p.Steps, l.canaryStep(st))

@@ -12,10 +12,11 @@ import (
 // observe gathers what the engine needs for one step.
 func (l *loop) observe(ctx context.Context, cmd engine.Command, now time.Time) engine.Observation {
 	obs := engine.Observation{
-		New:     l.versionObs(l.r.To.Label),
-		Old:     l.versionObs(l.r.From.Label),
-		Smoke:   l.smoke,
-		Command: cmd,
+		New:      l.versionObs(l.r.To.Label),
+		Old:      l.versionObs(l.r.From.Label),
+		Baseline: l.versionObs(l.r.BaselineLabel()),
+		Smoke:    l.smoke,
+		Command:  cmd,
 	}
 	obs.Traffic = l.counts(ctx, l.r.To.Label).Sub(l.phaseBase)
 	obs.Analysis, obs.Background = l.analyses(ctx, now)

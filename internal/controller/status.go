@@ -36,7 +36,7 @@ type snapshot = ServiceStatus
 func (l *loop) publish() {
 	s := ServiceStatus{Service: l.svc.Spec.Name, Stable: l.r.Stable(), Rollout: l.r,
 		Weights: l.applied.Weights(), Route: l.applied}
-	for _, label := range []string{l.r.From.Label, l.r.To.Label} {
+	for _, label := range []string{l.r.From.Label, l.r.BaselineLabel(), l.r.To.Label} {
 		if label == "" {
 			continue
 		}

@@ -42,6 +42,9 @@ func run(r Rollout, obs Observation, now time.Time) Decision {
 		d = b.ended()
 	}
 	d.Actions = append(b.missing(d), d.Actions...)
+	if acts := b.baselineActions(d); len(acts) > 0 {
+		d.Actions, d.Settled = append(d.Actions, acts...), false
+	}
 	return d
 }
 

@@ -31,7 +31,7 @@ func (b machine) progressing() Decision {
 	s := steps[b.r.Step]
 	switch s.Kind {
 	case StepSetWeight:
-		return b.enter(b.r.Step+1, fmt.Sprintf("%s now takes %d%% of traffic", b.r.To.Label, s.Weight), b.split(s.Weight))
+		return b.enter(b.r.Step+1, fmt.Sprintf("%s now takes %d%% of traffic", b.r.To.Label, s.Weight), b.canarySplit(s.Weight))
 	case StepPause:
 		return b.pauseStep(s)
 	case StepAnalysis:
@@ -199,6 +199,34 @@ func (b machine) currentStep() string {
 		return b.r.Params.Steps[b.r.Step].String()
 	}
 	return "done"
+}
+
+// canarySplit gives the canary pct percent and, with a dedicated
+// baseline, the baseline as much (up to what the stable version has).
+func (b machine) canarySplit(pct int) map[string]int {
+	base := b.r.BaselineLabel()
+	if base == "" || pct >= 100 {
+		return b.split(pct)
+	}
+	bw := min(pct, 100-pct)
+	return map[string]int{b.r.From.Label: 100 - pct - bw, base: bw, b.r.To.Label: pct}
+}
+
+// baselineActions keeps a dedicated baseline running while the canary
+// goes through its steps and stops it once they are over.
+func (b machine) baselineActions(d Decision) []Action {
+	base := b.r.BaselineLabel()
+	if base == "" {
+		return nil
+	}
+	inSteps := d.Phase == PhaseProgressing || d.Phase == PhasePaused
+	switch {
+	case inSteps && !b.obs.Baseline.Started:
+		return []Action{{Kind: ActDeploy, Version: base, Reason: "the canary's dedicated baseline"}}
+	case !inSteps && b.obs.Baseline.Started:
+		return []Action{{Kind: ActStop, Version: base, Reason: "the canary's steps are over"}}
+	}
+	return nil
 }
 
 // rollback sets the canary's weight to 0 in this very decision.

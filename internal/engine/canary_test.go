@@ -211,3 +211,27 @@ func TestCanaryWalksEveryStep(t *testing.T) {
 		t.Fatalf("ended %s %v after %v", r.Phase, r.Weights, phases)
 	}
 }
+
+// TestCanaryDedicatedBaseline pins Kayenta's practice: fresh instances of
+// the old version take the canary's share, started with the steps and
+// stopped when they end.
+func TestCanaryDedicatedBaseline(t *testing.T) {
+	dedicated := func(r *Rollout) { r.Params.DedicatedBaseline = true }
+	d := Step(canaryRollout(PhaseProgressing, 0, stable, dedicated), obs(), t0)
+	want := map[string]int{"v1": 90, "v1-baseline": 5, "v2": 5}
+	if !maps.Equal(d.Weights, want) || !slices.Contains(actionStrings(d.Actions), "deploy v1-baseline") {
+		t.Fatalf("setWeight 5: %v %v, want %v and the baseline deployed", d.Weights, actionStrings(d.Actions), want)
+	}
+	r := canaryRollout(PhaseProgressing, 2, want, dedicated)
+	if d := Step(r, obs(), t0); d.Weights["v1"] != 0 || d.Weights["v1-baseline"] != 50 || d.Weights["v2"] != 50 {
+		t.Fatalf("setWeight 50: %v", d.Weights)
+	}
+	o := obs(func(o *Observation) {
+		o.Baseline = up
+		o.Analysis = &AnalysisObs{Intervals: 1, Verdict: VerdictFail, Failures: 1}
+	})
+	d = Step(canaryRollout(PhaseProgressing, 1, want, dedicated), o, t0)
+	if d.Phase != PhaseRolledBack || !slices.Contains(actionStrings(d.Actions), "stop v1-baseline") || d.Weights["v1"] != 100 {
+		t.Fatalf("rollback: %s %v %v, want the baseline stopped and v1 at 100", d.Phase, d.Weights, actionStrings(d.Actions))
+	}
+}

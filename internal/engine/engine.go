@@ -9,8 +9,9 @@ import (
 
 // Observation is what the controller saw of the world for one step.
 type Observation struct {
-	// New and Old describe the rollout's new and old versions.
-	New, Old VersionObs
+	// New and Old describe the rollout's new and old versions, Baseline
+	// a canary's dedicated baseline.
+	New, Old, Baseline VersionObs
 	// Smoke is the result of the smoke tests run in the current phase;
 	// nil until they finish.
 	Smoke *SmokeResult

@@ -112,6 +112,15 @@ func (r Rollout) Stable() string {
 	return r.From.Label
 }
 
+// BaselineLabel is the version label of a canary's dedicated baseline:
+// instances of the old version started with the canary.
+func (r Rollout) BaselineLabel() string {
+	if !r.Params.DedicatedBaseline || r.From.Label == "" {
+		return ""
+	}
+	return r.From.Label + "-baseline"
+}
+
 // Params are a rollout's strategy settings.
 type Params struct {
 	// Replicas is how many instances each version runs.
@@ -142,6 +151,9 @@ type Params struct {
 	Background *AnalysisLimits `json:"background,omitempty"`
 	// Rolling tunes a rolling rollout; nil for other strategies.
 	Rolling *RollingParams `json:"rolling,omitempty"`
+	// DedicatedBaseline runs fresh instances of the old version beside a
+	// canary, with the canary's share of traffic, as its baseline.
+	DedicatedBaseline bool `json:"dedicatedBaseline,omitempty"`
 }
 
 // RollingParams tune a rolling rollout (see spec.Rolling).

@@ -25,8 +25,13 @@ type Platform interface {
 type Version struct {
 	// Service names the service.
 	Service string `json:"service"`
-	// Label names the version (v2, 1.4.0, a git sha).
+	// Label names the version (v2, 1.4.0, a git sha): its identity in
+	// the platform, the route and the metrics.
 	Label string `json:"label"`
+	// Build is the build the instances run when it differs from Label:
+	// a canary's dedicated baseline is labelled v1-baseline and runs v1.
+	// "" means Label. The process platform's {{.Version}} is Build.
+	Build string `json:"build,omitempty"`
 	// Args are appended to the process platform's command for this
 	// version only (e.g. fault flags in a test). Ignored by static.
 	Args []string `json:"args,omitempty"`
@@ -37,6 +42,14 @@ type Version struct {
 	// (the rolling strategy scales versions this way). 0 means the
 	// platform's configured count. Ignored by static.
 	Replicas int `json:"replicas,omitempty"`
+}
+
+// BuildOf returns the build the version's instances run.
+func (v Version) BuildOf() string {
+	if v.Build != "" {
+		return v.Build
+	}
+	return v.Label
 }
 
 // State is an instance's life-cycle state as the platform sees it.

@@ -14,6 +14,12 @@ const DefaultTemplate = "default"
 // defaultWeights are the canary's steps when none are given.
 var defaultWeights = []int{1, 5, 10, 25, 50}
 
+// Baselines of a canary.
+const (
+	BaselineStable    = "stable"
+	BaselineDedicated = "dedicated"
+)
+
 // Judges and what they measure.
 const (
 	JudgeThreshold   = "threshold"
@@ -95,6 +101,7 @@ func defaultFloat(f **float64, v float64) {
 
 func (k *Canary) applyDefaults(d defaulter, path string) {
 	defaultString(&k.Analysis, DefaultTemplate)
+	defaultString(&k.Baseline, BaselineStable)
 	d.duration(&k.StepAnalysisDuration, path+".stepAnalysisDuration", time.Minute)
 	d.duration(&k.ScaleDownDelay, path+".scaleDownDelay", 30*time.Second)
 	d.duration(&k.AbortScaleDownDelay, path+".abortScaleDownDelay", 30*time.Second)

@@ -278,6 +278,12 @@ type Canary struct {
 	// AbortScaleDownDelay is how long a rolled-back canary's instances
 	// keep running (for a look at them) before they stop. Default 30s.
 	AbortScaleDownDelay Duration `yaml:"abortScaleDownDelay"`
+	// Baseline is what the canary is compared with: stable (the stable
+	// version's traffic in the same window) or dedicated (fresh instances
+	// of the stable version, started with the canary and given the same
+	// share of traffic, so that like is compared with like: same age,
+	// same load, no long-running-process effects). Default stable.
+	Baseline string `yaml:"baseline"`
 }
 
 // CanaryStep is one step of a canary. Exactly one field is set.

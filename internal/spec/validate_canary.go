@@ -10,6 +10,9 @@ import (
 // canary checks a canary service's steps against the templates.
 func (c *checker) canary(k *Canary, templates map[string]AnalysisTemplate, path string) {
 	c.templateRef(k.Analysis, templates, path+".analysis")
+	if k.Baseline != BaselineStable && k.Baseline != BaselineDedicated {
+		c.add(path+".baseline", "unknown baseline %q (valid: stable, dedicated)", k.Baseline)
+	}
 	if len(k.Steps) == 0 {
 		c.add(path+".steps", "at least one step is required (leave steps out for the default 1, 5, 10, 25, 50, 100)")
 	}

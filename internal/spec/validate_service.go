@@ -78,6 +78,9 @@ func (c *checker) service(s *Service, path string) {
 		c.smoke(&s.Smoke[i], indexPath(path+".smoke", i))
 	}
 	c.canary(&s.Canary, c.templates, path+".canary")
+	if s.Canary.Baseline == BaselineDedicated && s.Platform.Process == nil {
+		c.add(path+".canary.baseline", "a dedicated baseline starts fresh instances of the stable version, which needs platform.process")
+	}
 	c.rolling(&s.Rolling, path+".rolling")
 	switch s.Strategy {
 	case StrategyBlueGreen, StrategyCanary:

@@ -34,7 +34,7 @@ func (p *Platform) start(cfg Config, v platform.Version, index int, prev *instan
 	if err != nil {
 		return nil, err
 	}
-	argv, env, err := render(cfg, templateData{Port: port, Version: v.Label, Service: v.Service, Instance: index})
+	argv, env, err := render(cfg, templateData{Port: port, Version: v.BuildOf(), Service: v.Service, Instance: index})
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,8 @@ import (
 type templateData struct {
 	// Port is the instance's loopback port.
 	Port int
-	// Version is the version label.
+	// Version is the build the instance runs (the version label, or a
+	// dedicated baseline's stable version).
 	Version string
 	// Service is the service name.
 	Service string
