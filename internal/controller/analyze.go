@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/analysis"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/loadgen"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
@@ -31,6 +33,11 @@ type analysisRun struct {
 	skipped    []string      // metrics this platform cannot measure
 	obs        engine.AnalysisObs
 	err        error // the template could not be compiled
+
+	load   *loadgen.Generator // synthetic load, nil without
+	stop   context.CancelFunc // ends the load
+	addrs  [2]atomic.Pointer[[]string]
+	labels [2]string // canary, baseline
 }
 
 // runKey ties a run to the rollout step it judges.
@@ -46,32 +53,42 @@ type runKey struct {
 func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *engine.AnalysisObs) {
 	r := l.r
 	if r.Strategy != engine.StrategyCanary || (r.Phase != engine.PhaseProgressing && r.Phase != engine.PhasePaused) {
-		l.stepRun, l.bgRun = nil, nil
+		l.stepRun, l.bgRun = l.stepRun.end(), l.bgRun.end()
 		return nil, nil
 	}
 	if r.Phase == engine.PhaseProgressing && r.Step < len(r.Params.Steps) && r.Params.Steps[r.Step].Kind == engine.StepAnalysis {
 		st := r.Params.Steps[r.Step]
 		key := runKey{r.ID, r.Step, r.StepSince, st.Analysis.Template}
-		l.stepRun = l.runFor(l.stepRun, key, now)
+		l.stepRun = l.runFor(ctx, l.stepRun, key, now, true)
 		l.stepRun.duration = st.Duration
 		step = l.stepRun.tick(ctx, l, now)
 	} else {
-		l.stepRun = nil
+		l.stepRun = l.stepRun.end()
 	}
 	if bg := r.Params.Background; bg != nil {
-		l.bgRun = l.runFor(l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now)
+		// The background analysis judges user traffic only: synthetic
+		// load belongs to analysis steps.
+		l.bgRun = l.runFor(ctx, l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now, false)
 		background = l.bgRun.tick(ctx, l, now)
 	}
 	return step, background
 }
 
-// runFor returns run if it judges key, or a new run that does.
-func (l *loop) runFor(run *analysisRun, key runKey, now time.Time) *analysisRun {
+// runFor returns run if it judges key, or a new run that does (ending
+// the old one's synthetic load).
+func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now time.Time, withLoad bool) *analysisRun {
 	if run != nil && run.key == key {
+		run.refresh(l)
 		return run
 	}
+	run.end()
 	tmpl := l.c.Templates[key.template]
-	run = &analysisRun{key: key, tmpl: tmpl, start: now, next: now.Add(tmpl.Interval.D())}
+	run = &analysisRun{key: key, tmpl: tmpl, start: now, next: now.Add(tmpl.Interval.D()),
+		labels: [2]string{l.r.To.Label, l.baseline()}}
+	run.refresh(l)
+	if tmpl.Load != nil && withLoad {
+		run.startLoad(ctx, tmpl.Load)
+	}
 	_, measurable := l.svc.Platform.(platform.Resources)
 	for _, m := range tmpl.Metrics {
 		j, err := analysis.Compile(m.Analysis())
@@ -91,6 +108,45 @@ func (l *loop) runFor(run *analysisRun, key runKey, now time.Time) *analysisRun 
 	}
 	run.startUse = [2]*platform.Usage{l.usage(l.r.To.Label), l.usage(l.baseline())}
 	return run
+}
+
+// refresh hands the synthetic load the sides' ready addresses; the
+// generator reads them from its own goroutine.
+func (run *analysisRun) refresh(l *loop) {
+	for i, label := range run.labels {
+		addrs := l.readyAddrs(label)
+		run.addrs[i].Store(&addrs)
+	}
+}
+
+// startLoad sends the template's synthetic load to both sides until the
+// run ends.
+func (run *analysisRun) startLoad(ctx context.Context, sl *spec.SyntheticLoad) {
+	ctx, run.stop = context.WithCancel(ctx)
+	run.load = &loadgen.Generator{RPS: sl.RPS, Path: sl.Path, Method: sl.Method, Headers: sl.Headers}
+	var targets []loadgen.Target
+	for i, label := range run.labels {
+		targets = append(targets, loadgen.Target{Version: label, Addrs: func() []string { return *run.addrs[i].Load() }})
+	}
+	go run.load.Run(ctx, targets...)
+}
+
+// end stops the run's synthetic load; it returns nil for the caller to
+// forget the run. A nil run ends nothing.
+func (run *analysisRun) end() *analysisRun {
+	if run != nil && run.stop != nil {
+		run.stop()
+	}
+	return nil
+}
+
+// synthetic adds the run's synthetic measurements of a side to the
+// proxy's.
+func (run *analysisRun) synthetic(side int, s metrics.Sample, from, to time.Time) metrics.Sample {
+	if run.load == nil {
+		return s
+	}
+	return loadgen.Merge(s, run.load.Sample(run.labels[side], from, to))
 }
 
 // readsResources reports whether a condition reads cpu, memory or RSS.
@@ -210,6 +266,8 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	if in.Baseline, err = w.Window(ctx, l.svc.Spec.Name, l.baseline(), run.start, now); err != nil {
 		return nil, fmt.Errorf("measuring %s: %w", l.baseline(), err)
 	}
+	in.Canary = run.synthetic(0, in.Canary, run.start, now)
+	in.Baseline = run.synthetic(1, in.Baseline, run.start, now)
 	in.CanaryRes = l.resources(run.startUse[0], l.r.To.Label)
 	in.BaselineRes = l.resources(run.startUse[1], l.baseline())
 	results := make([]analysis.Result, 0, len(run.judges))

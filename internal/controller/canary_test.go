@@ -133,3 +133,28 @@ func TestCanaryLowTrafficNeverPromotes(t *testing.T) {
 		t.Fatalf("abort: %s %v", got.Phase, err)
 	}
 }
+
+// TestCanarySyntheticLoadReachesMinRequests pins that with no user
+// traffic at all, a template's synthetic load sent to both sides' instances
+// lets the analysis pass, and that no user request was involved.
+func TestCanarySyntheticLoadReachesMinRequests(t *testing.T) {
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc, templates := canaryService(v1, time.Second, 20)
+	tmpl := templates["t"]
+	tmpl.Load = &spec.SyntheticLoad{RPS: 100, Path: "/", Method: "GET"}
+	templates["t"] = tmpl
+	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, templates)
+	r.waitPhase(1, engine.PhaseCompleted)
+	ro := r.waitPhase(r.deploy(v2).ID, engine.PhaseCompleted)
+	if v2.viaProxy.Load() != 0 || ro.Exposure.Requests != 0 {
+		t.Fatalf("v2 got %d user requests (exposure %d); want only synthetic ones", v2.viaProxy.Load(), ro.Exposure.Requests)
+	}
+	evs, _ := r.ctrl.Events(context.Background(), "web", 0)
+	passed := false
+	for _, e := range evs {
+		passed = passed || e.RolloutID == ro.ID && strings.Contains(e.Reason, "analysis t passed")
+	}
+	if !passed {
+		t.Fatal("no 'analysis t passed' event: the synthetic load did not reach minRequests")
+	}
+}

@@ -76,6 +76,10 @@ func (t *AnalysisTemplate) applyDefaults(d defaulter, path string) {
 	for i := range t.Metrics {
 		t.Metrics[i].applyDefaults()
 	}
+	if t.Load != nil {
+		defaultString(&t.Load.Path, "/")
+		defaultString(&t.Load.Method, "GET")
+	}
 }
 
 func (m *AnalysisMetric) applyDefaults() {

@@ -341,6 +341,26 @@ type AnalysisTemplate struct {
 	OnInconclusive string `yaml:"onInconclusive"`
 	// Metrics are judged every interval. Required (at least one).
 	Metrics []AnalysisMetric `yaml:"metrics"`
+	// Load, when set, sends synthetic requests to the canary's and the
+	// baseline's instances directly (never through the proxy, so no user
+	// is involved) while the analysis runs, measured and added to both
+	// sides: at low traffic the analysis then reaches minRequests.
+	// Default none.
+	Load *SyntheticLoad `yaml:"load"`
+}
+
+// SyntheticLoad is synthetic traffic for an analysis.
+type SyntheticLoad struct {
+	// RPS is the total rate, split evenly between canary and baseline.
+	// Required, more than 0.
+	RPS float64 `yaml:"rps"`
+	// Path is requested with Method. Default /.
+	Path string `yaml:"path"`
+	// Method is the HTTP method. Default GET.
+	Method string `yaml:"method"`
+	// Headers are added to each request, beside X-Bluejay-Synthetic: 1.
+	// Default none.
+	Headers map[string]string `yaml:"headers"`
 }
 
 // AnalysisMetric is one measurement and how it is judged.

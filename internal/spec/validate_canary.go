@@ -71,6 +71,14 @@ func (c *checker) analysisTemplate(t *AnalysisTemplate, path string) {
 	if t.OnInconclusive != "pause" && t.OnInconclusive != "abort" {
 		c.add(path+".onInconclusive", "unknown onInconclusive %q (valid: pause, abort)", t.OnInconclusive)
 	}
+	if l := t.Load; l != nil {
+		if !(l.RPS > 0 && l.RPS <= 10000) {
+			c.add(path+".load.rps", "rps must be more than 0 and at most 10000, such as 50, got %s", formatFloat(l.RPS))
+		}
+		if !strings.HasPrefix(l.Path, "/") {
+			c.add(path+".load.path", "invalid path %q: want a path starting with '/'", l.Path)
+		}
+	}
 	if len(t.Metrics) == 0 {
 		c.add(path+".metrics", "at least one metric is required, such as {name: error-rate, judge: sequential}")
 	}
