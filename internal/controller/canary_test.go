@@ -97,7 +97,9 @@ func TestCanaryFailingIsRolledBackFast(t *testing.T) {
 
 func TestCanaryHealthyCompletes(t *testing.T) {
 	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
-	svc, templates := canaryService(v1, 500*time.Millisecond, 20)
+	// Duration 0: the analysis runs until it passes, however slowly the
+	// traffic reaches minRequests on a loaded machine.
+	svc, templates := canaryService(v1, 0, 20)
 	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, templates)
 	r.waitPhase(1, engine.PhaseCompleted)
 	tr := sendTraffic(r.front.URL+"/", "v2", 2*time.Millisecond)
@@ -139,7 +141,7 @@ func TestCanaryLowTrafficNeverPromotes(t *testing.T) {
 // lets the analysis pass, and that no user request was involved.
 func TestCanarySyntheticLoadReachesMinRequests(t *testing.T) {
 	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
-	svc, templates := canaryService(v1, time.Second, 20)
+	svc, templates := canaryService(v1, 0, 20)
 	tmpl := templates["t"]
 	tmpl.Load = &spec.SyntheticLoad{RPS: 100, Path: "/", Method: "GET"}
 	templates["t"] = tmpl
