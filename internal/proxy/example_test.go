@@ -36,8 +36,9 @@ func ExampleProxy() {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	fmt.Println(res.StatusCode, res.Header.Get("X-Version"), string(body))
-	fmt.Printf("%+v\n", p.Counts("web", "v1"))
+	c := p.Counts("web", "v1")
+	fmt.Printf("%d requests, %d errors, %d users\n", c.Requests, c.Errors, c.Users)
 	// Output:
 	// 200 v1 hello from v1
-	// {Requests:1 Errors:0}
+	// 1 requests, 0 errors, 1 users
 }

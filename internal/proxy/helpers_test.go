@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	"github.com/bluejay-deploy/bluejay/internal/router"
 )
@@ -125,4 +126,10 @@ func newServer(t testing.TB, p *proxy.Proxy) (string, *http.Client) {
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	t.Cleanup(c.CloseIdleConnections)
 	return srv.URL, c
+}
+
+// requestsErrors keeps the counts a test pins exactly; the users are
+// estimates, tested in users_test.go.
+func requestsErrors(c metrics.Counts) metrics.Counts {
+	return metrics.Counts{Requests: c.Requests, Errors: c.Errors}
 }

@@ -208,7 +208,7 @@ func TestWindowCountsFailures(t *testing.T) {
 		if got.Requests != tt.requests || got.Errors != tt.errs {
 			t.Errorf("%s: Window = %d requests, %d errors; want %d, %d", tt.version, got.Requests, got.Errors, tt.requests, tt.errs)
 		}
-		if c := p.Counts("web", tt.version); c != (metrics.Counts{Requests: tt.requests, Errors: tt.errs}) {
+		if c := requestsErrors(p.Counts("web", tt.version)); c != (metrics.Counts{Requests: tt.requests, Errors: tt.errs}) {
 			t.Errorf("%s: Counts = %+v, want what Window says", tt.version, c)
 		}
 		var calls int64
@@ -307,7 +307,7 @@ func TestUpgradeFailureCountsOnce(t *testing.T) {
 	if got.Requests != 1 || got.Errors != 1 || len(got.Latencies) != 1 {
 		t.Errorf("Window = %d requests, %d errors, %d latencies; want 1 of each", got.Requests, got.Errors, len(got.Latencies))
 	}
-	if c := p.Counts("web", "v1"); c != (metrics.Counts{Requests: 1, Errors: 1}) {
+	if c := requestsErrors(p.Counts("web", "v1")); c != (metrics.Counts{Requests: 1, Errors: 1}) {
 		t.Errorf("Counts = %+v, want 1 request, 1 error", c)
 	}
 	if n := errs.Load(); n != 1 {
