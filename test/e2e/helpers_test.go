@@ -89,6 +89,13 @@ type options struct {
 	previewWeight int
 	watch         string // blueGreen.watch; "" means 2s
 	autoPromote   bool
+	// smokePath is the path of the one smoke test; "" means GET /
+	// expecting "version=" in the body.
+	smokePath string
+	// canary is the service's canary block and analysis the top-level
+	// analysis templates, as YAML without their key and unindented;
+	// "" leaves them out (the defaults).
+	canary, analysis string
 }
 
 func defaultOptions() options { return options{watch: "2s", autoPromote: true} }
@@ -99,6 +106,10 @@ func writeConfig(t *testing.T, dir, proxyAddr, adminAddr, token string, o option
 	t.Helper()
 	if o.watch == "" {
 		o.watch = "2s"
+	}
+	smoke := `{path: /, expectStatus: 200, expectBody: "version="}`
+	if o.smokePath != "" {
+		smoke = fmt.Sprintf("{path: %s, expectStatus: 200}", o.smokePath)
 	}
 	cfg := fmt.Sprintf(`proxy:
   listen: %s
@@ -119,19 +130,37 @@ services:
         stopGrace: 2s
     health: {path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 5s}
     smoke:
-      - {path: /, expectStatus: 200, expectBody: "version="}
+      - %s
     blueGreen:
       previewWeight: %d
       previewDuration: 1s
       watch: %s
       minRequests: 10
       autoPromote: %t
-`, proxyAddr, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, o.previewWeight, o.watch, o.autoPromote)
+`, proxyAddr, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, smoke, o.previewWeight, o.watch, o.autoPromote)
+	if o.canary != "" {
+		cfg += "    canary:\n" + indent(o.canary, "      ")
+	}
+	if o.analysis != "" {
+		cfg += "analysis:\n" + indent(o.analysis, "  ")
+	}
 	path := filepath.Join(dir, "bluejay.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// indent prefixes every non-empty line of the YAML y with prefix.
+func indent(y, prefix string) string {
+	var b strings.Builder
+	for line := range strings.Lines(strings.Trim(y, "\n") + "\n") {
+		if strings.TrimSpace(line) != "" {
+			b.WriteString(prefix)
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // ── CLI ─────────────────────────────────────────────────────────────
@@ -413,10 +442,12 @@ type status struct {
 
 type rollout struct {
 	ID       int64          `json:"id"`
+	Strategy string         `json:"strategy"`
 	Phase    string         `json:"phase"`
 	Reason   string         `json:"reason"`
 	From     version        `json:"from"`
 	To       version        `json:"to"`
+	Step     int            `json:"step"`
 	Weights  map[string]int `json:"weights"`
 	Exposure struct {
 		Requests int64 `json:"requests"`
@@ -425,7 +456,8 @@ type rollout struct {
 }
 
 type version struct {
-	Label string `json:"label"`
+	Label string   `json:"label"`
+	Args  []string `json:"args"`
 }
 
 type instance struct {
@@ -472,6 +504,70 @@ func (s *server) waitStatus(what string, timeout time.Duration, ok func(status) 
 	return last
 }
 
+// holdStatus polls `status -o json` for d and fails at the first status
+// ok rejects; it returns how many statuses it read.
+func (s *server) holdStatus(what string, d time.Duration, ok func(status) bool) int {
+	s.t.Helper()
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+		s.failIfExited()
+		st, err := s.status()
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if !ok(st) {
+			s.t.Fatalf("after %d polls over less than %s, no longer %s: rollout #%d %s (step %d), reason %q, weights %v",
+				n, d, what, st.Rollout.ID, st.Rollout.Phase, st.Rollout.Step, st.Rollout.Reason, st.Weights)
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
+	return n
+}
+
+// event is one entry of `bluejay events -o json`.
+type event struct {
+	RolloutID int64              `json:"rolloutId"`
+	Time      time.Time          `json:"time"`
+	From      string             `json:"from"`
+	Phase     string             `json:"phase"`
+	Reason    string             `json:"reason"`
+	Weights   map[string]int     `json:"weights"`
+	Numbers   map[string]float64 `json:"numbers"`
+}
+
+func (e event) String() string {
+	return fmt.Sprintf("%s #%d %s→%s weights %v: %s", e.Time.Format("15:04:05.000"), e.RolloutID, e.From, e.Phase, e.Weights, e.Reason)
+}
+
+// events runs `bluejay events web -o json -n 0` and returns the events
+// of rollout id, oldest first, and the raw output.
+func (s *server) events(id int64) ([]event, string) {
+	s.t.Helper()
+	r := s.mustCLI(0, "events", "web", "-o", "json", "-n", "0")
+	var all []event
+	if err := json.Unmarshal([]byte(r.stdout), &all); err != nil {
+		s.t.Fatalf("events web -o json is not a JSON list of events: %v\n%s", err, r.stdout)
+	}
+	var out []event
+	for _, e := range all {
+		if e.RolloutID == id {
+			out = append(out, e)
+		}
+	}
+	return out, r.stdout
+}
+
+// rollouts runs `bluejay history web -o json -n 0`, newest first.
+func (s *server) rollouts() []rollout {
+	s.t.Helper()
+	r := s.mustCLI(0, "history", "web", "-o", "json", "-n", "0")
+	var rs []rollout
+	if err := json.Unmarshal([]byte(r.stdout), &rs); err != nil {
+		s.t.Fatalf("history web -o json is not a JSON list of rollouts: %v\n%s", err, r.stdout)
+	}
+	return rs
+}
+
 // ── load ────────────────────────────────────────────────────────────
 
 // outcome is what one user request through the proxy got.
@@ -490,26 +586,36 @@ func (o outcome) String() string {
 	return fmt.Sprintf("%d from %q", o.status, o.version)
 }
 
-// load sends GET / through the proxy every 5ms with one keep-alive
-// client and records every outcome.
+// load sends GET / through the proxy at a steady pace (every 5ms unless
+// started with startLoadEvery) with one keep-alive client and records
+// every outcome.
 type load struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan struct{}
+	start  time.Time
 
 	mu      sync.Mutex
 	results []outcome
+	end     time.Time // when the load stopped; zero while it runs
 }
 
 // startLoad starts a load on the proxy; it stops at cleanup at the latest.
 func startLoad(t *testing.T, proxyAddr string) *load {
+	return startLoadEvery(t, proxyAddr, 5*time.Millisecond)
+}
+
+// startLoadEvery starts a load that sends one request every interval
+// (fewer when a request takes longer).
+func startLoadEvery(t *testing.T, proxyAddr string, interval time.Duration) *load {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{url: "http://" + proxyAddr + "/", cancel: cancel, done: make(chan struct{})}
+	l := &load{url: "http://" + proxyAddr + "/", cancel: cancel, done: make(chan struct{}), start: time.Now()}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
 	go func() {
 		defer close(l.done)
+		defer func() { l.mu.Lock(); l.end = time.Now(); l.mu.Unlock() }()
 		defer client.CloseIdleConnections()
-		tick := time.NewTicker(5 * time.Millisecond)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {
@@ -577,9 +683,12 @@ func (l *load) byVersion() map[string]int {
 }
 
 // failures lists every failed request.
-func (l *load) failures() []outcome {
+func (l *load) failures() []outcome { return l.failuresSince(0) }
+
+// failuresSince lists the failed requests recorded after mark.
+func (l *load) failuresSince(mark int) []outcome {
 	var out []outcome
-	for _, o := range l.since(0) {
+	for _, o := range l.since(mark) {
 		if o.failed() {
 			out = append(out, o)
 		}
@@ -588,7 +697,18 @@ func (l *load) failures() []outcome {
 }
 
 func (l *load) summary() string {
-	return fmt.Sprintf("%d requests, by version %v, %d failed", l.mark(), l.byVersion(), len(l.failures()))
+	return fmt.Sprintf("%d requests (%.0f/s), by version %v, %d failed", l.mark(), l.rate(), l.byVersion(), len(l.failures()))
+}
+
+// rate is the requests per second recorded since the load started.
+func (l *load) rate() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	end := l.end
+	if end.IsZero() {
+		end = time.Now()
+	}
+	return float64(len(l.results)) / end.Sub(l.start).Seconds()
 }
 
 // waitServed polls until the last n requests were all answered 200 by v.
