@@ -33,9 +33,12 @@ sample app v1 behind the proxy and sends a steady trickle of requests, then
   v2: healthy — previewed on 10%, switched, watched, completed;
   v3: fails its health checks — traffic never moves to it;
   v4: healthy at first, errors once it takes real traffic — flipped back;
-  v5: a canary (20% → analysis → 50% → analysis → 100%), healthy — promoted;
+  v5: a canary (20% → analysis → 50% → analysis → 100%) judged against a
+      dedicated baseline, healthy — promoted;
   v6: a canary failing 30% of its requests — caught by the sequential
-      test after a handful of failures and rolled back.
+      test after a handful of failures and rolled back;
+  v7: a rolling update whose new instances crash soon after they start —
+      the first batch halts the rollout and the old version is put back.
 It prints a timeline and what each step proved, stops every process it started,
 and exits 0 only if every step behaved as expected.`,
 		Args: args(cobra.NoArgs),
@@ -70,8 +73,10 @@ services:
     smoke:
       - {path: /, expectStatus: 200, expectBody: "version="}
     blueGreen: {previewWeight: 10, previewDuration: 2s, watch: 3s, scaleDownDelay: 1m, minRequests: 10}
+    rolling: {maxSurge: 1, minHealthyTime: 2s}
     canary:
       analysis: demo
+      baseline: dedicated      # fresh v-stable instances with the canary's share: like for like
       scaleDownDelay: 1m
       abortScaleDownDelay: 2s
       steps:
@@ -84,6 +89,7 @@ analysis:
   demo:
     interval: 1s
     minRequests: 20
+    load: {rps: 20, path: /}   # synthetic requests to both sides: minRequests is reached at any traffic
     metrics:
       - name: error-rate
         judge: sequential
@@ -202,7 +208,8 @@ func (d *demo) run(ctx context.Context) error {
 		{"v3", "", "a version that fails its health checks", []string{"--fail-health"}, engine.PhaseFailed},
 		{"v4", "", "a version that passes its gates and fails under real traffic", []string{"--error-rate", "1", "--errors-after-requests", "20"}, engine.PhaseRolledBack},
 		{"v5", "canary", "a healthy canary: 20%, analysis, 50%, analysis, 100%", nil, engine.PhaseCompleted},
-		{"v6", "canary", "a canary that fails 30% of its requests", []string{"--error-rate", "0.3"}, engine.PhaseRolledBack},
+		{"v6", "canary", "a canary that fails 30% of its requests (after passing its smoke test)", []string{"--error-rate", "0.3", "--errors-after-requests", "1"}, engine.PhaseRolledBack},
+		{"v7", "rolling", "a rolling update whose instances crash 1.5s after they start", []string{"--crash-after", "1500ms"}, engine.PhaseRolledBack},
 	}
 	for _, s := range steps {
 		if err := d.deploy(ctx, s.version, s.strategy, s.story, s.args, s.want); err != nil {

@@ -79,6 +79,12 @@ type Metric struct {
 	// a significant increase (1/EffectSize for a decrease). At least 1.
 	// Default (0) 1.0, Kayenta's: any significant difference fails.
 	EffectSize float64
+	// MinDelta is the smallest difference of mean latencies, in ms, that
+	// fails a Mann-Whitney test, whatever the ratio: a service answering
+	// in 0.4 ms is not broken by answering in 0.7 ms, though the ratio is
+	// large and, with enough samples, significant. Default (0) 1 ms; a
+	// negative value means no floor.
+	MinDelta float64
 }
 
 // Result is the verdict on one metric with the numbers behind it.

@@ -19,6 +19,7 @@ import (
 const (
 	DefaultAlpha      = 0.01
 	DefaultMargin     = 0.25
+	DefaultMinDelta   = 1.0
 	DefaultConfidence = 0.98
 	DefaultEffectSize = 1.0
 )
@@ -87,6 +88,12 @@ func withDefaults(m Metric) (Metric, error) {
 	m.Alpha = orDefaultF(m.Alpha, DefaultAlpha)
 	if !(m.Alpha > 0 && m.Alpha < 1) {
 		return bad("alpha", m.Alpha, "a probability between 0 and 1, such as 0.01")
+	}
+	switch {
+	case m.MinDelta == 0:
+		m.MinDelta = DefaultMinDelta
+	case m.MinDelta < 0:
+		m.MinDelta = 0 // no floor
 	}
 	switch {
 	case m.Margin == 0:

@@ -103,12 +103,13 @@ func (j *Judge) mannWhitney(in Input) Result {
 		"meanRatio": ratio, "effectSize": j.m.EffectSize} {
 		nums[k] = v
 	}
+	nums["minDelta"] = j.m.MinDelta
 	sig := p < alpha
-	up := sig && z > 0 && ratio >= j.m.EffectSize
-	down := sig && z < 0 && ratio <= 1/j.m.EffectSize
+	up := sig && z > 0 && ratio >= j.m.EffectSize && mc-mb >= j.m.MinDelta
+	down := sig && z < 0 && ratio <= 1/j.m.EffectSize && mb-mc >= j.m.MinDelta
 	failing := (up && j.m.Direction != DirectionDecrease) || (down && j.m.Direction != DirectionIncrease)
-	stats := fmt.Sprintf("canary mean %s ms vs baseline %s ms (ratio %s, effect size %s) over %d and %d samples; Mann-Whitney z %s, p %s",
-		num(mc), num(mb), num(ratio), num(j.m.EffectSize), len(c), len(b), num(z), num(p))
+	stats := fmt.Sprintf("canary mean %s ms vs baseline %s ms (ratio %s, effect size %s, min delta %s ms) over %d and %d samples; Mann-Whitney z %s, p %s",
+		num(mc), num(mb), num(ratio), num(j.m.EffectSize), num(j.m.MinDelta), len(c), len(b), num(z), num(p))
 	if failing {
 		return j.result(Fail, nums, "%s < %s (confidence %s, direction %s)", stats, num(alpha), num(j.m.Confidence), j.m.Direction)
 	}

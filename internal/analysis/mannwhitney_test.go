@@ -52,6 +52,15 @@ func latencies(base float64, n int, scale float64) []float64 {
 	return out
 }
 
+// subms are latencies around 0.4 ms, times scale.
+func subms(scale float64) []float64 {
+	out := latencies(100, 200, scale)
+	for i := range out {
+		out[i] /= 300
+	}
+	return out
+}
+
 func TestMannWhitneyJudge(t *testing.T) {
 	side := func(n int64, lat []float64) metrics.Sample {
 		return metrics.Sample{Requests: n, Latencies: lat}
@@ -79,6 +88,10 @@ func TestMannWhitneyJudge(t *testing.T) {
 		{"baseline below minRequests", Metric{}, side(200, slow), side(99, same), Inconclusive},
 		{"no samples", Metric{}, side(200, nil), side(200, same), Inconclusive},
 		{"condition gates pass", Metric{Condition: "canary.requests > 1000"}, side(200, same), side(200, same), Inconclusive},
+		// Sub-millisecond services: ×1.5 of 0.4 ms is significant but
+		// 0.2 ms slower, under the default 1 ms floor.
+		{"below min delta passes", Metric{}, side(200, subms(1.5)), side(200, subms(1)), Pass},
+		{"no floor fails", Metric{MinDelta: -1}, side(200, subms(1.5)), side(200, subms(1)), Fail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,17 +23,19 @@ import (
 // (sequential) judge is taken at once, so rollback does not wait for the
 // interval.
 type analysisRun struct {
-	key        runKey
-	tmpl       spec.AnalysisTemplate
-	judges     []*analysis.Judge
-	start      time.Time
-	next       time.Time // the next interval boundary
-	judgedFail bool      // a Fail was already taken in this interval
-	startUse   [2]*platform.Usage
-	duration   time.Duration // the step's; 0 for until-Pass and background runs
-	skipped    []string      // metrics this platform cannot measure
-	obs        engine.AnalysisObs
-	err        error // the template could not be compiled
+	key         runKey
+	tmpl        spec.AnalysisTemplate
+	judges      []*analysis.Judge
+	start       time.Time
+	next        time.Time         // the next interval boundary
+	judgedFail  bool              // a Fail was already taken in this interval
+	finalTaken  bool              // the verdict at the end of the step's duration was taken
+	startCounts [2]metrics.Counts // canary's and baseline's counters when the run began
+	startUse    [2]*platform.Usage
+	duration    time.Duration // the step's; 0 for until-Pass and background runs
+	skipped     []string      // metrics this platform cannot measure
+	obs         engine.AnalysisObs
+	err         error // the template could not be compiled
 
 	load   *loadgen.Generator // synthetic load, nil without
 	stop   context.CancelFunc // ends the load
@@ -59,16 +62,18 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 	if r.Phase == engine.PhaseProgressing && r.Step < len(r.Params.Steps) && r.Params.Steps[r.Step].Kind == engine.StepAnalysis {
 		st := r.Params.Steps[r.Step]
 		key := runKey{r.ID, r.Step, r.StepSince, st.Analysis.Template}
-		l.stepRun = l.runFor(ctx, l.stepRun, key, now, true)
+		l.stepRun = l.runFor(ctx, l.stepRun, key, now, l.baseline(), true)
 		l.stepRun.duration = st.Duration
 		step = l.stepRun.tick(ctx, l, now)
 	} else {
 		l.stepRun = l.stepRun.end()
 	}
 	if bg := r.Params.Background; bg != nil {
-		// The background analysis judges user traffic only: synthetic
-		// load belongs to analysis steps.
-		l.bgRun = l.runFor(ctx, l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now, false)
+		// The background analysis guards against plain failure on user
+		// traffic: no synthetic load, and the whole stable version as its
+		// baseline even when the steps compare with a dedicated one, since
+		// its traffic gives a failing canary's errors the most evidence.
+		l.bgRun = l.runFor(ctx, l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now, r.From.Label, false)
 		background = l.bgRun.tick(ctx, l, now)
 	}
 	return step, background
@@ -76,15 +81,26 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 
 // runFor returns run if it judges key, or a new run that does (ending
 // the old one's synthetic load).
-func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now time.Time, withLoad bool) *analysisRun {
+//
+// A run's window starts with the step, so that its end is the engine's
+// end of the step, not one tick later. Its request and error counts are
+// exact differences of the proxy's counters from the run's creation: the
+// proxy's windows count whole one-second buckets, which may hold requests
+// from before the step (another rollout's, on a retry), and the counts
+// are what the error tests judge. Latencies come from the windows.
+func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now time.Time, baseline string, withLoad bool) *analysisRun {
 	if run != nil && run.key == key {
 		run.refresh(l)
 		return run
 	}
 	run.end()
 	tmpl := l.c.Templates[key.template]
-	run = &analysisRun{key: key, tmpl: tmpl, start: now, next: now.Add(tmpl.Interval.D()),
-		labels: [2]string{l.r.To.Label, l.baseline()}}
+	start := key.stepSince
+	run = &analysisRun{key: key, tmpl: tmpl, start: start, next: start.Add(tmpl.Interval.D()),
+		labels: [2]string{l.r.To.Label, baseline}}
+	for i, label := range run.labels {
+		run.startCounts[i] = l.counts(ctx, label)
+	}
 	run.refresh(l)
 	if tmpl.Load != nil && withLoad {
 		run.startLoad(ctx, tmpl.Load)
@@ -106,7 +122,7 @@ func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now tim
 	if len(tmpl.Metrics) == 0 {
 		run.err = fmt.Errorf("analysis template %q is not defined", key.template)
 	}
-	run.startUse = [2]*platform.Usage{l.usage(l.r.To.Label), l.usage(l.baseline())}
+	run.startUse = [2]*platform.Usage{l.usage(l.r.To.Label), l.usage(baseline)}
 	return run
 }
 
@@ -173,6 +189,11 @@ func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engin
 			Reason: name + ": left out: the platform cannot read resource use"})
 	}
 	switch {
+	case final && !run.finalTaken:
+		// The step ends now: its verdict is taken on all its data, in the
+		// tick the engine ends it.
+		run.record(agg, results)
+		run.finalTaken = true
 	case !now.Before(run.next):
 		for !now.Before(run.next) {
 			run.next = run.next.Add(run.tmpl.Interval.D())
@@ -234,19 +255,30 @@ func (run *analysisRun) record(v analysis.Verdict, results []analysis.Result) {
 // explain joins the results' reasons, the deciding ones first, and their
 // numbers under each metric's name.
 func explain(results []analysis.Result) (string, map[string]float64) {
-	var first, rest []string
+	sorted := slices.Clone(results)
+	slices.SortStableFunc(sorted, func(a, b analysis.Result) int { return severity(a.Verdict) - severity(b.Verdict) })
+	var reasons []string
 	nums := map[string]float64{}
-	for _, r := range results {
-		if r.Verdict == analysis.Pass {
-			rest = append(rest, r.Reason)
-		} else {
-			first = append(first, r.Reason)
-		}
+	for _, r := range sorted {
+		reasons = append(reasons, r.Reason)
 		for k, v := range r.Numbers {
 			nums[r.Metric+"."+k] = v
 		}
 	}
-	return strings.Join(append(first, rest...), "; "), nums
+	return strings.Join(reasons, "; "), nums
+}
+
+// severity orders verdicts as they decide: Fail, Error, Inconclusive, Pass.
+func severity(v analysis.Verdict) int {
+	switch v {
+	case analysis.Fail:
+		return 0
+	case analysis.Error:
+		return 1
+	case analysis.Inconclusive:
+		return 2
+	}
+	return 3
 }
 
 // evaluate measures both sides since the run began and runs the judges.
@@ -260,16 +292,17 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	}
 	in := analysis.Input{MinRequests: int64(run.tmpl.MinRequests)}
 	var err error
-	if in.Canary, err = w.Window(ctx, l.svc.Spec.Name, l.r.To.Label, run.start, now); err != nil {
-		return nil, fmt.Errorf("measuring %s: %w", l.r.To.Label, err)
+	for i, s := range []*metrics.Sample{&in.Canary, &in.Baseline} {
+		label := run.labels[i]
+		if *s, err = w.Window(ctx, l.svc.Spec.Name, label, run.start, now); err != nil {
+			return nil, fmt.Errorf("measuring %s: %w", label, err)
+		}
+		c := l.counts(ctx, label).Sub(run.startCounts[i])
+		s.Requests, s.Errors = c.Requests, c.Errors
+		*s = run.synthetic(i, *s, run.start, now)
 	}
-	if in.Baseline, err = w.Window(ctx, l.svc.Spec.Name, l.baseline(), run.start, now); err != nil {
-		return nil, fmt.Errorf("measuring %s: %w", l.baseline(), err)
-	}
-	in.Canary = run.synthetic(0, in.Canary, run.start, now)
-	in.Baseline = run.synthetic(1, in.Baseline, run.start, now)
-	in.CanaryRes = l.resources(run.startUse[0], l.r.To.Label)
-	in.BaselineRes = l.resources(run.startUse[1], l.baseline())
+	in.CanaryRes = l.resources(run.startUse[0], run.labels[0])
+	in.BaselineRes = l.resources(run.startUse[1], run.labels[1])
 	results := make([]analysis.Result, 0, len(run.judges))
 	for _, j := range run.judges {
 		results = append(results, j.Evaluate(in))

@@ -80,8 +80,8 @@ func (b machine) batches() Decision {
 	if d, ok := b.rollingCommand(); ok {
 		return d
 	}
-	if d, ok := b.lostInstance(); ok {
-		return b.halt(d.Reason, d.Numbers)
+	if n := b.obs.New; n.Exited > 0 || n.Failing > 0 {
+		return b.halt(fmt.Sprintf("%s lost an instance: %s", b.r.To.Label, n.Problem), b.readyNumbers())
 	}
 	p := b.r.Params.Rolling
 	if b.now.Sub(b.r.StepSince) >= p.ProgressDeadline {

@@ -46,7 +46,7 @@ func fromAnalysis(m analysis.Metric) AnalysisMetric {
 	for _, f := range []struct {
 		dst **float64
 		v   float64
-	}{{&out.Alpha, m.Alpha}, {&out.Margin, m.Margin}, {&out.Confidence, m.Confidence}, {&out.EffectSize, m.EffectSize}} {
+	}{{&out.Alpha, m.Alpha}, {&out.Margin, m.Margin}, {&out.Confidence, m.Confidence}, {&out.EffectSize, m.EffectSize}, {&out.MinDelta, m.MinDelta}} {
 		if f.v != 0 {
 			*f.dst = new(f.v)
 		}
@@ -95,6 +95,7 @@ func (m *AnalysisMetric) applyDefaults() {
 	defaultFloat(&m.Confidence, 0.98)
 	defaultString(&m.Direction, "increase")
 	defaultFloat(&m.EffectSize, 1.0)
+	defaultFloat(&m.MinDelta, analysis.DefaultMinDelta)
 }
 
 func defaultFloat(f **float64, v float64) {

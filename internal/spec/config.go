@@ -396,6 +396,10 @@ type AnalysisMetric struct {
 	// EffectSize is the smallest canary/baseline mean ratio a
 	// Mann-Whitney difference must reach to fail. Default 1.0.
 	EffectSize *float64 `yaml:"effectSize"`
+	// MinDelta is the smallest difference of mean latencies, in ms, that
+	// fails a Mann-Whitney test, so that sub-millisecond noise never
+	// rolls back. Default 1; 0 means no floor.
+	MinDelta *float64 `yaml:"minDelta"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string

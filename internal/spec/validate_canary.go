@@ -120,6 +120,9 @@ func (c *checker) metric(m *AnalysisMetric, path string) {
 	if !(*m.EffectSize > 0) {
 		c.add(path+".effectSize", "effectSize must be more than 0 (a mean ratio such as 1.2), got %s", formatFloat(*m.EffectSize))
 	}
+	if !(*m.MinDelta >= 0) {
+		c.add(path+".minDelta", "minDelta must be 0 or more (ms; 0 means no floor), got %s", formatFloat(*m.MinDelta))
+	}
 	if !slices.Contains([]string{"increase", "decrease", "either"}, m.Direction) {
 		c.add(path+".direction", "unknown direction %q (valid: increase, decrease, either)", m.Direction)
 	}
@@ -151,6 +154,10 @@ func (m AnalysisMetric) Analysis() analysis.Metric {
 	}
 	out.Confidence = deref(m.Confidence)
 	out.EffectSize = deref(m.EffectSize)
+	out.MinDelta = deref(m.MinDelta)
+	if m.MinDelta != nil && *m.MinDelta == 0 {
+		out.MinDelta = -1 // no floor, in the analysis package's terms
+	}
 	return out
 }
 
