@@ -96,6 +96,8 @@ type options struct {
 	// analysis templates, as YAML without their key and unindented;
 	// "" leaves them out (the defaults).
 	canary, analysis string
+	// rolling is the service's rolling block, as canary is.
+	rolling string
 }
 
 func defaultOptions() options { return options{watch: "2s", autoPromote: true} }
@@ -140,6 +142,9 @@ services:
 `, proxyAddr, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, smoke, o.previewWeight, o.watch, o.autoPromote)
 	if o.canary != "" {
 		cfg += "    canary:\n" + indent(o.canary, "      ")
+	}
+	if o.rolling != "" {
+		cfg += "    rolling:\n" + indent(o.rolling, "      ")
 	}
 	if o.analysis != "" {
 		cfg += "analysis:\n" + indent(o.analysis, "  ")
