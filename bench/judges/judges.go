@@ -36,8 +36,8 @@ func errorJudges(p params) []benchJudge {
 		{name: "seed rule (×1.5, ≥100 req)", check: evaluate(seed, p, false)},
 		{name: "z-test, fixed horizon", check: zTest(p, true)},
 		{name: "z-test, every interval", check: zTest(p, false)},
-		{name: "sequential (margin 50%)", check: evaluate(seq, p, false)},
-		{name: "sequential (margin 50%), per failure", perFailure: true, check: evaluate(seq, p, false)},
+		{name: fmt.Sprintf("sequential (margin %g%%)", analysis.DefaultMargin*100), check: evaluate(seq, p, false)},
+		{name: fmt.Sprintf("sequential (margin %g%%), per failure", analysis.DefaultMargin*100), perFailure: true, check: evaluate(seq, p, false)},
 		{name: "sequential (margin 0)", check: evaluate(seq0, p, false)},
 	}
 }
@@ -52,7 +52,7 @@ func latencyJudges(p params) []benchJudge {
 		{name: "mann-whitney, fixed horizon", check: evaluate(mw, p, true)},
 		{name: "mann-whitney, every interval", check: evaluate(mw, p, false)},
 		{name: "mann-whitney effect 1.2, every interval", check: evaluate(mw12, p, false)},
-		{name: "sequential p99 exceedances (margin 50%)", check: evaluate(seq, p, false)},
+		{name: fmt.Sprintf("sequential p99 exceedances (margin %g%%)", analysis.DefaultMargin*100), check: evaluate(seq, p, false)},
 	}
 }
 
