@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bluejay-deploy/bluejay/internal/api"
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
@@ -97,10 +99,18 @@ func weights(w map[string]int) string {
 }
 
 func newHistory(g *globals) *cobra.Command {
+	return listCommand(g, "history SERVICE", "List a service's rollouts with outcome, duration, exposure and reason",
+		"rollouts", 20, (*api.Client).Rollouts, printHistory)
+}
+
+// listCommand builds a command that lists a service's records, newest N,
+// as a table or JSON.
+func listCommand[T any](g *globals, use, short, what string, limit int,
+	fetch func(*api.Client, context.Context, string, int) ([]T, error), print func(io.Writer, []T)) *cobra.Command {
 	var n int
 	cmd := &cobra.Command{
-		Use:   "history SERVICE",
-		Short: "List a service's rollouts with outcome, duration, exposure and reason",
+		Use:   use,
+		Short: short,
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			asJSON, err := g.json()
@@ -111,18 +121,18 @@ func newHistory(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rs, err := c.Rollouts(cmd.Context(), a[0], n)
+			items, err := fetch(c, cmd.Context(), a[0], n)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), rs)
+				return writeJSON(cmd.OutOrStdout(), items)
 			}
-			printHistory(cmd.OutOrStdout(), rs)
+			print(cmd.OutOrStdout(), items)
 			return nil
 		},
 	}
-	cmd.Flags().IntVarP(&n, "limit", "n", 20, "show the newest N rollouts (0: all)")
+	cmd.Flags().IntVarP(&n, "limit", "n", limit, fmt.Sprintf("show the newest N %s (0: all)", what))
 	g.addOutput(cmd)
 	return cmd
 }
@@ -150,34 +160,8 @@ func duration(r engine.Rollout) string {
 }
 
 func newEvents(g *globals) *cobra.Command {
-	var n int
-	cmd := &cobra.Command{
-		Use:   "events SERVICE",
-		Short: "Show a service's decision log: every transition with its reason and numbers",
-		Args:  args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			asJSON, err := g.json()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			evs, err := c.Events(cmd.Context(), a[0], n)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), evs)
-			}
-			printEvents(cmd.OutOrStdout(), evs)
-			return nil
-		},
-	}
-	cmd.Flags().IntVarP(&n, "limit", "n", 50, "show the newest N events (0: all)")
-	g.addOutput(cmd)
-	return cmd
+	return listCommand(g, "events SERVICE", "Show a service's decision log: every transition with its reason and numbers",
+		"events", 50, (*api.Client).Events, printEvents)
 }
 
 func printEvents(out io.Writer, evs []engine.Event) {
