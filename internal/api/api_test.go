@@ -1,0 +1,147 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/api"
+	"github.com/bluejay-deploy/bluejay/internal/controller"
+	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/platform/static"
+	"github.com/bluejay-deploy/bluejay/internal/proxy"
+	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
+	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
+)
+
+const token = "t0ken"
+
+// newAPI serves the admin API over a real controller, store and proxy,
+// with service web (static, v1 on a real backend) deployed.
+func newAPI(t *testing.T) (*httptest.Server, string) {
+	t.Helper()
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "version=v1")
+	}))
+	t.Cleanup(backend.Close)
+	addr := strings.TrimPrefix(backend.URL, "http://")
+	cfg, err := spec.Parse("api.yaml", []byte(fmt.Sprintf(`admin: {token: %s}
+services:
+  - name: web
+    version: v1
+    platform: {static: {targets: {v1: [%q]}}}
+    health: {interval: 20ms}
+    blueGreen: {autoPromote: false}
+`, token, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	p := &proxy.Proxy{Logger: quiet}
+	plat := static.New()
+	plat.SetTargets("web", "v1", []string{addr})
+	c := &controller.Controller{Store: st, Router: &routerbuiltin.Router{Proxy: p}, Metrics: &metricsbuiltin.Metrics{Proxy: p},
+		Templates: cfg.Analysis, Tick: 20 * time.Millisecond, Logger: quiet}
+	c.Add(controller.Service{Spec: cfg.Services[0], Platform: plat})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	srv := httptest.NewServer((&api.Server{Controller: c, Token: token, Logger: quiet}).Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); <-done; st.Close() })
+	return srv, addr
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path, auth, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAPIRefusesBadRequests(t *testing.T) {
+	srv, _ := newAPI(t)
+	bearer := "Bearer " + token
+	tests := []struct {
+		name, method, path, auth, body string
+		status                         int
+		says                           string
+	}{
+		{"no token", "GET", "/v1/services", "", "", 401, "bearer token"},
+		{"wrong token", "GET", "/v1/services", "Bearer nope", "", 401, "bearer token"},
+		{"token in the wrong scheme", "GET", "/v1/services", "Basic " + token, "", 401, "bearer token"},
+		{"unknown service", "GET", "/v1/services/nope", bearer, "", 404, "unknown service"},
+		{"unknown field", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2","verison":"x"}`, 400, "unknown field"},
+		{"not JSON", "POST", "/v1/services/web/deploy", bearer, `version=v2`, 400, "reading JSON body"},
+		{"trailing data", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2"} {}`, 400, "trailing data"},
+		{"oversized body", "POST", "/v1/services/web/deploy", bearer, `{"version":"` + strings.Repeat("v", 70<<10) + `"}`, 413, "too large"},
+		{"bad label", "POST", "/v1/services/web/deploy", bearer, `{"version":"v 2"}`, 400, "version"},
+		{"bad strategy", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2","strategy":"yolo"}`, 400, "strategy"},
+		{"bad rollout id", "GET", "/v1/rollouts/abc", bearer, "", 400, "want a number"},
+		{"missing rollout", "GET", "/v1/rollouts/999", bearer, "", 404, "not found"},
+		{"bad limit", "GET", "/v1/services/web/events?limit=-1", bearer, "", 400, "limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := call(t, srv, tt.method, tt.path, tt.auth, tt.body)
+			if status != tt.status || !strings.Contains(body, tt.says) {
+				t.Fatalf("%s %s = %d %s; want %d saying %q", tt.method, tt.path, status, body, tt.status, tt.says)
+			}
+		})
+	}
+	// Nothing above changed anything: the only rollout is the first deploy.
+	c := &api.Client{Addr: srv.URL, Token: token}
+	rs, err := c.Rollouts(context.Background(), "web", 0)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("rollouts after refused requests: %d, %v; want only the first deploy", len(rs), err)
+	}
+}
+
+func TestAPIDeployAndConflicts(t *testing.T) {
+	srv, addr := newAPI(t)
+	c := &api.Client{Addr: srv.URL, Token: token}
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for st, _ := c.Service(ctx, "web"); st.Rollout.Phase != "Completed"; st, _ = c.Service(ctx, "web") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first deploy did not complete: %s %s", st.Rollout.Phase, st.Rollout.Reason)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	r, err := c.Deploy(ctx, "web", api.DeployBody{Version: "v2", Targets: []string{addr}})
+	if err != nil || r.To.Label != "v2" || r.From.Label != "v1" {
+		t.Fatalf("deploy: %+v, %v", r, err)
+	}
+	_, err = c.Deploy(ctx, "web", api.DeployBody{Version: "v3", Targets: []string{addr}})
+	var apiErr *api.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != 409 || !strings.Contains(apiErr.Message, "active rollout") {
+		t.Fatalf("second deploy: %v, want 409 naming the active rollout", err)
+	}
+	if _, err := c.Retry(ctx, "web"); !errors.As(err, &apiErr) || apiErr.Status != 409 {
+		t.Fatalf("retry of an active rollout: %v, want 409", err)
+	}
+	got, err := c.Rollout(ctx, r.ID)
+	if err != nil || got.ID != r.ID {
+		t.Fatalf("GET rollout: %+v %v", got, err)
+	}
+}
