@@ -125,7 +125,7 @@ func (p *Proxy) Routes() []router.Route {
 // matching route. The path and the Host header go upstream as the client
 // sent them; the forwarding headers are set afresh (see the package doc).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt, u := p.pick(r)
+	rt, u := p.pick(w, r)
 	switch {
 	case rt == nil:
 		p.fail(w, r, "", nil, errNoRoute)
@@ -145,7 +145,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // every pick from the table it replaced: without that, a request could
 // pick an address that left the split, and WaitDrained see it idle, just
 // before the request is counted there.
-func (p *Proxy) pick(r *http.Request) (*route, *upstream) {
+func (p *Proxy) pick(w http.ResponseWriter, r *http.Request) (*route, *upstream) {
 	t := p.acquire()
 	if t == nil {
 		return nil, nil
@@ -155,11 +155,27 @@ func (p *Proxy) pick(r *http.Request) (*route, *upstream) {
 	if rt == nil {
 		return nil, nil
 	}
-	u := rt.pick(p.random())
+	u := p.choose(w, r, rt)
 	if u != nil {
 		u.begin()
 	}
 	return rt, u
+}
+
+// choose picks the upstream for r: by a matching rule, else by the
+// sticky key's bucket, else at random by weight.
+func (p *Proxy) choose(w http.ResponseWriter, r *http.Request, rt *route) *upstream {
+	if len(rt.rules) > 0 {
+		if u := rt.ruled(r); u != nil {
+			return u
+		}
+	}
+	if rt.sticky != nil {
+		if key := p.stickyKey(w, r, rt.sticky); key != "" {
+			return rt.pickBucket(bucketOf(rt.service, key))
+		}
+	}
+	return rt.pick(p.random())
 }
 
 // acquire returns the current table with its readers count raised, or nil

@@ -16,6 +16,8 @@ type route struct {
 
 	backends []*backend // eligible: weight > 0 and at least one address
 	cum      []uint64   // cum[i] is the sum of the weights of backends[:i+1]
+	sticky   *router.Sticky
+	rules    []rule // in order; the first match wins
 }
 
 // backend is one eligible version of a route.
@@ -33,14 +35,22 @@ func (p *Proxy) compile(r router.Route) *route {
 		rt.prefix = "/"
 	}
 	var total uint64
+	byVersion := map[string]*backend{}
 	for _, b := range r.Backends {
-		if b.Weight <= 0 || len(b.Addrs) == 0 {
+		if len(b.Addrs) == 0 {
+			continue
+		}
+		be := p.compileBackend(r.Service, b)
+		byVersion[b.Version] = be
+		if b.Weight <= 0 {
 			continue
 		}
 		total += uint64(b.Weight)
-		rt.backends = append(rt.backends, p.compileBackend(r.Service, b))
+		rt.backends = append(rt.backends, be)
 		rt.cum = append(rt.cum, total)
 	}
+	rt.sticky = r.Sticky
+	rt.rules = compileRules(r.Rules, byVersion)
 	return rt
 }
 
@@ -66,6 +76,23 @@ func (rt *route) pick(n uint64) *upstream {
 		}
 	}
 	panic("unreachable: n is below the total weight")
+}
+
+// pickBucket returns an upstream of the backend whose share of the
+// buckets [0, buckets) holds bucket, the backends filling them in order:
+// as the first backend's weight grows, its range grows and buckets move
+// to it from the others, never back.
+func (rt *route) pickBucket(bucket uint64) *upstream {
+	if len(rt.cum) == 0 {
+		return nil
+	}
+	total := rt.cum[len(rt.cum)-1]
+	for i, c := range rt.cum {
+		if bucket*total < c*buckets {
+			return rt.backends[i].nextUpstream()
+		}
+	}
+	return rt.backends[len(rt.backends)-1].nextUpstream()
 }
 
 // nextUpstream returns the backend's upstreams in turn.

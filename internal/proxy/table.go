@@ -146,5 +146,10 @@ func cloneRoute(r router.Route) router.Route {
 	for i := range r.Backends {
 		r.Backends[i].Addrs = slices.Clone(r.Backends[i].Addrs)
 	}
+	if r.Sticky != nil {
+		st := *r.Sticky
+		r.Sticky = &st
+	}
+	r.Rules = slices.Clone(r.Rules)
 	return r
 }

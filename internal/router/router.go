@@ -25,8 +25,50 @@ type Route struct {
 	Host string `json:"host,omitempty"`
 	// PathPrefix matches the start of the request path. "" means "/".
 	PathPrefix string `json:"pathPrefix,omitempty"`
-	// Backends are the versions that may receive requests.
+	// Backends are the versions that may receive requests, in pick order:
+	// the newest version first. Sticky users fill the buckets in this
+	// order, so as the first backend's weight grows, users move to it from
+	// the others and never back.
 	Backends []Backend `json:"backends"`
+	// Sticky, when set, keeps each user on one version. Nil: every
+	// request is picked at random by weight.
+	Sticky *Sticky `json:"sticky,omitempty"`
+	// Rules send requests whose header or cookie matches to a version,
+	// before the weights apply. Only these rules are honoured: a client
+	// cannot pick a version by sending a header nobody configured.
+	Rules []Rule `json:"rules,omitempty"`
+}
+
+// Sticky names where a request's sticky key is found. The key hashes to a
+// bucket in [0, 10000) per service, and the bucket picks the version
+// against the cumulative weights.
+type Sticky struct {
+	// Header carries the key (a user id set by a gateway); checked first.
+	Header string `json:"header,omitempty"`
+	// Cookie carries the key; with Generate, requests without one get a
+	// random key in this cookie.
+	Cookie string `json:"cookie,omitempty"`
+	// Generate gives keyless requests a random key, set in Cookie.
+	Generate bool `json:"generate,omitempty"`
+	// The generated cookie's attributes: MaxAge in seconds (0: a session
+	// cookie), Path ("" means /), Secure, HTTPOnly and SameSite (lax,
+	// strict or none; "" means lax).
+	MaxAge   int    `json:"maxAge,omitempty"`
+	Path     string `json:"path,omitempty"`
+	Secure   bool   `json:"secure,omitempty"`
+	HTTPOnly bool   `json:"httpOnly,omitempty"`
+	SameSite string `json:"sameSite,omitempty"`
+}
+
+// Rule sends matching requests to Version. Exactly one of Header and
+// Cookie, and one of Exact, Prefix and Regex, is set.
+type Rule struct {
+	Header  string `json:"header,omitempty"`
+	Cookie  string `json:"cookie,omitempty"`
+	Exact   string `json:"exact,omitempty"`
+	Prefix  string `json:"prefix,omitempty"`
+	Regex   string `json:"regex,omitempty"`
+	Version string `json:"version"`
 }
 
 // Backend is one version's share of a route.
@@ -55,5 +97,6 @@ func (r Route) Equal(o Route) bool {
 	return r.Service == o.Service && r.Host == o.Host && r.PathPrefix == o.PathPrefix &&
 		slices.EqualFunc(r.Backends, o.Backends, func(a, b Backend) bool {
 			return a.Version == b.Version && a.Weight == b.Weight && slices.Equal(a.Addrs, b.Addrs)
-		})
+		}) && (r.Sticky == nil) == (o.Sticky == nil) && (r.Sticky == nil || *r.Sticky == *o.Sticky) &&
+		slices.Equal(r.Rules, o.Rules)
 }
