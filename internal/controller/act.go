@@ -18,9 +18,14 @@ import (
 // persisting the route before the router sees it.
 func (l *loop) route(ctx context.Context, weights map[string]int) {
 	m := l.svc.Spec.Match
-	rt := router.Route{Service: l.svc.Spec.Name, Host: m.Host, PathPrefix: m.PathPrefix, Backends: []router.Backend{}}
-	for _, label := range slices.Sorted(maps.Keys(weights)) {
+	rt := router.Route{Service: l.svc.Spec.Name, Host: m.Host, PathPrefix: m.PathPrefix, Backends: []router.Backend{},
+		Sticky: l.sticky()}
+	for _, label := range pickOrder(weights, l.r.To.Label, l.r.BaselineLabel()) {
 		rt.Backends = append(rt.Backends, router.Backend{Version: label, Weight: weights[label], Addrs: l.readyAddrs(label)})
+	}
+	for _, h := range l.r.HeaderRoutes {
+		rt.Rules = append(rt.Rules, router.Rule{Header: h.Header, Cookie: h.Cookie, Exact: h.Exact, Prefix: h.Prefix,
+			Regex: h.Regex, Version: l.r.To.Label})
 	}
 	if rt.Equal(l.applied) {
 		return
@@ -34,6 +39,35 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 		return
 	}
 	l.applied = rt
+}
+
+// pickOrder lists the versions with the new one first, then the
+// dedicated baseline, then the rest: the order sticky users fill buckets
+// in, so that as the new version grows users only move to it.
+func pickOrder(weights map[string]int, first ...string) []string {
+	var out []string
+	for _, f := range first {
+		if _, ok := weights[f]; ok && f != "" {
+			out = append(out, f)
+		}
+	}
+	for _, label := range slices.Sorted(maps.Keys(weights)) {
+		if !slices.Contains(out, label) {
+			out = append(out, label)
+		}
+	}
+	return out
+}
+
+// sticky is the service's sticky key for the router, nil without.
+func (l *loop) sticky() *router.Sticky {
+	st := l.svc.Spec.Sticky
+	if st == nil {
+		return nil
+	}
+	return &router.Sticky{Header: st.Header, Cookie: st.Cookie, Generate: st.Generate != nil && *st.Generate,
+		MaxAge: int(st.MaxAge.D().Seconds()), Path: st.Path, Secure: st.Secure,
+		HTTPOnly: st.HTTPOnly != nil && *st.HTTPOnly, SameSite: st.SameSite}
 }
 
 // act carries out the engine's actions. Each is idempotent: an action

@@ -177,6 +177,10 @@ func (l *loop) canaryStep(st spec.CanaryStep) engine.CanaryStep {
 		return engine.CanaryStep{Kind: engine.StepPause, Duration: st.Pause.Duration.D()}
 	case st.Analysis != nil:
 		return engine.CanaryStep{Kind: engine.StepAnalysis, Duration: st.Analysis.Duration.D(), Analysis: l.limits(st.Analysis.Template)}
+	case st.SetHeaderRoute != nil:
+		h := st.SetHeaderRoute
+		return engine.CanaryStep{Kind: engine.StepSetHeaderRoute,
+			Route: &engine.HeaderRoute{Header: h.Header, Cookie: h.Cookie, Exact: h.Exact, Prefix: h.Prefix, Regex: h.Regex}}
 	}
 	return engine.CanaryStep{Kind: engine.StepChecks, Checks: len(st.Checks)}
 }

@@ -339,8 +339,12 @@ func (b machine) reject(why string) Decision {
 }
 
 func (b machine) to(p Phase, reason string, weights map[string]int) Decision {
-	return Decision{Phase: p, Reason: reason, Weights: weights, Step: b.r.Step, Inconclusives: b.r.Inconclusives,
+	d := Decision{Phase: p, Reason: reason, Weights: weights, Step: b.r.Step, Inconclusives: b.r.Inconclusives,
 		NewCount: b.r.NewCount, OldCount: b.r.OldCount}
+	if p == PhaseProgressing || p == PhasePaused {
+		d.HeaderRoutes = b.r.HeaderRoutes // only while the canary's steps run
+	}
+	return d
 }
 
 func (b machine) stay(p Phase, reason string, numbers map[string]float64) Decision {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -38,6 +39,12 @@ func (b machine) progressing() Decision {
 		return b.analysisStep(s)
 	case StepChecks:
 		return b.checksStep()
+	case StepSetHeaderRoute:
+		d := b.enter(b.r.Step+1, fmt.Sprintf("requests with %s now go to %s", s.Route, b.r.To.Label), b.r.Weights)
+		if d.Phase == PhaseProgressing || d.Phase == PhasePaused {
+			d.HeaderRoutes = append(slices.Clone(b.r.HeaderRoutes), *s.Route)
+		}
+		return d
 	}
 	return b.rollback(fmt.Sprintf("unknown step kind %q", s.Kind), nil)
 }

@@ -235,3 +235,24 @@ func TestCanaryDedicatedBaseline(t *testing.T) {
 		t.Fatalf("rollback: %s %v %v, want the baseline stopped and v1 at 100", d.Phase, d.Weights, actionStrings(d.Actions))
 	}
 }
+
+// TestCanaryHeaderRoute: a setHeaderRoute step adds its match and moves
+// on; the routes hold while the steps run and go when the rollout ends.
+func TestCanaryHeaderRoute(t *testing.T) {
+	hr := HeaderRoute{Header: "X-Canary", Exact: "yes"}
+	r := canaryRollout(PhaseProgressing, 0, at5, func(r *Rollout) {
+		r.Params.Steps[0] = CanaryStep{Kind: StepSetHeaderRoute, Route: &hr}
+	})
+	d := Step(r, obs(), t0)
+	if d.Step != 1 || len(d.HeaderRoutes) != 1 || d.HeaderRoutes[0] != hr || !strings.Contains(d.Reason, `header X-Canary = "yes"`) {
+		t.Fatalf("setHeaderRoute: step %d routes %v (%s)", d.Step, d.HeaderRoutes, d.Reason)
+	}
+	r.Step, r.HeaderRoutes = 1, d.HeaderRoutes
+	if d := Step(r, obs(), t0); len(d.HeaderRoutes) != 1 {
+		t.Fatalf("the route was dropped during the next step: %v", d.HeaderRoutes)
+	}
+	o := obs(func(o *Observation) { o.Command = CmdAbort })
+	if d := Step(r, o, t0); d.Phase != PhaseRolledBack || len(d.HeaderRoutes) != 0 {
+		t.Fatalf("abort: %s with routes %v, want none", d.Phase, d.HeaderRoutes)
+	}
+}

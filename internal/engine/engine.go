@@ -109,6 +109,8 @@ type Decision struct {
 	Inconclusives int
 	// NewCount and OldCount are a rolling rollout's target counts.
 	NewCount, OldCount int
+	// HeaderRoutes are the canary's header routes (see Rollout).
+	HeaderRoutes []HeaderRoute
 }
 
 // Transition reports whether the decision moves r to another phase.

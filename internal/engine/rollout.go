@@ -97,6 +97,9 @@ type Rollout struct {
 	StepSince time.Time `json:"stepSince,omitzero"`
 	// Inconclusives counts the canary's analyses that ended Inconclusive.
 	Inconclusives int `json:"inconclusives,omitempty"`
+	// HeaderRoutes send matching requests to the canary while its steps
+	// run (set by setHeaderRoute steps).
+	HeaderRoutes []HeaderRoute `json:"headerRoutes,omitempty"`
 	// NewCount and OldCount are a rolling rollout's target instance
 	// counts of the new and the old version.
 	NewCount int `json:"newCount,omitempty"`
@@ -174,7 +177,19 @@ const (
 	StepPause     StepKind = "pause"
 	StepAnalysis  StepKind = "analysis"
 	StepChecks    StepKind = "checks"
+	// StepSetHeaderRoute sends matching requests to the canary.
+	StepSetHeaderRoute StepKind = "setHeaderRoute"
 )
+
+// HeaderRoute matches requests by a header or a cookie (one of each pair
+// set): they go to the canary whatever its weight.
+type HeaderRoute struct {
+	Header string `json:"header,omitempty"`
+	Cookie string `json:"cookie,omitempty"`
+	Exact  string `json:"exact,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Regex  string `json:"regex,omitempty"`
+}
 
 // CanaryStep is one step of a canary as the engine needs it.
 type CanaryStep struct {
@@ -187,6 +202,8 @@ type CanaryStep struct {
 	Analysis *AnalysisLimits `json:"analysis,omitempty"`
 	// Checks names the step's smoke tests for a checks step.
 	Checks int `json:"checks,omitempty"`
+	// Route is a setHeaderRoute step's match.
+	Route *HeaderRoute `json:"route,omitempty"`
 }
 
 // AnalysisLimits are an analysis template's name and the limits the
@@ -212,6 +229,8 @@ func (s CanaryStep) String() string {
 			return "pause until promote"
 		}
 		return "pause " + s.Duration.String()
+	case StepSetHeaderRoute:
+		return fmt.Sprintf("setHeaderRoute %s", s.Route)
 	case StepAnalysis:
 		if s.Duration == 0 {
 			return "analysis " + s.Analysis.Template + " until Pass"
@@ -233,4 +252,21 @@ type Event struct {
 	Reason    string             `json:"reason"`
 	Weights   map[string]int     `json:"weights,omitempty"`
 	Numbers   map[string]float64 `json:"numbers,omitempty"`
+}
+
+func (h *HeaderRoute) String() string {
+	if h == nil {
+		return "-"
+	}
+	on := "header " + h.Header
+	if h.Cookie != "" {
+		on = "cookie " + h.Cookie
+	}
+	switch {
+	case h.Exact != "":
+		return fmt.Sprintf("%s = %q", on, h.Exact)
+	case h.Prefix != "":
+		return fmt.Sprintf("%s starts with %q", on, h.Prefix)
+	}
+	return fmt.Sprintf("%s matches %q", on, h.Regex)
 }

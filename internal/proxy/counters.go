@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,48 @@ type counters struct {
 	errors   atomic.Int64
 	window   *series
 	users    *users
+
+	// For Stats: the latencies in Prometheus's fixed buckets, and each
+	// instance's outcomes by class.
+	latency   latencyHistogram
+	instances sync.Map // addr → *instanceCounts
+
+	// Hooks for the data-plane features of issue 4, which increment them
+	// once they exist; until then they stay zero. Stats reports them.
+	//
+	// ejections counts the version's instances that passive health
+	// checking (outlier ejection, issue 4 item 4) took out of the split.
+	ejections atomic.Int64
+	// mirrorDrops counts mirrored copies of requests bound for the
+	// version that were dropped because the mirror queue was full
+	// (mirroring, issue 4 item 3).
+	mirrorDrops atomic.Int64
+	// shieldRetries counts requests that failed on the version and that
+	// the shield retried once on stable (issue 4 item 5).
+	shieldRetries atomic.Int64
+}
+
+// instanceCounts are one instance's outcomes, for one version of one
+// service.
+type instanceCounts struct {
+	codes classCounts
+	// seen is when the instance was last known to be in its version's
+	// route, in Unix nanoseconds: when it was routed, and at each Stats
+	// that found it still routed. Stats stops reporting an instance
+	// statsLinger after it left.
+	seen atomic.Int64
+}
+
+// instanceOf returns the counts of the version's instance at addr, made
+// on first use, and notes that the instance is routed at now.
+func (c *counters) instanceOf(addr string, now time.Time) *instanceCounts {
+	v, ok := c.instances.Load(addr)
+	if !ok {
+		v, _ = c.instances.LoadOrStore(addr, new(instanceCounts))
+	}
+	in := v.(*instanceCounts)
+	in.seen.Store(now.UnixNano())
+	return in
 }
 
 // Counts returns the version's cumulative counts since the proxy started.

@@ -14,8 +14,9 @@ import (
 type upstream struct {
 	p                      *Proxy
 	service, version, addr string
-	counts                 *counters     // shared by the version's upstreams
-	inflight               *atomic.Int64 // shared by every upstream of addr
+	counts                 *counters       // shared by the version's upstreams
+	instance               *instanceCounts // shared by the version's upstreams of addr
+	inflight               *atomic.Int64   // shared by every upstream of addr
 	rp                     *httputil.ReverseProxy
 }
 
@@ -25,6 +26,7 @@ func (p *Proxy) newUpstream(service, version, addr string) *upstream {
 		counts:   p.countersOf(service, version),
 		inflight: p.inflightOf(addr),
 	}
+	u.instance = u.counts.instanceOf(addr, p.now())
 	shared := p.getShared()
 	u.rp = &httputil.ReverseProxy{
 		Rewrite:        u.rewrite,
@@ -75,8 +77,9 @@ func (t *tracked) Value(key any) any {
 
 // finish records the outcome of a request to u when its response headers
 // arrived or it failed: the request and its latency in the version's
-// window, and, if failed, an error of the version in Counts, Window and
-// OnError. ctx is the request's context.
+// window and latency histogram, and, if failed, an error of the version
+// in Counts, Window and OnError. ctx is the request's context. The
+// outcome's class is counted apart, by countClass, before finish.
 func (u *upstream) finish(ctx context.Context, failed bool) {
 	t, _ := ctx.Value(trackedKey{}).(*tracked)
 	switch {
@@ -86,7 +89,9 @@ func (u *upstream) finish(ctx context.Context, failed bool) {
 		u.counts.window.record(u.p.now(), -1, failed)
 	case t.end.IsZero():
 		t.end = u.p.now()
-		u.counts.window.record(t.end, t.end.Sub(t.start), failed)
+		latency := t.end.Sub(t.start)
+		u.counts.window.record(t.end, latency, failed)
+		u.counts.latency.observe(latency)
 		u.counts.users.add(t.user, failed)
 	case failed:
 		// A second outcome: an upgrade that failed after its 101 response
@@ -124,13 +129,28 @@ func (u *upstream) modifyResponse(res *http.Response) error {
 	if res.Request != nil {
 		ctx = res.Request.Context()
 	}
+	u.countClass(ctx, responseClass(res.StatusCode))
 	u.finish(ctx, res.StatusCode >= 500)
 	u.setVersionHeader(res.Header)
 	return nil
 }
 
+// handleError counts the class of the proxy's answer to a failed request
+// (fail, the one error handler, picks the same status), then hands the
+// request to fail.
 func (u *upstream) handleError(w http.ResponseWriter, r *http.Request, err error) {
+	u.countClass(r.Context(), failureClass(statusFor(r.Context(), err)))
 	u.p.fail(w, r, u.service, u, err)
+}
+
+// countClass counts the request's outcome in the instance's class c,
+// unless finish already recorded an outcome for it: each request counts
+// once, by its first outcome. Called before finish, in the same hook.
+func (u *upstream) countClass(ctx context.Context, c Class) {
+	if t, _ := ctx.Value(trackedKey{}).(*tracked); t != nil && !t.end.IsZero() {
+		return
+	}
+	u.instance.codes[c].Add(1)
 }
 
 func (u *upstream) setVersionHeader(h http.Header) {

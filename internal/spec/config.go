@@ -98,6 +98,42 @@ type Service struct {
 	Canary Canary `yaml:"canary"`
 	// Rolling tunes the rolling strategy.
 	Rolling Rolling `yaml:"rolling"`
+	// Sticky, when set, keeps each user on one version, and as a canary
+	// grows only users from stable move to it, never back. Default none:
+	// every request is picked at random by weight.
+	Sticky *Sticky `yaml:"sticky"`
+}
+
+// Sticky names the sticky key of a service's users.
+type Sticky struct {
+	// Header carries the key (e.g. X-User-Id from a gateway); checked
+	// before the cookie. Default "" (none).
+	Header string `yaml:"header"`
+	// Cookie carries the key. Default "bluejay-key" when Header is unset.
+	Cookie string `yaml:"cookie"`
+	// Generate gives a request without a key a random one in Cookie.
+	// Default true when Cookie is set.
+	Generate *bool `yaml:"generate"`
+	// MaxAge of the generated cookie. Default 24h; 0s: a session cookie.
+	MaxAge Duration `yaml:"maxAge"`
+	// Path of the generated cookie. Default /.
+	Path string `yaml:"path"`
+	// Secure marks the generated cookie HTTPS-only. Default false.
+	Secure bool `yaml:"secure"`
+	// HTTPOnly hides the generated cookie from scripts. Default true.
+	HTTPOnly *bool `yaml:"httpOnly"`
+	// SameSite of the generated cookie: lax, strict or none. Default lax.
+	SameSite string `yaml:"sameSite"`
+}
+
+// HeaderRoute matches requests by a header or a cookie: exactly one of
+// Header and Cookie, and one of Exact, Prefix and Regex.
+type HeaderRoute struct {
+	Header string `yaml:"header"`
+	Cookie string `yaml:"cookie"`
+	Exact  string `yaml:"exact"`
+	Prefix string `yaml:"prefix"`
+	Regex  string `yaml:"regex"`
 }
 
 // Rolling tunes the rolling strategy: instances of the old version are
@@ -297,6 +333,9 @@ type CanaryStep struct {
 	Analysis *StepAnalysis `yaml:"analysis"`
 	// Checks run these smoke tests against the canary's instances.
 	Checks []Smoke `yaml:"checks"`
+	// SetHeaderRoute sends requests that match to the canary, whatever
+	// its weight, from this step until the rollout ends (testers, A/B).
+	SetHeaderRoute *HeaderRoute `yaml:"setHeaderRoute"`
 }
 
 // Pause holds a canary step.

@@ -72,6 +72,9 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	// may pick it for a service configured blue-green.
 	s.Canary.applyDefaults(d, path+".canary")
 	s.Rolling.applyDefaults(d, path+".rolling")
+	if s.Sticky != nil {
+		s.Sticky.applyDefaults(d, path+".sticky")
+	}
 }
 
 func (p *Process) applyDefaults(d defaulter, path string) {
@@ -122,4 +125,19 @@ func (r *Rolling) applyDefaults(d defaulter, path string) {
 	if r.AutoRevert == nil {
 		r.AutoRevert = new(true)
 	}
+}
+
+func (st *Sticky) applyDefaults(d defaulter, path string) {
+	if st.Header == "" {
+		defaultString(&st.Cookie, "bluejay-key")
+	}
+	if st.Generate == nil {
+		st.Generate = new(st.Cookie != "")
+	}
+	d.duration(&st.MaxAge, path+".maxAge", 24*time.Hour)
+	defaultString(&st.Path, "/")
+	if st.HTTPOnly == nil {
+		st.HTTPOnly = new(true)
+	}
+	defaultString(&st.SameSite, "lax")
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 
@@ -23,13 +24,13 @@ func (c *checker) canary(k *Canary, templates map[string]AnalysisTemplate, path 
 
 func (c *checker) step(s *CanaryStep, templates map[string]AnalysisTemplate, path string) {
 	set := 0
-	for _, b := range []bool{s.SetWeight != nil, s.Pause != nil, s.Analysis != nil, s.Checks != nil} {
+	for _, b := range []bool{s.SetWeight != nil, s.Pause != nil, s.Analysis != nil, s.Checks != nil, s.SetHeaderRoute != nil} {
 		if b {
 			set++
 		}
 	}
 	if set != 1 {
-		c.add(path, "a step has exactly one of setWeight, pause, analysis and checks, got %d", set)
+		c.add(path, "a step has exactly one of setWeight, pause, analysis, checks and setHeaderRoute, got %d", set)
 		return
 	}
 	switch {
@@ -37,6 +38,8 @@ func (c *checker) step(s *CanaryStep, templates map[string]AnalysisTemplate, pat
 		c.add(path+".setWeight", "setWeight must be from 0 to 100 (a percentage of traffic), got %d", *s.SetWeight)
 	case s.Analysis != nil:
 		c.templateRef(s.Analysis.Template, templates, path+".analysis.template")
+	case s.SetHeaderRoute != nil:
+		c.headerRoute(s.SetHeaderRoute, path+".setHeaderRoute")
 	case s.Checks != nil:
 		if len(s.Checks) == 0 {
 			c.add(path+".checks", "checks needs at least one smoke test, such as {path: /, expectStatus: 200}")
@@ -166,4 +169,44 @@ func deref(f *float64) float64 {
 		return 0
 	}
 	return *f
+}
+
+// headerRoute checks a match on a header or a cookie.
+func (c *checker) headerRoute(h *HeaderRoute, path string) {
+	if (h.Header == "") == (h.Cookie == "") {
+		c.add(path, "set exactly one of header and cookie, such as {header: X-Canary, exact: \"true\"}")
+	}
+	if h.Header != "" && !isToken(h.Header) {
+		c.add(path+".header", "invalid header name %q", h.Header)
+	}
+	n := 0
+	for _, v := range []string{h.Exact, h.Prefix, h.Regex} {
+		if v != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		c.add(path, "set exactly one of exact, prefix and regex")
+	}
+	if h.Regex != "" {
+		if _, err := regexp.Compile(h.Regex); err != nil {
+			c.add(path+".regex", "invalid regex: %v", err)
+		}
+	}
+}
+
+// sticky checks a service's sticky key settings.
+func (c *checker) sticky(st *Sticky, path string) {
+	if st.Header != "" && !isToken(st.Header) {
+		c.add(path+".header", "invalid header name %q", st.Header)
+	}
+	if st.Cookie != "" && !isToken(st.Cookie) {
+		c.add(path+".cookie", "invalid cookie name %q", st.Cookie)
+	}
+	if *st.Generate && st.Cookie == "" {
+		c.add(path+".generate", "generate needs a cookie to set the key in")
+	}
+	if !slices.Contains([]string{"lax", "strict", "none"}, st.SameSite) {
+		c.add(path+".sameSite", "unknown sameSite %q (valid: lax, strict, none)", st.SameSite)
+	}
 }

@@ -82,6 +82,9 @@ func (c *checker) service(s *Service, path string) {
 		c.add(path+".canary.baseline", "a dedicated baseline starts fresh instances of the stable version, which needs platform.process")
 	}
 	c.rolling(&s.Rolling, path+".rolling")
+	if s.Sticky != nil {
+		c.sticky(s.Sticky, path+".sticky")
+	}
 	switch s.Strategy {
 	case StrategyBlueGreen, StrategyCanary:
 	case StrategyRolling:
