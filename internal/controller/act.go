@@ -20,6 +20,11 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 	m := l.svc.Spec.Match
 	rt := router.Route{Service: l.svc.Spec.Name, Host: m.Host, PathPrefix: m.PathPrefix, Backends: []router.Backend{},
 		Sticky: l.sticky()}
+	if _, ok := weights[l.r.To.Label]; !ok && len(l.r.HeaderRoutes) > 0 {
+		// The header routes' target at weight 0: only they send to it.
+		weights = maps.Clone(weights)
+		weights[l.r.To.Label] = 0
+	}
 	for _, label := range pickOrder(weights, l.r.To.Label, l.r.BaselineLabel()) {
 		rt.Backends = append(rt.Backends, router.Backend{Version: label, Weight: weights[label], Addrs: l.readyAddrs(label)})
 	}

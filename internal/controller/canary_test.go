@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -159,4 +160,88 @@ func TestCanarySyntheticLoadReachesMinRequests(t *testing.T) {
 	if !passed {
 		t.Fatal("no 'analysis t passed' event: the synthetic load did not reach minRequests")
 	}
+}
+
+// TestCanaryHeaderRouteAndSticky: a setHeaderRoute step sends testers to
+// the canary at weight 0; sticky users keep their version while the
+// canary grows and never go back to stable; the route goes with the
+// rollout.
+func TestCanaryHeaderRouteAndSticky(t *testing.T) {
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc := service(v1, func(s *spec.Service) {
+		s.Strategy = spec.StrategyCanary
+		s.Sticky = &spec.Sticky{Cookie: "u", Generate: new(true), Path: "/", HTTPOnly: new(true), SameSite: "lax"}
+		s.Canary = spec.Canary{Analysis: spec.DefaultTemplate, Steps: []spec.CanaryStep{
+			{SetHeaderRoute: &spec.HeaderRoute{Header: "X-Canary", Exact: "yes"}},
+			{Pause: &spec.Pause{}},
+			{SetWeight: new(30)},
+			{Pause: &spec.Pause{}},
+			{SetWeight: new(60)},
+			{Pause: &spec.Pause{}},
+		}}
+	})
+	cfg := &spec.Config{}
+	cfg.ApplyDefaults()
+	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, cfg.Analysis)
+	r.waitPhase(1, engine.PhaseCompleted)
+	ro := r.waitPhase(r.deploy(v2).ID, engine.PhasePaused)
+	as := func(header, cookie string) string {
+		req, _ := http.NewRequest("GET", r.front.URL+"/", nil)
+		if header != "" {
+			req.Header.Set("X-Canary", header)
+		}
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "u", Value: cookie})
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Bluejay-Version")
+	}
+	if got := as("yes", ""); got != "v2" {
+		t.Fatalf("a tester at weight 0 was served by %q, want v2", got)
+	}
+	if got := as("", ""); got != "v1" {
+		t.Fatalf("a user at weight 0 was served by %q, want v1", got)
+	}
+	onCanary := map[string]bool{}
+	for _, w := range []int{30, 60} {
+		if _, err := r.ctrl.Command(context.Background(), "web", engine.CmdPromote); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for st, _ := r.ctrl.Status("web"); st.Weights["v2"] != w || st.Rollout.Phase != engine.PhasePaused; st, _ = r.ctrl.Status("web") {
+			if time.Now().After(deadline) {
+				t.Fatalf("weight %d never applied: %v %s", w, st.Weights, st.Rollout.Phase)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+		n := 0
+		for k := range 200 {
+			key := fmt.Sprintf("user-%d", k)
+			v := as("", key)
+			if v == "v1" && onCanary[key] {
+				t.Fatalf("weight %d: %s went back to stable", w, key)
+			}
+			if again := as("", key); again != v {
+				t.Fatalf("weight %d: %s flipped from %s to %s within the step", w, key, v, again)
+			}
+			onCanary[key] = v == "v2"
+			if v == "v2" {
+				n++
+			}
+		}
+		if n < 200*w/100-30 || n > 200*w/100+30 {
+			t.Errorf("weight %d: %d of 200 sticky users on v2", w, n)
+		}
+	}
+	if got, err := r.ctrl.Command(context.Background(), "web", engine.CmdAbort); err != nil || got.Phase != engine.PhaseRolledBack {
+		t.Fatalf("abort: %s %v", got.Phase, err)
+	}
+	if got := as("yes", ""); got != "v1" {
+		t.Fatalf("after the rollout a tester was served by %q, want v1: the header route must go with it", got)
+	}
+	_ = ro
 }
