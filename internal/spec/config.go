@@ -48,6 +48,31 @@ type ProxyConfig struct {
 	// is given to finish its in-flight requests before it is stopped.
 	// Default 30s; 0 stops it at once.
 	DrainTimeout Duration `yaml:"drainTimeout"`
+	// TrustedProxies are the addresses (CIDRs or IPs) of proxies in front
+	// of bluejay: from them, an inbound X-Forwarded-For is kept and the
+	// peer appended; from anyone else it is replaced. Default none.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	// MaxHeaderBytes bounds a request's headers; larger ones get 431.
+	// Default 65536.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout Duration `yaml:"readHeaderTimeout"`
+	// IdleTimeout closes a client's idle keep-alive connection. Default 2m.
+	IdleTimeout Duration `yaml:"idleTimeout"`
+	// TLS, when set, serves HTTPS (HTTP/1.1 and HTTP/2) with this
+	// certificate. Default none: plain HTTP/1.1.
+	TLS *TLS `yaml:"tls"`
+	// H2C also serves HTTP/2 without TLS (prior knowledge), for clients
+	// behind a TLS-terminating balancer. Default false.
+	H2C bool `yaml:"h2c"`
+}
+
+// TLS names a certificate and its key (PEM files, relative to the config).
+type TLS struct {
+	// Cert is the certificate chain file. Required.
+	Cert string `yaml:"cert"`
+	// Key is the private key file. Required.
+	Key string `yaml:"key"`
 }
 
 // AdminConfig configures the admin API.
@@ -102,6 +127,35 @@ type Service struct {
 	// grows only users from stable move to it, never back. Default none:
 	// every request is picked at random by weight.
 	Sticky *Sticky `yaml:"sticky"`
+	// Shield, when set, retries once on the stable version an idempotent
+	// request that failed on a new version (connect error or 5xx): the
+	// user sees success, the failure still counts against the new
+	// version. Default none.
+	Shield *Shield `yaml:"shield"`
+	// Outlier ejects an instance after consecutive failures (passive
+	// health) until an active probe passes again. Default none.
+	Outlier *Outlier `yaml:"outlier"`
+}
+
+// Shield retries idempotent requests that failed on a new version.
+type Shield struct {
+	// Methods are retried. Default GET, HEAD, OPTIONS.
+	Methods []string `yaml:"methods"`
+}
+
+// Outlier is passive health: an instance that fails requests in a row is
+// taken out of the split for a back-off period, then put back only once
+// an active probe passes. The last instance of a version is never
+// ejected, so that a version is judged, not hidden.
+type Outlier struct {
+	// ConsecutiveFailures is how many failed requests in a row (5xx or
+	// connect errors) eject an instance. Default 5.
+	ConsecutiveFailures int `yaml:"consecutiveFailures"`
+	// BaseEjection is the first ejection's length; each further one of
+	// the same instance doubles it, up to MaxEjection. Default 10s.
+	BaseEjection Duration `yaml:"baseEjection"`
+	// MaxEjection caps an ejection. Default 5m.
+	MaxEjection Duration `yaml:"maxEjection"`
 }
 
 // Sticky names the sticky key of a service's users.
@@ -336,6 +390,16 @@ type CanaryStep struct {
 	// SetHeaderRoute sends requests that match to the canary, whatever
 	// its weight, from this step until the rollout ends (testers, A/B).
 	SetHeaderRoute *HeaderRoute `yaml:"setHeaderRoute"`
+	// SetMirrorRoute copies a share of requests to the canary from this
+	// step until the rollout ends; the copies' responses are discarded
+	// and never slow or fail the user's request.
+	SetMirrorRoute *MirrorRoute `yaml:"setMirrorRoute"`
+}
+
+// MirrorRoute is the share of requests copied to the canary.
+type MirrorRoute struct {
+	// Percent of requests copied, 1-100. Required.
+	Percent int `yaml:"percent"`
 }
 
 // Pause holds a canary step.

@@ -49,6 +49,9 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	defaultString(&c.Proxy.Listen, defaultProxyListen)
 	d.duration(&c.Proxy.Timeout, "proxy.timeout", 30*time.Second)
 	d.duration(&c.Proxy.DrainTimeout, "proxy.drainTimeout", 30*time.Second)
+	d.int(&c.Proxy.MaxHeaderBytes, "proxy.maxHeaderBytes", 64<<10)
+	d.duration(&c.Proxy.ReadHeaderTimeout, "proxy.readHeaderTimeout", 10*time.Second)
+	d.duration(&c.Proxy.IdleTimeout, "proxy.idleTimeout", 2*time.Minute)
 	defaultString(&c.Admin.Listen, defaultAdminListen)
 	defaultString(&c.Store.Path, defaultStorePath)
 	for i := range c.Services {
@@ -74,6 +77,14 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	s.Rolling.applyDefaults(d, path+".rolling")
 	if s.Sticky != nil {
 		s.Sticky.applyDefaults(d, path+".sticky")
+	}
+	if s.Shield != nil && len(s.Shield.Methods) == 0 {
+		s.Shield.Methods = []string{"GET", "HEAD", "OPTIONS"}
+	}
+	if o := s.Outlier; o != nil {
+		d.int(&o.ConsecutiveFailures, path+".outlier.consecutiveFailures", 5)
+		d.duration(&o.BaseEjection, path+".outlier.baseEjection", 10*time.Second)
+		d.duration(&o.MaxEjection, path+".outlier.maxEjection", 5*time.Minute)
 	}
 }
 

@@ -15,6 +15,9 @@ const maxTokenSize = 64 << 10
 // An unset process dir becomes c.Dir itself.
 func (c *Config) resolvePaths() {
 	c.Store.Path = c.abs(c.Store.Path)
+	if t := c.Proxy.TLS; t != nil {
+		t.Cert, t.Key = c.abs(t.Cert), c.abs(t.Key)
+	}
 	if c.Admin.TokenFile != "" {
 		c.Admin.TokenFile = c.abs(c.Admin.TokenFile)
 	}

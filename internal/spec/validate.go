@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"net/netip"
 	"fmt"
 	"net"
 	"strconv"
@@ -40,6 +41,28 @@ func (c *checker) proxy(p *ProxyConfig) {
 	if p.Timeout <= 0 {
 		c.add("proxy.timeout", "timeout must be more than 0, such as 30s")
 	}
+	for i, cidr := range p.TrustedProxies {
+		if _, err := ParseTrusted(cidr); err != nil {
+			c.add(indexPath("proxy.trustedProxies", i), "%v", err)
+		}
+	}
+	c.atLeast(p.MaxHeaderBytes, 1024, "proxy.maxHeaderBytes")
+	c.positive(p.ReadHeaderTimeout, "proxy.readHeaderTimeout", "10s")
+	if p.TLS != nil && (p.TLS.Cert == "" || p.TLS.Key == "") {
+		c.add("proxy.tls", "tls needs both cert and key (PEM files)")
+	}
+}
+
+// ParseTrusted parses a trusted proxy: a CIDR, or an IP for a single host.
+func ParseTrusted(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid trusted proxy %q: want a CIDR such as 10.0.0.0/8 or an IP", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func (c *checker) admin(a *AdminConfig) {

@@ -24,13 +24,13 @@ func (c *checker) canary(k *Canary, templates map[string]AnalysisTemplate, path 
 
 func (c *checker) step(s *CanaryStep, templates map[string]AnalysisTemplate, path string) {
 	set := 0
-	for _, b := range []bool{s.SetWeight != nil, s.Pause != nil, s.Analysis != nil, s.Checks != nil, s.SetHeaderRoute != nil} {
+	for _, b := range []bool{s.SetWeight != nil, s.Pause != nil, s.Analysis != nil, s.Checks != nil, s.SetHeaderRoute != nil, s.SetMirrorRoute != nil} {
 		if b {
 			set++
 		}
 	}
 	if set != 1 {
-		c.add(path, "a step has exactly one of setWeight, pause, analysis, checks and setHeaderRoute, got %d", set)
+		c.add(path, "a step has exactly one of setWeight, pause, analysis, checks, setHeaderRoute and setMirrorRoute, got %d", set)
 		return
 	}
 	switch {
@@ -38,6 +38,8 @@ func (c *checker) step(s *CanaryStep, templates map[string]AnalysisTemplate, pat
 		c.add(path+".setWeight", "setWeight must be from 0 to 100 (a percentage of traffic), got %d", *s.SetWeight)
 	case s.Analysis != nil:
 		c.templateRef(s.Analysis.Template, templates, path+".analysis.template")
+	case s.SetMirrorRoute != nil && (s.SetMirrorRoute.Percent < 1 || s.SetMirrorRoute.Percent > 100):
+		c.add(path+".setMirrorRoute.percent", "percent must be from 1 to 100, got %d", s.SetMirrorRoute.Percent)
 	case s.SetHeaderRoute != nil:
 		c.headerRoute(s.SetHeaderRoute, path+".setHeaderRoute")
 	case s.Checks != nil:

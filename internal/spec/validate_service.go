@@ -85,6 +85,18 @@ func (c *checker) service(s *Service, path string) {
 	if s.Sticky != nil {
 		c.sticky(s.Sticky, path+".sticky")
 	}
+	if s.Shield != nil {
+		for i, m := range s.Shield.Methods {
+			c.method(m, indexPath(path+".shield.methods", i))
+		}
+	}
+	if o := s.Outlier; o != nil {
+		c.atLeast(o.ConsecutiveFailures, 1, path+".outlier.consecutiveFailures")
+		c.positive(o.BaseEjection, path+".outlier.baseEjection", "10s")
+		if o.MaxEjection < o.BaseEjection {
+			c.add(path+".outlier.maxEjection", "maxEjection %s must be at least baseEjection %s", o.MaxEjection, o.BaseEjection)
+		}
+	}
 	switch s.Strategy {
 	case StrategyBlueGreen, StrategyCanary:
 	case StrategyRolling:
