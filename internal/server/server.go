@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +35,7 @@ type Server struct {
 	controller *controller.Controller
 	proxyLn    net.Listener
 	adminLn    net.Listener
+	tls        *tls.Config // the proxy's, nil without proxy.tls
 }
 
 // New opens the store and binds both listeners, so that a busy port or
@@ -45,6 +47,14 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: st, processes: process.New(),
 		proxy: &proxy.Proxy{Timeout: cfg.Proxy.Timeout.D(), VersionHeader: cfg.Proxy.VersionHeader, Logger: log}}
+	if t := cfg.Proxy.TLS; t != nil {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("proxy.tls: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if s.proxyLn, err = net.Listen("tcp", cfg.Proxy.Listen); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("proxy.listen: %w", err)
@@ -99,11 +109,11 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // finishes in-flight requests, the controller stops, instances stop.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
-	proxySrv := &http.Server{Handler: s.proxy, ReadHeaderTimeout: 10 * time.Second}
+	proxySrv := s.proxyServer()
 	adminSrv := &http.Server{Handler: (&api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 3)
-	go func() { errc <- serve(proxySrv, s.proxyLn) }()
+	go func() { errc <- s.serveProxy(proxySrv) }()
 	go func() { errc <- serve(adminSrv, s.adminLn) }()
 	cctx, stopController := context.WithCancel(context.WithoutCancel(ctx))
 	controllerDone := make(chan struct{})
@@ -119,6 +129,37 @@ func (s *Server) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	return errors.Join(err, s.shutdown(proxySrv, adminSrv, func() { stopController(); <-controllerDone }))
+}
+
+// proxyServer is the users' HTTP server: HTTP/1.1 with keep-alive, HTTP/2
+// over TLS when proxy.tls is set, and HTTP/2 without TLS when proxy.h2c
+// is; with the header limits and timeouts of the config.
+func (s *Server) proxyServer() *http.Server {
+	pc := s.cfg.Proxy
+	srv := &http.Server{Handler: s.proxy, MaxHeaderBytes: pc.MaxHeaderBytes,
+		ReadHeaderTimeout: pc.ReadHeaderTimeout.D(), IdleTimeout: pc.IdleTimeout.D()}
+	if pc.H2C {
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		protocols.SetUnencryptedHTTP2(true)
+		if pc.TLS != nil {
+			protocols.SetHTTP2(true)
+		}
+		srv.Protocols = &protocols
+	}
+	return srv
+}
+
+// serveProxy serves users, over TLS when proxy.tls is set.
+func (s *Server) serveProxy(srv *http.Server) error {
+	if s.tls != nil {
+		srv.TLSConfig = s.tls
+		if err := srv.ServeTLS(s.proxyLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+	return serve(srv, s.proxyLn)
 }
 
 func serve(srv *http.Server, ln net.Listener) error {
