@@ -20,14 +20,18 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 	m := l.svc.Spec.Match
 	rt := router.Route{Service: l.svc.Spec.Name, Host: m.Host, PathPrefix: m.PathPrefix, Backends: []router.Backend{},
 		Sticky: l.sticky()}
-	if _, ok := weights[l.r.To.Label]; !ok && len(l.r.HeaderRoutes) > 0 {
-		// The header routes' target at weight 0: only they send to it.
+	if _, ok := weights[l.r.To.Label]; !ok && (len(l.r.HeaderRoutes) > 0 || l.r.MirrorPercent > 0) {
+		// The header or mirror routes' target at weight 0: only they send to it.
 		weights = maps.Clone(weights)
 		weights[l.r.To.Label] = 0
 	}
 	for _, label := range pickOrder(weights, l.r.To.Label, l.r.BaselineLabel()) {
 		rt.Backends = append(rt.Backends, router.Backend{Version: label, Weight: weights[label], Addrs: l.readyAddrs(label)})
 	}
+	if l.r.MirrorPercent > 0 {
+		rt.Mirror = &router.Mirror{Version: l.r.To.Label, Percent: l.r.MirrorPercent}
+	}
+	l.protect(&rt)
 	for _, h := range l.r.HeaderRoutes {
 		rt.Rules = append(rt.Rules, router.Rule{Header: h.Header, Cookie: h.Cookie, Exact: h.Exact, Prefix: h.Prefix,
 			Regex: h.Regex, Version: l.r.To.Label})
@@ -62,6 +66,19 @@ func pickOrder(weights map[string]int, first ...string) []string {
 		}
 	}
 	return out
+}
+
+// protect adds the service's shield (on the stable version, while a new
+// version takes traffic) and outlier ejection to a route.
+func (l *loop) protect(rt *router.Route) {
+	s := l.svc.Spec
+	if sh := s.Shield; sh != nil && l.r.Phase.Active() && l.r.From.Label != "" {
+		rt.Shield = &router.Shield{Stable: l.r.From.Label, Methods: sh.Methods}
+	}
+	if o := s.Outlier; o != nil {
+		rt.Outlier = &router.Outlier{ConsecutiveFailures: o.ConsecutiveFailures,
+			BaseEjection: o.BaseEjection.D().Seconds(), MaxEjection: o.MaxEjection.D().Seconds()}
+	}
 }
 
 // sticky is the service's sticky key for the router, nil without.

@@ -177,6 +177,8 @@ func (l *loop) canaryStep(st spec.CanaryStep) engine.CanaryStep {
 		return engine.CanaryStep{Kind: engine.StepPause, Duration: st.Pause.Duration.D()}
 	case st.Analysis != nil:
 		return engine.CanaryStep{Kind: engine.StepAnalysis, Duration: st.Analysis.Duration.D(), Analysis: l.limits(st.Analysis.Template)}
+	case st.SetMirrorRoute != nil:
+		return engine.CanaryStep{Kind: engine.StepSetMirrorRoute, MirrorPercent: st.SetMirrorRoute.Percent}
 	case st.SetHeaderRoute != nil:
 		h := st.SetHeaderRoute
 		return engine.CanaryStep{Kind: engine.StepSetHeaderRoute,

@@ -169,11 +169,11 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	next.Phase, next.Reason, next.Weights, next.Settled = d.Phase, d.Reason, d.Weights, d.Settled
 	next.Step, next.Inconclusives = d.Step, d.Inconclusives
 	next.NewCount, next.OldCount = d.NewCount, d.OldCount
-	next.HeaderRoutes = d.HeaderRoutes
+	next.HeaderRoutes, next.MirrorPercent = d.HeaderRoutes, d.MirrorPercent
 	stepped := d.Step != l.r.Step || d.RestartStep
 	if next.Phase == l.r.Phase && next.Reason == l.r.Reason && next.Settled == l.r.Settled &&
 		maps.Equal(next.Weights, l.r.Weights) && !stepped && next.NewCount == l.r.NewCount && next.OldCount == l.r.OldCount &&
-		slices.Equal(next.HeaderRoutes, l.r.HeaderRoutes) {
+		slices.Equal(next.HeaderRoutes, l.r.HeaderRoutes) && next.MirrorPercent == l.r.MirrorPercent {
 		return nil
 	}
 	next.Exposure = l.exposure(ctx)

@@ -341,8 +341,8 @@ func (b machine) reject(why string) Decision {
 func (b machine) to(p Phase, reason string, weights map[string]int) Decision {
 	d := Decision{Phase: p, Reason: reason, Weights: weights, Step: b.r.Step, Inconclusives: b.r.Inconclusives,
 		NewCount: b.r.NewCount, OldCount: b.r.OldCount}
-	if p == PhaseProgressing || p == PhasePaused {
-		d.HeaderRoutes = b.r.HeaderRoutes // only while the canary's steps run
+	if p == PhaseProgressing || p == PhasePaused { // only while the canary's steps run
+		d.HeaderRoutes, d.MirrorPercent = b.r.HeaderRoutes, b.r.MirrorPercent
 	}
 	return d
 }

@@ -39,6 +39,12 @@ func (b machine) progressing() Decision {
 		return b.analysisStep(s)
 	case StepChecks:
 		return b.checksStep()
+	case StepSetMirrorRoute:
+		d := b.enter(b.r.Step+1, fmt.Sprintf("%d%% of requests are now copied to %s", s.MirrorPercent, b.r.To.Label), b.r.Weights)
+		if d.Phase == PhaseProgressing || d.Phase == PhasePaused {
+			d.MirrorPercent = s.MirrorPercent
+		}
+		return d
 	case StepSetHeaderRoute:
 		d := b.enter(b.r.Step+1, fmt.Sprintf("requests with %s now go to %s", s.Route, b.r.To.Label), b.r.Weights)
 		if d.Phase == PhaseProgressing || d.Phase == PhasePaused {

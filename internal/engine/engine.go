@@ -109,8 +109,9 @@ type Decision struct {
 	Inconclusives int
 	// NewCount and OldCount are a rolling rollout's target counts.
 	NewCount, OldCount int
-	// HeaderRoutes are the canary's header routes (see Rollout).
-	HeaderRoutes []HeaderRoute
+	// HeaderRoutes and MirrorPercent are the canary's routes (see Rollout).
+	HeaderRoutes  []HeaderRoute
+	MirrorPercent int
 }
 
 // Transition reports whether the decision moves r to another phase.

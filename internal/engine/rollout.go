@@ -100,6 +100,9 @@ type Rollout struct {
 	// HeaderRoutes send matching requests to the canary while its steps
 	// run (set by setHeaderRoute steps).
 	HeaderRoutes []HeaderRoute `json:"headerRoutes,omitempty"`
+	// MirrorPercent of requests are copied to the canary while its steps
+	// run (set by setMirrorRoute steps); 0: none.
+	MirrorPercent int `json:"mirrorPercent,omitempty"`
 	// NewCount and OldCount are a rolling rollout's target instance
 	// counts of the new and the old version.
 	NewCount int `json:"newCount,omitempty"`
@@ -179,6 +182,8 @@ const (
 	StepChecks    StepKind = "checks"
 	// StepSetHeaderRoute sends matching requests to the canary.
 	StepSetHeaderRoute StepKind = "setHeaderRoute"
+	// StepSetMirrorRoute copies a share of requests to the canary.
+	StepSetMirrorRoute StepKind = "setMirrorRoute"
 )
 
 // HeaderRoute matches requests by a header or a cookie (one of each pair
@@ -204,6 +209,8 @@ type CanaryStep struct {
 	Checks int `json:"checks,omitempty"`
 	// Route is a setHeaderRoute step's match.
 	Route *HeaderRoute `json:"route,omitempty"`
+	// MirrorPercent is a setMirrorRoute step's share of requests.
+	MirrorPercent int `json:"mirrorPercent,omitempty"`
 }
 
 // AnalysisLimits are an analysis template's name and the limits the
@@ -231,6 +238,8 @@ func (s CanaryStep) String() string {
 		return "pause " + s.Duration.String()
 	case StepSetHeaderRoute:
 		return fmt.Sprintf("setHeaderRoute %s", s.Route)
+	case StepSetMirrorRoute:
+		return fmt.Sprintf("setMirrorRoute %d%%", s.MirrorPercent)
 	case StepAnalysis:
 		if s.Duration == 0 {
 			return "analysis " + s.Analysis.Template + " until Pass"

@@ -37,6 +37,35 @@ type Route struct {
 	// before the weights apply. Only these rules are honoured: a client
 	// cannot pick a version by sending a header nobody configured.
 	Rules []Rule `json:"rules,omitempty"`
+	// Mirror, when set, copies a share of the route's requests to a
+	// version; the copies' responses are discarded. Nil: no copies.
+	Mirror *Mirror `json:"mirror,omitempty"`
+	// Shield, when set, retries on its Stable version an idempotent
+	// request that failed on another version. Nil: no retries.
+	Shield *Shield `json:"shield,omitempty"`
+	// Outlier, when set, ejects instances that fail requests in a row.
+	Outlier *Outlier `json:"outlier,omitempty"`
+}
+
+// Mirror copies Percent of the requests to Version.
+type Mirror struct {
+	Version string `json:"version"`
+	Percent int    `json:"percent"`
+}
+
+// Shield retries Methods on Stable once when they fail elsewhere with a
+// connect error or a 5xx.
+type Shield struct {
+	Stable  string   `json:"stable"`
+	Methods []string `json:"methods"`
+}
+
+// Outlier ejects an instance after ConsecutiveFailures failed requests
+// for BaseEjection, doubling on each repeat up to MaxEjection (seconds).
+type Outlier struct {
+	ConsecutiveFailures int     `json:"consecutiveFailures"`
+	BaseEjection        float64 `json:"baseEjection"`
+	MaxEjection         float64 `json:"maxEjection"`
 }
 
 // Sticky names where a request's sticky key is found. The key hashes to a
@@ -97,6 +126,11 @@ func (r Route) Equal(o Route) bool {
 	return r.Service == o.Service && r.Host == o.Host && r.PathPrefix == o.PathPrefix &&
 		slices.EqualFunc(r.Backends, o.Backends, func(a, b Backend) bool {
 			return a.Version == b.Version && a.Weight == b.Weight && slices.Equal(a.Addrs, b.Addrs)
-		}) && (r.Sticky == nil) == (o.Sticky == nil) && (r.Sticky == nil || *r.Sticky == *o.Sticky) &&
-		slices.Equal(r.Rules, o.Rules)
+		}) && equalPtr(r.Sticky, o.Sticky) && slices.Equal(r.Rules, o.Rules) && equalPtr(r.Mirror, o.Mirror) &&
+		equalPtr(r.Outlier, o.Outlier) && (r.Shield == nil) == (o.Shield == nil) &&
+		(r.Shield == nil || r.Shield.Stable == o.Shield.Stable && slices.Equal(r.Shield.Methods, o.Shield.Methods))
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
