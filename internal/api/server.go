@@ -28,6 +28,13 @@ type Server struct {
 	Token string
 	// Logger receives request errors. Nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics serves GET /metrics, the Prometheus exposition. It is
+	// behind the same bearer token as /v1: the series name every service,
+	// version and instance address and show each rollout's state, and
+	// Prometheus sends a token with `authorization: {credentials_file:
+	// ...}` in its scrape config. There is no unauthenticated variant.
+	// nil means no /metrics route (404).
+	Metrics http.Handler
 }
 
 // Handler returns the API's routes.
@@ -44,6 +51,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/services/{name}/rollouts", s.auth(s.listRollouts))
 	mux.Handle("GET /v1/services/{name}/events", s.auth(s.listEvents))
 	mux.Handle("GET /v1/rollouts/{id}", s.auth(s.getRollout))
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.guard(s.Metrics))
+	}
 	return mux
 }
 
@@ -53,8 +63,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, int, error)
 func (s *Server) auth(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="bluejay"`)
-			writeJSON(w, http.StatusUnauthorized, errorBody{"missing or wrong bearer token"})
+			unauthorized(w)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -66,6 +75,23 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 		}
 		writeJSON(w, status, v)
 	})
+}
+
+// guard checks the bearer token, then hands the request to h, which
+// writes its own answer.
+func (s *Server) guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			unauthorized(w)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="bluejay"`)
+	writeJSON(w, http.StatusUnauthorized, errorBody{"missing or wrong bearer token"})
 }
 
 func (s *Server) authorized(r *http.Request) bool {

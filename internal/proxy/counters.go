@@ -29,8 +29,9 @@ type counters struct {
 	// Hooks for the data-plane features of issue 4, which increment them
 	// once they exist; until then they stay zero. Stats reports them.
 	//
-	// ejections counts the version's instances that passive health
-	// checking (outlier ejection, issue 4 item 4) took out of the split.
+	// ejections counts the times passive health checking (outlier
+	// ejection, issue 4 item 4) took one of the version's instances out
+	// of the split.
 	ejections atomic.Int64
 	// mirrorDrops counts mirrored copies of requests bound for the
 	// version that were dropped because the mirror queue was full

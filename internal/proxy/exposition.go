@@ -42,9 +42,10 @@ type VersionStats struct {
 type InstanceStats struct {
 	// Addr is the instance's host:port.
 	Addr string
-	// Codes counts the instance's finished requests by [Class]: each
-	// request once, by its first outcome (an upgrade that fails after its
-	// 101 stays a 1xx).
+	// Codes counts the instance's finished requests by [Class] of the
+	// answer: each request once, except an upgrade that the proxy fails
+	// after the upstream's 101, which counts as a 1xx and as the proxy's
+	// error, both of which happened.
 	Codes [NumClasses]int64
 	// InFlight is how many requests forwarded to Addr have not finished,
 	// whichever service or version they were for: see [Proxy.InFlight].

@@ -79,7 +79,7 @@ func (t *tracked) Value(key any) any {
 // arrived or it failed: the request and its latency in the version's
 // window and latency histogram, and, if failed, an error of the version
 // in Counts, Window and OnError. ctx is the request's context. The
-// outcome's class is counted apart, by countClass, before finish.
+// instance's classes are counted apart, by the hooks that call finish.
 func (u *upstream) finish(ctx context.Context, failed bool) {
 	t, _ := ctx.Value(trackedKey{}).(*tracked)
 	switch {
@@ -129,28 +129,18 @@ func (u *upstream) modifyResponse(res *http.Response) error {
 	if res.Request != nil {
 		ctx = res.Request.Context()
 	}
-	u.countClass(ctx, responseClass(res.StatusCode))
+	u.instance.codes[responseClass(res.StatusCode)].Add(1)
 	u.finish(ctx, res.StatusCode >= 500)
 	u.setVersionHeader(res.Header)
 	return nil
 }
 
-// handleError counts the class of the proxy's answer to a failed request
-// (fail, the one error handler, picks the same status), then hands the
-// request to fail.
+// handleError counts the proxy's answer to a failed request in the
+// instance's classes (fail, the one error handler, picks the same
+// status), then hands the request to fail.
 func (u *upstream) handleError(w http.ResponseWriter, r *http.Request, err error) {
-	u.countClass(r.Context(), failureClass(statusFor(r.Context(), err)))
+	u.instance.codes[failureClass(statusFor(r.Context(), err))].Add(1)
 	u.p.fail(w, r, u.service, u, err)
-}
-
-// countClass counts the request's outcome in the instance's class c,
-// unless finish already recorded an outcome for it: each request counts
-// once, by its first outcome. Called before finish, in the same hook.
-func (u *upstream) countClass(ctx context.Context, c Class) {
-	if t, _ := ctx.Value(trackedKey{}).(*tracked); t != nil && !t.end.IsZero() {
-		return
-	}
-	u.instance.codes[c].Add(1)
 }
 
 func (u *upstream) setVersionHeader(h http.Header) {

@@ -16,6 +16,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/api"
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/platform/process"
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
@@ -110,8 +111,8 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
 	proxySrv := s.proxyServer()
-	adminSrv := &http.Server{Handler: (&api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log}).Handler(),
-		ReadHeaderTimeout: 10 * time.Second}
+	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics()}
+	adminSrv := &http.Server{Handler: admin.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 3)
 	go func() { errc <- s.serveProxy(proxySrv) }()
 	go func() { errc <- serve(adminSrv, s.adminLn) }()
@@ -160,6 +161,26 @@ func (s *Server) serveProxy(srv *http.Server) error {
 		return nil
 	}
 	return serve(srv, s.proxyLn)
+}
+
+// metrics returns the /metrics handler: the proxy's counters, every
+// service's rollout, and the process's go_ and process_ series.
+func (s *Server) metrics() http.Handler {
+	return prom.Handler(prom.NewRegistry(&prom.Collector{Proxy: s.proxy, Rollouts: prom.RolloutsFunc(s.rollouts)}))
+}
+
+// rollouts returns each service's latest rollout and live weights, for
+// the metrics.
+func (s *Server) rollouts() []prom.RolloutState {
+	var out []prom.RolloutState
+	for _, name := range s.controller.Services() {
+		st, err := s.controller.Status(name)
+		if err != nil {
+			continue // removed since Services
+		}
+		out = append(out, prom.RolloutState{Service: name, ID: st.Rollout.ID, Phase: st.Rollout.Phase, Weights: st.Weights})
+	}
+	return out
 }
 
 func serve(srv *http.Server, ln net.Listener) error {

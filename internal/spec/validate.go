@@ -1,9 +1,9 @@
 package spec
 
 import (
-	"net/netip"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
