@@ -51,6 +51,11 @@ type instanceCounts struct {
 	// that found it still routed. Stats stops reporting an instance
 	// statsLinger after it left.
 	seen atomic.Int64
+	// Passive health (outlier.go): failures in a row, ejections in a row
+	// (each doubles the next), and until when it is ejected (Unix nanos).
+	failures     atomic.Int32
+	ejectedTimes atomic.Int32
+	ejectedUntil atomic.Int64
 }
 
 // instanceOf returns the counts of the version's instance at addr, made

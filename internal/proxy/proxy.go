@@ -132,6 +132,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case u == nil:
 		p.fail(w, r, rt.service, nil, errNoInstance)
 	default:
+		if stable := rt.shield(r, u); stable != nil {
+			r = r.WithContext(withShield(r.Context(), stable))
+		}
 		u.serve(w, r)
 	}
 }

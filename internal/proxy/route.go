@@ -18,6 +18,9 @@ type route struct {
 	cum      []uint64   // cum[i] is the sum of the weights of backends[:i+1]
 	sticky   *router.Sticky
 	rules    []rule // in order; the first match wins
+
+	stable        *backend // the shield's retry target; nil: no shield
+	shieldMethods []string
 }
 
 // backend is one eligible version of a route.
@@ -41,6 +44,7 @@ func (p *Proxy) compile(r router.Route) *route {
 			continue
 		}
 		be := p.compileBackend(r.Service, b)
+		be.withOutlier(r.Outlier)
 		byVersion[b.Version] = be
 		if b.Weight <= 0 {
 			continue
@@ -51,6 +55,9 @@ func (p *Proxy) compile(r router.Route) *route {
 	}
 	rt.sticky = r.Sticky
 	rt.rules = compileRules(r.Rules, byVersion)
+	if sh := r.Shield; sh != nil {
+		rt.stable, rt.shieldMethods = byVersion[sh.Stable], sh.Methods
+	}
 	return rt
 }
 
@@ -95,8 +102,20 @@ func (rt *route) pickBucket(bucket uint64) *upstream {
 	return rt.backends[len(rt.backends)-1].nextUpstream()
 }
 
-// nextUpstream returns the backend's upstreams in turn.
+// nextUpstream returns the backend's upstreams in turn, skipping ejected
+// ones (all of them are never ejected; see outlier.go).
 func (b *backend) nextUpstream() *upstream {
 	i := b.next.Add(1) - 1
-	return b.upstreams[i%uint64(len(b.upstreams))]
+	n := uint64(len(b.upstreams))
+	first := b.upstreams[i%n]
+	if first.outlier == nil {
+		return first
+	}
+	now := first.p.now()
+	for k := range n {
+		if u := b.upstreams[(i+k)%n]; !u.ejected(now) {
+			return u
+		}
+	}
+	return first
 }

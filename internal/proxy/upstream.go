@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httputil"
 	"sync/atomic"
 	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
 // upstream is one address of one version of a service, with the reverse
@@ -18,6 +21,8 @@ type upstream struct {
 	instance               *instanceCounts // shared by the version's upstreams of addr
 	inflight               *atomic.Int64   // shared by every upstream of addr
 	rp                     *httputil.ReverseProxy
+	backend                *backend        // the version u belongs to
+	outlier                *router.Outlier // nil: no passive health
 }
 
 func (p *Proxy) newUpstream(service, version, addr string) *upstream {
@@ -46,7 +51,9 @@ func (u *upstream) begin() { u.inflight.Add(1) }
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	defer u.inflight.Add(-1)
 	u.counts.requests.Add(1)
-	u.rp.ServeHTTP(w, r.WithContext(&tracked{Context: r.Context(), start: u.p.now(), user: u.p.userKey(r)}))
+	t := &tracked{Context: r.Context(), start: u.p.now(), user: u.p.userKey(r)}
+	t.shield, _ = r.Context().Value(shieldKey{}).(*backend)
+	u.rp.ServeHTTP(w, r.WithContext(t))
 }
 
 // tracked is the context of a request that serve forwards: the request's
@@ -61,6 +68,28 @@ type tracked struct {
 	start time.Time
 	end   time.Time // zero until the first outcome is recorded
 	user  string    // who sent it, for the blast radius
+	// shield is the stable backend to retry on if this attempt fails;
+	// nil when the request is not shielded (or is the retry).
+	shield *backend
+}
+
+// shieldKey carries a request's shield into serve.
+type shieldKey struct{}
+
+type shieldCtx struct {
+	context.Context
+	stable *backend
+}
+
+func (c shieldCtx) Value(key any) any {
+	if key == (shieldKey{}) {
+		return c.stable
+	}
+	return c.Context.Value(key)
+}
+
+func withShield(ctx context.Context, stable *backend) context.Context {
+	return shieldCtx{Context: ctx, stable: stable}
 }
 
 // trackedKey is the key under which a tracked context returns itself.
@@ -101,6 +130,7 @@ func (u *upstream) finish(ctx context.Context, failed bool) {
 	default:
 		return
 	}
+	u.outcome(failed)
 	if failed {
 		u.counts.errors.Add(1)
 		if u.p.OnError != nil {
@@ -131,6 +161,9 @@ func (u *upstream) modifyResponse(res *http.Response) error {
 	}
 	u.instance.codes[responseClass(res.StatusCode)].Add(1)
 	u.finish(ctx, res.StatusCode >= 500)
+	if t, _ := ctx.Value(trackedKey{}).(*tracked); t != nil && t.shield != nil && res.StatusCode >= 500 {
+		return errShielded
+	}
 	u.setVersionHeader(res.Header)
 	return nil
 }
@@ -139,7 +172,18 @@ func (u *upstream) modifyResponse(res *http.Response) error {
 // instance's classes (fail, the one error handler, picks the same
 // status), then hands the request to fail.
 func (u *upstream) handleError(w http.ResponseWriter, r *http.Request, err error) {
-	u.instance.codes[failureClass(statusFor(r.Context(), err))].Add(1)
+	t, _ := r.Context().Value(trackedKey{}).(*tracked)
+	if !errors.Is(err, errShielded) {
+		u.instance.codes[failureClass(statusFor(r.Context(), err))].Add(1)
+	}
+	if t != nil && t.shield != nil {
+		if !errors.Is(err, errShielded) {
+			u.finish(r.Context(), statusFor(r.Context(), err) != StatusClientClosedRequest)
+		}
+		if u.retry(w, r.WithContext(t.Context), t.shield) {
+			return
+		}
+	}
 	u.p.fail(w, r, u.service, u, err)
 }
 
