@@ -3,6 +3,8 @@ package proxy_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
@@ -73,6 +75,29 @@ func TestForwardedHeaders(t *testing.T) {
 	}
 	if s.Host != "app.example.com" {
 		t.Errorf("upstream saw Host %q, want the client's app.example.com", s.Host)
+	}
+}
+
+// TestForwardedHeadersFromATrustedProxy: from a trusted peer (a load
+// balancer in front), the inbound X-Forwarded-* are kept and the peer
+// appended; the users of the blast radius are the forwarded clients.
+func TestForwardedHeadersFromATrustedProxy(t *testing.T) {
+	p := &proxy.Proxy{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	p.SetRoute(route("web", be("v1", 100, echo(t))))
+	url, client := newServer(t, p)
+	_, s := sendThrough(t, client, url, http.Header{
+		"X-Forwarded-For":   {"203.0.113.7"},
+		"X-Forwarded-Host":  {"shop.example"},
+		"X-Forwarded-Proto": {"https"},
+	})
+	want := map[string]string{"X-Forwarded-For": "203.0.113.7, 127.0.0.1", "X-Forwarded-Host": "shop.example", "X-Forwarded-Proto": "https"}
+	for name, v := range want {
+		if got := strings.Join(s.Header.Values(name), ", "); got != v {
+			t.Errorf("upstream saw %s %q, want %q", name, got, v)
+		}
+	}
+	if c := p.Counts("web", "v1"); c.Users != 1 {
+		t.Errorf("users = %d, want the one forwarded client", c.Users)
 	}
 }
 

@@ -107,3 +107,41 @@ func TestOutlierEjection(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorCopiesWithoutTouchingTheUser: copies of the mirrored share
+// reach the mirror version marked as copies; the user's answer comes from
+// the weighted version, and a slow mirror never slows it.
+func TestMirrorCopiesWithoutTouchingTheUser(t *testing.T) {
+	var copies atomic.Int64
+	release := make(chan struct{})
+	mirror := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(proxy.MirrorHeader) == "1" {
+			copies.Add(1)
+		}
+		<-release // a hung mirror
+	}))
+	t.Cleanup(func() { close(release) }) // runs before serve's Close, which waits for the handlers
+	v1 := backend(t, "v1")
+	p := &proxy.Proxy{VersionHeader: "X-Version"}
+	r := route("web", be("v1", 100, v1), be("v2", 0, mirror))
+	r.Mirror = &router.Mirror{Version: "v2", Percent: 100}
+	p.SetRoute(r)
+	for i := range 300 {
+		if code, body := send(t, p, "x", "/"); code != 200 || !strings.Contains(body, "v1") {
+			t.Fatalf("request %d = %d %q, want v1's answer whatever the mirror does", i, code, body)
+		}
+	}
+	waitFor(t, "the copies to reach the mirror", func() bool { return copies.Load() >= 4 })
+	if c := p.Counts("web", "v2"); c.Requests != 0 {
+		t.Fatalf("copies counted as v2's requests: %+v", c)
+	}
+	var dropped int64
+	for _, vs := range p.Stats() {
+		if vs.Version == "v2" {
+			dropped = vs.MirrorDrops
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("with the mirror hung and its queue full, copies must be dropped and counted")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,13 @@ type Proxy struct {
 	// minutes).
 	WindowBuckets int
 
+	// TrustedProxies are the peers (load balancers in front of bluejay)
+	// whose X-Forwarded-For, -Proto and -Host are kept, the peer's
+	// address appended; from any other peer they are replaced. Their
+	// first X-Forwarded-For address also names the user for the blast
+	// radius. Nil trusts no one.
+	TrustedProxies []netip.Prefix
+
 	// UserKey names the user behind a request for the blast radius's
 	// distinct users (a sticky key, a user id header). Nil means the
 	// client's address. It must be cheap and safe for concurrent use.
@@ -92,6 +100,9 @@ type Proxy struct {
 
 	sharedOnce sync.Once
 	shared     shared
+
+	mirrorOnce sync.Once
+	mirrors    chan mirrorCopy // copies waiting for a worker
 
 	counters sync.Map // counterKey → *counters
 	inflight sync.Map // addr → *atomic.Int64
@@ -135,6 +146,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if stable := rt.shield(r, u); stable != nil {
 			r = r.WithContext(withShield(r.Context(), stable))
 		}
+		p.mirror(rt, r, u)
 		u.serve(w, r)
 	}
 }
@@ -209,6 +221,24 @@ func (p *Proxy) swap(t *table) {
 
 // load returns the current table; nil is a valid, empty table.
 func (p *Proxy) load() *table { return p.table.Load() }
+
+// trusted reports whether the peer at remoteAddr (host:port) is a
+// trusted proxy.
+func (p *Proxy) trusted(remoteAddr string) bool {
+	if len(p.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, pf := range p.TrustedProxies {
+		if pf.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
+}
 
 func (p *Proxy) random() uint64 {
 	if p.Rand != nil {

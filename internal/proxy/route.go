@@ -21,6 +21,8 @@ type route struct {
 
 	stable        *backend // the shield's retry target; nil: no shield
 	shieldMethods []string
+	mirror        *backend // copies go to it; nil: no mirroring
+	mirrorPercent int
 }
 
 // backend is one eligible version of a route.
@@ -57,6 +59,9 @@ func (p *Proxy) compile(r router.Route) *route {
 	rt.rules = compileRules(r.Rules, byVersion)
 	if sh := r.Shield; sh != nil {
 		rt.stable, rt.shieldMethods = byVersion[sh.Stable], sh.Methods
+	}
+	if m := r.Mirror; m != nil && m.Percent > 0 {
+		rt.mirror, rt.mirrorPercent = byVersion[m.Version], min(m.Percent, 100)
 	}
 	return rt
 }

@@ -79,3 +79,60 @@ func hammer(c *http.Client, url string, done <-chan struct{}, progress chan<- st
 		}
 	}
 }
+
+// TestSoakWeightChangesAndFlips is issue 4's soak: 1000 weight changes
+// (the canary climbing 1 → 100 ten times, sticky and not) and 100 flips,
+// plus instances joining and leaving, under continuous load: 0 failed
+// requests. -short skips it.
+func TestSoakWeightChangesAndFlips(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak: run without -short")
+	}
+	v1a, v1b, v2a, v2b := backend(t, "v1"), backend(t, "v1"), backend(t, "v2"), backend(t, "v2")
+	p := &proxy.Proxy{}
+	p.SetRoute(route("web", be("v2", 0, v2a), be("v1", 100, v1a, v1b)))
+	url, client := newServer(t, p)
+	var (
+		done     = make(chan struct{})
+		progress = make(chan struct{}, 1)
+		sent     atomic.Int64
+		wg       sync.WaitGroup
+		errs     = make(chan error, 4)
+	)
+	for range 4 {
+		wg.Go(func() { errs <- hammer(client, url, done, progress, &sent) })
+	}
+	changes := 0
+	for round := range 10 {
+		for w := 1; w <= 100; w++ {
+			<-progress
+			v2 := []string{v2a}
+			if w%7 == 0 {
+				v2 = append(v2, v2b) // an instance joins, and leaves at the next change
+			}
+			r := route("web", be("v2", w, v2...), be("v1", 100-w, v1a, v1b))
+			if round%2 == 1 {
+				r.Sticky = &router.Sticky{Cookie: "u", Generate: true}
+			}
+			p.SetRoute(r)
+			changes++
+		}
+	}
+	for i := range 100 {
+		<-progress
+		if i%2 == 0 {
+			p.SetRoute(route("web", be("v2", 0, v2a), be("v1", 100, v1a)))
+		} else {
+			p.SetRoute(route("web", be("v2", 100, v2a, v2b), be("v1", 0, v1a)))
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("%d requests over %d weight changes and 100 flips, 0 failed", sent.Load(), changes)
+}

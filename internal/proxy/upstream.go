@@ -146,7 +146,18 @@ func (u *upstream) finish(ctx context.Context, failed bool) {
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = u.addr
+	trusted := u.p.trusted(pr.In.RemoteAddr)
+	if xff := pr.In.Header["X-Forwarded-For"]; trusted && len(xff) > 0 {
+		pr.Out.Header["X-Forwarded-For"] = xff // SetXForwarded appends the peer
+	}
 	pr.SetXForwarded()
+	if trusted {
+		for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+			if v := pr.In.Header.Get(h); v != "" {
+				pr.Out.Header.Set(h, v)
+			}
+		}
+	}
 	if h := u.p.VersionHeader; h != "" {
 		pr.Out.Header.Del(h)
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/axiomhq/hyperloglog"
@@ -41,10 +42,16 @@ func (u *users) estimate() (all, failed int64) {
 }
 
 // userKey names the user behind a request: Proxy.UserKey if set, else
-// the client's address without its port (X-Forwarded-For is not trusted).
+// the client's address without its port — the first X-Forwarded-For
+// address when the peer is a trusted proxy, which is never trusted
+// otherwise.
 func (p *Proxy) userKey(r *http.Request) string {
 	if p.UserKey != nil {
 		return p.UserKey(r)
+	}
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" && p.trusted(r.RemoteAddr) {
+		first, _, _ := strings.Cut(xff, ",")
+		return strings.TrimSpace(first)
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -48,6 +48,10 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, store: st, processes: process.New(),
 		proxy: &proxy.Proxy{Timeout: cfg.Proxy.Timeout.D(), VersionHeader: cfg.Proxy.VersionHeader, Logger: log}}
+	for _, t := range cfg.Proxy.TrustedProxies {
+		pf, _ := spec.ParseTrusted(t) // validated by spec.Load
+		s.proxy.TrustedProxies = append(s.proxy.TrustedProxies, pf)
+	}
 	if t := cfg.Proxy.TLS; t != nil {
 		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
 		if err != nil {
