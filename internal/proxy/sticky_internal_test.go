@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/bluejay-deploy/bluejay/internal/router"
@@ -56,4 +57,34 @@ func fnv1aMod(s string) uint64 {
 		h = (h ^ uint64(s[i])) * 1099511628211
 	}
 	return h % buckets
+}
+
+// TestWeightAccuracy is issue 4's: over 100k requests the observed share
+// of each version is within half a percentage point of its weight, for
+// random picks and for sticky keys alike.
+func TestWeightAccuracy(t *testing.T) {
+	p := &Proxy{}
+	for _, w := range []int{1, 5, 25, 50, 90} {
+		r := router.Route{Service: "web", Backends: []router.Backend{
+			{Version: "v2", Weight: w, Addrs: []string{"127.0.0.1:1"}},
+			{Version: "v1", Weight: 100 - w, Addrs: []string{"127.0.0.1:2"}},
+		}}
+		rt := p.compile(r)
+		rnd := rand.New(rand.NewPCG(uint64(w), 7))
+		random, sticky := 0, 0
+		const n = 100_000
+		for i := range n {
+			if rt.pick(rnd.Uint64()).version == "v2" {
+				random++
+			}
+			if rt.pickBucket(bucketOf("web", fmt.Sprintf("k%d", i))).version == "v2" {
+				sticky++
+			}
+		}
+		for name, got := range map[string]int{"random": random, "sticky": sticky} {
+			if share := 100 * float64(got) / n; share < float64(w)-0.5 || share > float64(w)+0.5 {
+				t.Errorf("weight %d: %s share %.2f%%, want within 0.5 points", w, name, share)
+			}
+		}
+	}
 }
