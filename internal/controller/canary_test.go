@@ -245,3 +245,26 @@ func TestCanaryHeaderRouteAndSticky(t *testing.T) {
 	}
 	_ = ro
 }
+
+// TestShieldHidesAFailingCanaryFromUsers: with the shield on, users of a
+// canary that fails every request see only successes (retried on
+// stable), while the failures still count against the canary, which is
+// rolled back.
+func TestShieldHidesAFailingCanaryFromUsers(t *testing.T) {
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc, templates := canaryService(v1, time.Minute, 50)
+	svc.Shield = &spec.Shield{Methods: []string{"GET"}}
+	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, templates)
+	r.waitPhase(1, engine.PhaseCompleted)
+	tr := sendTraffic(r.front.URL+"/", "v2", 2*time.Millisecond)
+	ro := r.waitPhase(r.deploy(v2).ID, engine.PhaseProgressing)
+	v2.status.Store(500)
+	ro = r.waitPhase(ro.ID, engine.PhaseRolledBack)
+	tr.halt()
+	if tr.failed.Load() != 0 {
+		t.Fatalf("users saw %d failures of %d requests; the shield should have retried them on v1", tr.failed.Load(), tr.sent.Load())
+	}
+	if ro.Exposure.Errors == 0 || !strings.Contains(ro.Reason, "error-rate: Fail") {
+		t.Fatalf("the canary's failures must still count: exposure %+v, reason %q", ro.Exposure, ro.Reason)
+	}
+}

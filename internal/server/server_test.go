@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,11 +30,18 @@ import (
 
 // upstream is a real backend: GET / answers its version, /stream sends
 // two server-sent events a while apart, /ws upgrades and echoes a line.
-func upstream(t *testing.T, release chan struct{}) string {
+func upstream(t *testing.T, release chan struct{}) string { return upstreamSignalling(t, release, nil) }
+
+// upstreamSignalling is upstream, telling slow when a /slow request arrived.
+func upstreamSignalling(t *testing.T, release, slow chan struct{}) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz":
 			fmt.Fprintln(w, "ok")
+		case "/slow":
+			slow <- struct{}{}
+			time.Sleep(300 * time.Millisecond) // the request stays in flight through the shutdown
+			fmt.Fprintln(w, "slow done")
 		case "/stream":
 			w.Header().Set("Content-Type", "text/event-stream")
 			fmt.Fprint(w, "data: first\n\n")
@@ -71,6 +79,13 @@ func freeAddr(t *testing.T) string {
 // start runs a real server on a static service; extra is YAML added
 // under proxy:.
 func start(t *testing.T, target, extra string) string {
+	addr, _ := startCancellable(t, target, extra)
+	return addr
+}
+
+// startCancellable is start, also returning the function that shuts the
+// server down and waits for it.
+func startCancellable(t *testing.T, target, extra string) (string, func()) {
 	t.Helper()
 	dir := t.TempDir()
 	proxyAddr := freeAddr(t)
@@ -101,13 +116,46 @@ services:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return proxyAddr, stop
+}
+
+// TestShutdownFinishesInFlightRequests: bluejay's own graceful shutdown
+// loses no request — one in flight when it begins completes.
+func TestShutdownFinishesInFlightRequests(t *testing.T) {
+	slow := make(chan struct{}, 1)
+	addr, stop := startCancellable(t, upstreamSignalling(t, nil, slow), "")
+	waitServing(t, http.DefaultClient, "http://"+addr+"/")
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/slow")
+		if err != nil {
+			got <- answer{err: err}
+			return
 		}
-	})
-	return proxyAddr
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- answer{code: resp.StatusCode, body: string(b)}
+	}()
+	<-slow // the request reached the instance: it is in flight
+	stop()
+	if a := <-got; a.err != nil || a.code != 200 || !strings.Contains(a.body, "slow done") {
+		t.Fatalf("in-flight request across the shutdown: %d %q %v, want 200 slow done", a.code, a.body, a.err)
+	}
 }
 
 // waitServing polls until the proxy routes to v1.
