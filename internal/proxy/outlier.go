@@ -9,10 +9,13 @@ import (
 // Passive health, or outlier ejection: an instance that fails
 // ConsecutiveFailures requests in a row (5xx or a failure to forward) is
 // skipped by the picker for BaseEjection, doubling with each ejection in
-// a row up to MaxEjection; a success ends the run. The state lives with
-// the instance's counters, so it survives route changes. The active
-// readiness probes of the controller still take an instance out of the
-// route for good; ejection is the fast, passive half.
+// a row up to MaxEjection. After the back-off the instance is half-open:
+// its next request is the probe — a failure ejects it again at once, a
+// success ends the run. (Requests probe rather than the active readiness
+// probes because the latter run in the controller, which may be another
+// process than the proxy; they still take an unready instance out of the
+// route for good.) The state lives with
+// the instance's counters, so it survives route changes.
 //
 // The last instance of a version that is not ejected is never ejected:
 // a version must keep serving (and being judged) rather than turn into
@@ -40,7 +43,9 @@ func (u *upstream) outcome(failed bool) {
 	}
 	d = min(d, time.Duration(o.MaxEjection*float64(time.Second)))
 	in.ejectedUntil.Store(u.p.now().Add(d).UnixNano())
-	in.failures.Store(0)
+	// Half-open after the back-off: the first request it gets is its
+	// probe, and one more failure ejects it again, for twice as long.
+	in.failures.Store(int32(o.ConsecutiveFailures - 1))
 	u.counts.ejections.Add(1)
 	u.p.logger().Warn("proxy: instance ejected", "service", u.service, "version", u.version, "addr", u.addr,
 		"for", d, "failures", o.ConsecutiveFailures)

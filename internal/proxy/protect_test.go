@@ -90,10 +90,19 @@ func TestOutlierEjection(t *testing.T) {
 	}
 	later := now.Add(11 * time.Second)
 	clock.Store(&later)
-	send(t, p, "x", "/")
-	send(t, p, "x", "/")
+	for range 6 {
+		send(t, p, "x", "/")
+	}
 	if hits.Load() != 3 {
-		t.Fatalf("after the back-off bad got %d requests in all, want it tried again (3)", hits.Load())
+		t.Fatalf("after the back-off bad got %d requests in all, want one probe (3): a failed probe ejects it again", hits.Load())
+	}
+	evenLater := later.Add(15 * time.Second) // the second ejection lasts 20s
+	clock.Store(&evenLater)
+	for range 6 {
+		send(t, p, "x", "/")
+	}
+	if hits.Load() != 3 {
+		t.Fatalf("15s into a 20s ejection bad got %d requests, want none more (3): ejections double", hits.Load())
 	}
 
 	// A version with one instance keeps it, however it fails.
