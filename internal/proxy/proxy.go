@@ -279,7 +279,22 @@ func (p *Proxy) logger() *slog.Logger {
 type shared struct {
 	transport http.RoundTripper
 	errorLog  *log.Logger // for ReverseProxy's own messages
+	buffers   bufferPool  // ReverseProxy's copy buffers
 }
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers instead of a new
+// one per request, which was most of the bytes the proxy allocated and a
+// fifth of its CPU in garbage collection (bench/proxy: +43% req/s).
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.pool.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.pool.Put(&buf) }
 
 // getShared returns the proxy's shared parts, making them on first use.
 func (p *Proxy) getShared() *shared {
@@ -305,9 +320,14 @@ func (p *Proxy) timeout() time.Duration {
 func newTransport(headerTimeout time.Duration) *http.Transport {
 	d := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		DialContext:           d.DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
+		DialContext:         d.DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		// As many connections per instance as are kept idle: beyond that,
+		// requests wait for a connection rather than open one that would
+		// be closed as soon as it is idle (bench/proxy: at 1000 clients,
+		// +25% req/s, a third off p99 and RSS).
+		MaxConnsPerHost:       256,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: headerTimeout,
 		ExpectContinueTimeout: time.Second,

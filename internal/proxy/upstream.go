@@ -39,6 +39,7 @@ func (p *Proxy) newUpstream(service, version, addr string) *upstream {
 		ModifyResponse: u.modifyResponse,
 		ErrorHandler:   u.handleError,
 		ErrorLog:       shared.errorLog,
+		BufferPool:     &shared.buffers,
 	}
 	return u
 }

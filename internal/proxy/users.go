@@ -27,12 +27,27 @@ func (u *users) add(key string, failed bool) {
 	if key == "" {
 		return
 	}
+	h := hashKey(key) // hashed outside the lock, without a []byte copy
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.all.Insert([]byte(key))
+	u.all.InsertHash(h)
 	if failed {
-		u.failed.Insert([]byte(key))
+		u.failed.InsertHash(h)
 	}
+}
+
+// hashKey is 64-bit FNV-1a of key, mixed (the sketch reads the hash's
+// top bits as its register index) — the same for a key in any process.
+func hashKey(key string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * 1099511628211
+	}
+	h ^= h >> 33 // fmix64 of MurmurHash3: spreads FNV's weak high bits
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	return h ^ h>>33
 }
 
 func (u *users) estimate() (all, failed int64) {
