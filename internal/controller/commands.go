@@ -163,6 +163,7 @@ func (l *loop) canaryParams(p *engine.Params) {
 	p.ScaleDownDelay, p.AbortScaleDownDelay = k.ScaleDownDelay.D(), k.AbortScaleDownDelay.D()
 	p.Background = l.limits(k.Analysis)
 	p.DedicatedBaseline = k.Baseline == spec.BaselineDedicated
+	p.ProgressDeadline, p.PauseOnDeadline = k.ProgressDeadline.D(), k.OnProgressDeadline == "pause"
 	p.Steps = nil
 	for _, st := range k.Steps {
 		p.Steps = append(p.Steps, l.canaryStep(st))

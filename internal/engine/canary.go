@@ -29,6 +29,9 @@ func (b machine) progressing() Decision {
 	if b.r.Step >= len(steps) {
 		return b.complete("all steps done")
 	}
+	if d, ok := b.deadline(); ok {
+		return d
+	}
 	s := steps[b.r.Step]
 	switch s.Kind {
 	case StepSetWeight:
@@ -53,6 +56,23 @@ func (b machine) progressing() Decision {
 		return d
 	}
 	return b.rollback(fmt.Sprintf("unknown step kind %q", s.Kind), nil)
+}
+
+// deadline stops a step that has not moved on for ProgressDeadline past
+// its own duration: an analysis that runs until Pass at a traffic too low
+// to pass, say. Nothing waits forever. Paused steps wait for a person and
+// do not count.
+func (b machine) deadline() (Decision, bool) {
+	p := b.r.Params
+	limit := p.ProgressDeadline + p.Steps[b.r.Step].Duration
+	if p.ProgressDeadline <= 0 || b.now.Sub(b.r.StepSince) < limit {
+		return Decision{}, false
+	}
+	why := fmt.Sprintf("no progress for %s (progressDeadline) at %s: %s", p.ProgressDeadline, b.stepName(b.r.Step), b.r.Reason)
+	if p.PauseOnDeadline {
+		return b.to(PhasePaused, why+"; waiting for promote or abort", b.r.Weights), true
+	}
+	return b.rollback(why, nil), true
 }
 
 // enter makes step i the one under way, completing after the last.

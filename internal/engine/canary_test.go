@@ -256,3 +256,32 @@ func TestCanaryHeaderRoute(t *testing.T) {
 		t.Fatalf("abort: %s with routes %v, want none", d.Phase, d.HeaderRoutes)
 	}
 }
+
+// TestCanaryProgressDeadline: a step that never moves on (an analysis
+// until Pass at too little traffic) is rolled back, or paused, after the
+// deadline; nothing waits forever.
+func TestCanaryProgressDeadline(t *testing.T) {
+	untilPass := func(r *Rollout) {
+		r.Params.Steps[1].Duration = 0
+		r.Params.ProgressDeadline = 10 * time.Minute
+	}
+	o := obs(analysisObs(VerdictInconclusive, 100, 0, 0))
+	if d := Step(canaryRollout(PhaseProgressing, 1, at5, untilPass), o, t0.Add(9*time.Minute)); d.Phase != PhaseProgressing {
+		t.Fatalf("before the deadline: %s (%s)", d.Phase, d.Reason)
+	}
+	d := Step(canaryRollout(PhaseProgressing, 1, at5, untilPass), o, t0.Add(10*time.Minute))
+	if d.Phase != PhaseRolledBack || !strings.Contains(d.Reason, "no progress for 10m0s") || d.Weights["v2"] != 0 {
+		t.Fatalf("at the deadline: %s %v (%s), want rolled back", d.Phase, d.Weights, d.Reason)
+	}
+	pause := func(r *Rollout) { r.Params.PauseOnDeadline = true }
+	if d := Step(canaryRollout(PhaseProgressing, 1, at5, untilPass, pause), o, t0.Add(10*time.Minute)); d.Phase != PhasePaused {
+		t.Fatalf("with onProgressDeadline pause: %s", d.Phase)
+	}
+	if d := Step(canaryRollout(PhasePaused, 4, at5, untilPass), obs(), t0.Add(time.Hour)); d.Phase != PhasePaused {
+		t.Fatalf("a pause for a person must not count: %s (%s)", d.Phase, d.Reason)
+	}
+	long := func(r *Rollout) { r.Params.Steps[3].Duration = 30 * time.Minute }
+	if d := Step(canaryRollout(PhaseProgressing, 3, at5, untilPass, long), obs(), t0.Add(20*time.Minute)); d.Phase != PhaseProgressing {
+		t.Fatalf("a 30m timed pause 20m in: %s (%s); the deadline counts past the step's own duration", d.Phase, d.Reason)
+	}
+}

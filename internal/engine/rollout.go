@@ -160,6 +160,10 @@ type Params struct {
 	// DedicatedBaseline runs fresh instances of the old version beside a
 	// canary, with the canary's share of traffic, as its baseline.
 	DedicatedBaseline bool `json:"dedicatedBaseline,omitempty"`
+	// ProgressDeadline bounds one canary step that does not move on (0:
+	// none); PauseOnDeadline pauses instead of rolling back.
+	ProgressDeadline time.Duration `json:"progressDeadline,omitempty"`
+	PauseOnDeadline  bool          `json:"pauseOnDeadline,omitempty"`
 }
 
 // RollingParams tune a rolling rollout (see spec.Rolling).

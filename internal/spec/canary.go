@@ -107,6 +107,8 @@ func defaultFloat(f **float64, v float64) {
 func (k *Canary) applyDefaults(d defaulter, path string) {
 	defaultString(&k.Analysis, DefaultTemplate)
 	defaultString(&k.Baseline, BaselineStable)
+	d.duration(&k.ProgressDeadline, path+".progressDeadline", 10*time.Minute)
+	defaultString(&k.OnProgressDeadline, "abort")
 	d.duration(&k.StepAnalysisDuration, path+".stepAnalysisDuration", time.Minute)
 	d.duration(&k.ScaleDownDelay, path+".scaleDownDelay", 30*time.Second)
 	d.duration(&k.AbortScaleDownDelay, path+".abortScaleDownDelay", 30*time.Second)

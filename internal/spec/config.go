@@ -374,6 +374,13 @@ type Canary struct {
 	// share of traffic, so that like is compared with like: same age,
 	// same load, no long-running-process effects). Default stable.
 	Baseline string `yaml:"baseline"`
+	// ProgressDeadline bounds how long one step may run without moving
+	// on (an analysis that runs until Pass at low traffic, say); pauses
+	// waiting for a person do not count. Default 10m.
+	ProgressDeadline Duration `yaml:"progressDeadline"`
+	// OnProgressDeadline is abort (roll back) or pause (wait for a
+	// person). Default abort: nothing waits forever.
+	OnProgressDeadline string `yaml:"onProgressDeadline"`
 }
 
 // CanaryStep is one step of a canary. Exactly one field is set.

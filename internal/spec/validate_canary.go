@@ -11,6 +11,10 @@ import (
 // canary checks a canary service's steps against the templates.
 func (c *checker) canary(k *Canary, templates map[string]AnalysisTemplate, path string) {
 	c.templateRef(k.Analysis, templates, path+".analysis")
+	c.positive(k.ProgressDeadline, path+".progressDeadline", "10m")
+	if k.OnProgressDeadline != "abort" && k.OnProgressDeadline != "pause" {
+		c.add(path+".onProgressDeadline", "unknown onProgressDeadline %q (valid: abort, pause)", k.OnProgressDeadline)
+	}
 	if k.Baseline != BaselineStable && k.Baseline != BaselineDedicated {
 		c.add(path+".baseline", "unknown baseline %q (valid: stable, dedicated)", k.Baseline)
 	}
