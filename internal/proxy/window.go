@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/bluejay-deploy/bluejay/internal/sampling"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -164,7 +165,7 @@ func (s *series) sample(from, to, now time.Time) metrics.Sample {
 	s.mu.Lock()
 	offset := s.rng.Float64()
 	s.mu.Unlock()
-	take := shares(seen, held, windowSample, offset)
+	take := sampling.Shares(seen, held, windowSample, offset)
 	if n := sumInts(take); n > 0 {
 		out.Latencies = make([]float64, 0, n)
 	}

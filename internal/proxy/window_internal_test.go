@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/bluejay-deploy/bluejay/internal/sampling"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -85,7 +86,7 @@ func TestShares(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := shares(tt.seen, tt.held, tt.limit, tt.offset)
+			got := sampling.Shares(tt.seen, tt.held, tt.limit, tt.offset)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("shares = %v, want %v", got, tt.want)
 			}
