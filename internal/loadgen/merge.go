@@ -1,12 +1,12 @@
 package loadgen
 
 import (
-	"github.com/bluejay-deploy/bluejay/internal/sampling"
 	"math"
 	"math/rand/v2"
 	"slices"
 
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/sampling"
 )
 
 // Merge combines two samples of one version over the same window,

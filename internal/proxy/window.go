@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"github.com/bluejay-deploy/bluejay/internal/sampling"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/sampling"
 )
 
 // Defaults of the latency windows.

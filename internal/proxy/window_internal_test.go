@@ -1,12 +1,13 @@
 package proxy
 
 import (
-	"github.com/bluejay-deploy/bluejay/internal/sampling"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/sampling"
 )
 
 // t0 is a time on a bucket boundary, for every bucket width used here.
