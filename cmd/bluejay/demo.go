@@ -27,7 +27,7 @@ func newDemo() *cobra.Command {
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Deploy the sample app blue-green three times under traffic, in a temp dir",
+		Short: "Roll out six versions of the sample app under traffic (blue-green, canary, rolling), in a temp dir",
 		Long: `demo runs bluejay on embedded defaults in a temporary directory: it starts the
 sample app v1 behind the proxy and sends a steady trickle of requests, then
   v2: healthy — previewed on 10%, switched, watched, completed;
