@@ -81,6 +81,13 @@ const (
 	CmdPromoteFull Command = "promote-full"
 	CmdAbort       Command = "abort"
 	CmdRollback    Command = "rollback"
+	// CmdPause holds an active rollout where it stands: the phase becomes
+	// Paused with the weights kept, and the rollout remembers what to
+	// return to.
+	CmdPause Command = "pause"
+	// CmdResume continues a Paused rollout from where it was, without
+	// skipping a step (unlike CmdPromote, which skips the pause or step).
+	CmdResume Command = "resume"
 )
 
 // Decision is what Step decided: the controller persists it, then acts.
