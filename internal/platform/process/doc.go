@@ -13,16 +13,22 @@
 // {{.Port}}, {{.Version}}, {{.Service}} and {{.Instance}}; the version's
 // Args are appended to the rendered command.
 //
-// # Instances do not outlive bluejay
+// # Instances outlive a crash of bluejay, which adopts them
 //
-// Each instance runs in its own process group (so that Stop can signal
+// Each instance runs in its own process group, so that Stop can signal
 // a shell and its children together, and so that a Ctrl-C in bluejay's
-// terminal reaches bluejay only, which then stops the instances
-// gracefully). On Linux the instance also gets SIGKILL when bluejay
-// dies (Pdeathsig), even by SIGKILL: bluejay owns no state in the
-// instances and starts them again when it starts, so an orphan would only
-// hold a port. Pdeathsig reaches the direct child only; a command that
-// forks should exec its server (sh -c 'exec app ...').
+// terminal reaches bluejay only, which then decides what to stop. There is
+// no Pdeathsig: when bluejay is killed, its instances keep serving — the
+// routes a separate `bluejay proxy` follows keep pointing at live
+// processes. With SetStateFile the platform records every running
+// instance (pid, its start time in /proc, address, replica) in a JSON
+// file, rewritten atomically after each start, exit and stop; Adopt, at
+// the next start, takes over each listed process that still runs and is
+// the same process (a reused pid has another start time), watches it for
+// its exit by polling (it is no longer bluejay's child), and stops those
+// of services no longer configured. A replica that died meanwhile is
+// started again by the next Deploy. A command that forks should exec its
+// server (sh -c 'exec app ...'), so that the pid recorded is the server's.
 //
 // # Resource use
 //

@@ -19,11 +19,12 @@ import (
 // instance is one process of a version. A restart replaces it with a new
 // instance in the same replica slot.
 type instance struct {
-	info     platform.Instance // guarded by Platform.mu
-	stopping bool              // guarded by Platform.mu; the exit is expected
-	cmd      *exec.Cmd
-	log      *slog.Logger
-	done     chan struct{} // closed once the process exited and info says so
+	info      platform.Instance // guarded by Platform.mu
+	stopping  bool              // guarded by Platform.mu; the exit is expected
+	replica   int
+	procStart uint64 // the process's start time in /proc, to tell it from a reused pid
+	log       *slog.Logger
+	done      chan struct{} // closed once the process exited and info says so
 }
 
 // start starts replica index of v. prev is the exited instance it
@@ -54,7 +55,7 @@ func (p *Platform) start(cfg Config, v platform.Version, index int, prev *instan
 		return nil, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 
-	inst := &instance{cmd: cmd, log: cfg.logger().With("id", id), done: make(chan struct{})}
+	inst := &instance{replica: index, procStart: procStart(cmd.Process.Pid), log: cfg.logger().With("id", id), done: make(chan struct{})}
 	inst.info = platform.Instance{
 		ID:      id,
 		Version: v.Label,
@@ -70,21 +71,22 @@ func (p *Platform) start(cfg Config, v platform.Version, index int, prev *instan
 	}
 	inst.log.Info("instance started", "pid", inst.info.PID, "addr", inst.info.Addr,
 		"restarts", inst.info.Restarts, "command", cmd.Args)
-	go p.wait(inst, logPath, logStart)
+	go func() {
+		err := cmd.Wait()
+		p.exited(inst, exitReason(err, logPath, logStart))
+	}()
 	return inst, nil
 }
 
-// wait waits for the instance's process to exit and records why.
-func (p *Platform) wait(inst *instance, logPath string, logStart int64) {
-	err := inst.cmd.Wait()
-	reason := exitReason(err, logPath, logStart)
-
+// exited records that the instance's process exited, and why.
+func (p *Platform) exited(inst *instance, reason string) {
 	p.mu.Lock()
 	expected := inst.stopping
 	inst.info.State = platform.StateExited
 	if !expected {
 		inst.info.LastExit = reason
 	}
+	p.saveLocked()
 	p.mu.Unlock()
 
 	// Log before closing done: once Stop returns, nothing logs.
@@ -124,9 +126,9 @@ func (inst *instance) stop(ctx context.Context, grace time.Duration) error {
 // signal signals the instance's process group, whose id is the
 // instance's pid (Setpgid), or the process alone if that fails.
 func (inst *instance) signal(sig syscall.Signal) {
-	err := syscall.Kill(-inst.cmd.Process.Pid, sig)
+	err := syscall.Kill(-inst.info.PID, sig)
 	if err != nil && !errors.Is(err, syscall.ESRCH) {
-		_ = inst.cmd.Process.Signal(sig) // fails only if it already exited
+		_ = syscall.Kill(inst.info.PID, sig) // fails only if it already exited
 	}
 }
 
@@ -179,7 +181,7 @@ func (p *Platform) portAssigned(port int) bool {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for _, insts := range p.versions {
 		for _, inst := range insts {
-			if inst.info.State == platform.StateRunning && inst.info.Addr == addr {
+			if inst != nil && inst.info.State == platform.StateRunning && inst.info.Addr == addr {
 				return true
 			}
 		}

@@ -72,7 +72,9 @@ type Platform struct {
 	// which serialises Deploys and Stops of a version.
 	mu       sync.Mutex
 	configs  map[string]Config
-	versions map[key][]*instance // indexed by replica
+	versions map[key][]*instance // indexed by replica; nil: a slot to fill
+	// stateFile records the running instances for Adopt; "" records nothing.
+	stateFile string
 }
 
 var _ platform.Platform = (*Platform)(nil)
@@ -135,10 +137,10 @@ func (p *Platform) startMissing(ctx context.Context, cfg Config, v platform.Vers
 			return fmt.Errorf("deploying %s %s: %w", v.Service, v.Label, err)
 		}
 		insts := p.versions[k]
-		var prev *instance
+		var prev *instance // nil: never started, or not found alive at adoption
 		if i < len(insts) {
 			prev = insts[i]
-			if prev.info.State == platform.StateRunning {
+			if prev != nil && prev.info.State == platform.StateRunning {
 				continue
 			}
 		}
@@ -146,11 +148,12 @@ func (p *Platform) startMissing(ctx context.Context, cfg Config, v platform.Vers
 		if err != nil {
 			return fmt.Errorf("deploying %s: %w", instanceID(v.Service, v.Label, i), err)
 		}
-		if prev != nil {
+		if i < len(insts) {
 			insts[i] = inst
 		} else {
 			p.versions[k] = append(insts, inst)
 		}
+		p.saveLocked()
 	}
 	return nil
 }
@@ -164,7 +167,9 @@ func (p *Platform) Instances(service, version string) []platform.Instance {
 	insts := p.versions[key{service, version}]
 	out := make([]platform.Instance, 0, len(insts))
 	for _, inst := range insts {
-		out = append(out, inst.info)
+		if inst != nil {
+			out = append(out, inst.info)
+		}
 	}
 	return out
 }
@@ -179,10 +184,12 @@ func (p *Platform) Stop(ctx context.Context, service, version string) error {
 	k := key{service, version}
 	insts := p.versions[k]
 	delete(p.versions, k)
+	insts = slices.DeleteFunc(insts, func(inst *instance) bool { return inst == nil })
 	for _, inst := range insts {
 		inst.stopping = true // so the waiter does not report an unexpected exit
 	}
 	grace := p.configs[service].stopGrace()
+	p.saveLocked()
 	p.mu.Unlock()
 
 	errs := make([]error, len(insts))
@@ -201,11 +208,12 @@ func (p *Platform) trim(k key, n int) []*instance {
 	if len(insts) <= n {
 		return nil
 	}
-	extra := insts[n:]
+	extra := slices.DeleteFunc(slices.Clone(insts[n:]), func(inst *instance) bool { return inst == nil })
 	p.versions[k] = insts[:n:n]
 	for _, inst := range extra {
 		inst.stopping = true
 	}
+	p.saveLocked()
 	return extra
 }
 

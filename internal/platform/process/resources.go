@@ -41,7 +41,7 @@ func (p *Platform) Usage(service, version string) (platform.Usage, error) {
 	p.mu.Lock()
 	var procs []proc
 	for _, inst := range p.versions[key{service, version}] {
-		if inst.info.State == platform.StateRunning {
+		if inst != nil && inst.info.State == platform.StateRunning {
 			procs = append(procs, proc{inst.info.ID, inst.info.PID})
 		}
 	}

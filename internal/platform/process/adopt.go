@@ -1,0 +1,233 @@
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+)
+
+// adoptPoll is how often an adopted instance, which is not bluejay's child
+// and so cannot be waited for, is checked for having exited.
+const adoptPoll = 100 * time.Millisecond
+
+// state is the state file: the instances running when it was written.
+type state struct {
+	Instances []record `json:"instances"`
+}
+
+// record is one running instance in the state file.
+type record struct {
+	Service string `json:"service"`
+	Version string `json:"version"`
+	Replica int    `json:"replica"`
+	PID     int    `json:"pid"`
+	// ProcStart is the process's start time from /proc (0 where there is
+	// none); a pid whose start time differs is another process.
+	ProcStart uint64    `json:"procStart,omitempty"`
+	Addr      string    `json:"addr"`
+	Started   time.Time `json:"started"`
+	LogPath   string    `json:"logPath,omitempty"`
+	Restarts  int       `json:"restarts,omitempty"`
+}
+
+// SetStateFile makes the platform record its running instances in path
+// (written atomically after every start, exit and stop) so that Adopt can
+// take them over after bluejay restarts. Call it before Deploy and Adopt.
+func (p *Platform) SetStateFile(path string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stateFile = path
+}
+
+// saveLocked writes the state file. The caller holds p.mu. A failure is
+// logged: the instances run anyway, and the worst outcome is that a
+// restarted bluejay starts them again instead of adopting them.
+func (p *Platform) saveLocked() {
+	if p.stateFile == "" {
+		return
+	}
+	var st state
+	for k, insts := range p.versions {
+		for _, inst := range insts {
+			if inst == nil || inst.info.State != platform.StateRunning || inst.stopping {
+				continue
+			}
+			st.Instances = append(st.Instances, record{Service: k.service, Version: k.version, Replica: inst.replica,
+				PID: inst.info.PID, ProcStart: inst.procStart, Addr: inst.info.Addr, Started: inst.info.Started,
+				LogPath: inst.info.LogPath, Restarts: inst.info.Restarts})
+		}
+	}
+	slices.SortFunc(st.Instances, func(a, b record) int { return cmpRecord(a, b) })
+	if err := writeAtomic(p.stateFile, st); err != nil {
+		slog.Default().Warn("writing the instance state file", "path", p.stateFile, "err", err)
+	}
+}
+
+func cmpRecord(a, b record) int {
+	switch {
+	case a.Service != b.Service:
+		return cmpString(a.Service, b.Service)
+	case a.Version != b.Version:
+		return cmpString(a.Version, b.Version)
+	}
+	return a.Replica - b.Replica
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// writeAtomic writes v as JSON to path through a temporary file and a
+// rename, so that a reader (or a crash) never sees half a file.
+func writeAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Adopt takes over the instances that the state file lists and that still
+// run: a bluejay that was killed, or stopped while a separate proxy kept
+// serving, left them running, and adopting them means the routes that
+// point at them stay valid. A listed process that is gone, or whose pid
+// now belongs to another process, is skipped (the next Deploy starts
+// that replica again); instances of a service that is no longer
+// configured are stopped. It returns how many instances it adopted.
+// Call it after Configure and before the first Deploy.
+func (p *Platform) Adopt(ctx context.Context) (int, error) {
+	p.mu.Lock()
+	path := p.stateFile
+	p.mu.Unlock()
+	if path == "" {
+		return 0, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the instance state file: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return 0, fmt.Errorf("reading the instance state file %s: %w", path, err)
+	}
+	var orphans []*instance
+	n := 0
+	p.mu.Lock()
+	for _, rec := range st.Instances {
+		if !sameProcess(rec.PID, rec.ProcStart) {
+			p.configs[rec.Service].logger().Warn("instance gone while bluejay was down; it will be started again",
+				"id", instanceID(rec.Service, rec.Version, rec.Replica), "pid", rec.PID)
+			continue
+		}
+		inst := p.adoptLocked(rec)
+		if _, ok := p.configs[rec.Service]; !ok {
+			inst.stopping = true
+			orphans = append(orphans, inst)
+			continue
+		}
+		n++
+	}
+	p.saveLocked()
+	p.mu.Unlock()
+	for _, inst := range orphans {
+		inst.log.Info("stopping an instance of a service no longer configured")
+		if err := inst.stop(ctx, DefaultStopGrace); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// adoptLocked registers rec's process as a running instance and watches
+// it for its exit. The caller holds p.mu.
+func (p *Platform) adoptLocked(rec record) *instance {
+	id := instanceID(rec.Service, rec.Version, rec.Replica)
+	cfg := p.configs[rec.Service]
+	inst := &instance{replica: rec.Replica, procStart: rec.ProcStart, log: cfg.logger().With("id", id), done: make(chan struct{})}
+	inst.info = platform.Instance{ID: id, Version: rec.Version, Addr: rec.Addr, State: platform.StateRunning,
+		PID: rec.PID, Started: rec.Started, LogPath: rec.LogPath, Restarts: rec.Restarts}
+	k := key{rec.Service, rec.Version}
+	insts := p.versions[k]
+	for len(insts) <= rec.Replica {
+		insts = append(insts, nil)
+	}
+	insts[rec.Replica] = inst
+	p.versions[k] = insts
+	logStart := fileSize(rec.LogPath)
+	inst.log.Info("instance adopted", "pid", rec.PID, "addr", rec.Addr)
+	go func() {
+		t := time.NewTicker(adoptPoll)
+		defer t.Stop()
+		for range t.C {
+			if !sameProcess(rec.PID, rec.ProcStart) {
+				break
+			}
+		}
+		// Not our child: its exit status went to whoever reaped it.
+		p.exited(inst, exitReason(errors.New("exited (adopted process, status unknown)"), rec.LogPath, logStart))
+	}()
+	return inst
+}
+
+// sameProcess reports whether pid runs and, where /proc tells, is the
+// process that started at procStart rather than a later one that reused
+// the pid.
+func sameProcess(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	now, running := procIdentity(pid)
+	if !running {
+		return false
+	}
+	return start == 0 || now == 0 || now == start
+}
+
+func fileSize(path string) int64 {
+	if path == "" {
+		return 0
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
