@@ -65,6 +65,13 @@ type ProxyConfig struct {
 	// H2C also serves HTTP/2 without TLS (prior knowledge), for clients
 	// behind a TLS-terminating balancer. Default false.
 	H2C bool `yaml:"h2c"`
+	// Control, when set, runs the proxy as its own process: `bluejay
+	// proxy -c FILE` serves users on Listen, follows the routing table in
+	// the store, and serves its control API (same token as the admin
+	// API) on this address, where `bluejay serve` — which then runs no
+	// proxy — drives it. Restarting or losing the controller then never
+	// touches traffic. Default "": serve runs the proxy in its own process.
+	Control string `yaml:"control"`
 }
 
 // TLS names a certificate and its key (PEM files, relative to the config).

@@ -38,6 +38,9 @@ func (c *checker) add(path, format string, args ...any) {
 
 func (c *checker) proxy(p *ProxyConfig) {
 	c.listen("proxy.listen", p.Listen)
+	if p.Control != "" {
+		c.listen("proxy.control", p.Control)
+	}
 	if p.Timeout <= 0 {
 		c.add("proxy.timeout", "timeout must be more than 0, such as 30s")
 	}
@@ -90,6 +93,13 @@ func (c *checker) listeners(cfg *Config) {
 	}
 	if sameListener(p, a) {
 		c.add("admin.listen", "admin.listen %s must differ from proxy.listen %s", a, p)
+	}
+	if ctl := cfg.Proxy.Control; ctl != "" && checkHostPort(ctl, false) == nil {
+		for _, o := range []struct{ path, addr string }{{"proxy.listen", p}, {"admin.listen", a}} {
+			if sameListener(ctl, o.addr) {
+				c.add("proxy.control", "proxy.control %s must differ from %s %s", ctl, o.path, o.addr)
+			}
+		}
 	}
 }
 

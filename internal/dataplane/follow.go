@@ -1,0 +1,95 @@
+package dataplane
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/proxy"
+	"github.com/bluejay-deploy/bluejay/internal/store"
+)
+
+// DefaultInterval is how often a Follower polls the store when Interval
+// is zero. The controller does not wait for it: it asks for a reload
+// after each change; the poll covers a reload that never came (the
+// controller died between persisting a route and asking).
+const DefaultInterval = 250 * time.Millisecond
+
+// Follower keeps a proxy's routing table equal to the store's.
+type Follower struct {
+	// Store holds the routes. Required.
+	Store store.Routes
+	// Proxy is the table's owner. Required.
+	Proxy *proxy.Proxy
+	// Interval is the poll period. Zero means DefaultInterval.
+	Interval time.Duration
+	// Logger receives route changes and store failures. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	mu sync.Mutex // one Sync at a time, so changes apply in store order
+}
+
+// Sync reads every stored route and applies those that differ from the
+// proxy's. A store failure changes nothing: the proxy keeps routing as it
+// did.
+func (f *Follower) Sync(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	stored, err := f.Store.ListRoutes(ctx)
+	if err != nil {
+		return fmt.Errorf("reading routes: %w", err)
+	}
+	applied := map[string]bool{}
+	for _, r := range f.Proxy.Routes() {
+		for _, s := range stored {
+			if s.Service == r.Service && s.Equal(r) {
+				applied[r.Service] = true
+			}
+		}
+	}
+	for _, r := range stored {
+		if applied[r.Service] {
+			continue
+		}
+		f.Proxy.SetRoute(r)
+		f.logger().Info("route applied from the store", "service", r.Service, "weights", r.Weights())
+	}
+	return nil
+}
+
+// Run syncs at once, then every Interval until ctx ends. A failing store
+// is logged when it starts and stops failing, not at every poll.
+func (f *Follower) Run(ctx context.Context) {
+	interval := f.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := false
+	for {
+		err := f.Sync(ctx)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			f.logger().Error("following the store's routes; routing as before", "err", err)
+		case err == nil && failing:
+			f.logger().Info("following the store's routes again")
+		}
+		failing = err != nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (f *Follower) logger() *slog.Logger {
+	if f.Logger != nil {
+		return f.Logger
+	}
+	return slog.Default()
+}
