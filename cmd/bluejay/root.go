@@ -37,7 +37,7 @@ Exit status: 0 ok, 1 failed (including a deploy that was rolled back), 2 usage.`
 	root.AddCommand(newServe(g), newValidate(g), newDeploy(g), newStatus(g), newHistory(g), newEvents(g),
 		newPromote(g), newRetry(g),
 		newCommand(g, "abort", "Abort the service's rollout; traffic returns to the stable version"),
-		newRollback(g), newDemo(), newApp())
+		newRollback(g), newProxy(g), newDemo(), newApp())
 	return root
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
-	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
 // maxBody bounds a control request's body (a drain's address list).
@@ -30,6 +29,9 @@ type Handler struct {
 	// Nil means the proxy's table is written by an in-process controller,
 	// and reload only reports it.
 	Reload func(ctx context.Context) error
+	// Metrics, if set, serves GET /metrics (the proxy's Prometheus
+	// exposition) behind the same token. Nil: no /metrics.
+	Metrics http.Handler
 	// Logger receives failures. Nil means slog.Default().
 	Logger *slog.Logger
 
@@ -58,6 +60,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.drain(w, r)
 	case r.Method == http.MethodGet && r.URL.Path == pathErrors:
 		h.errors(w, r)
+	case r.Method == http.MethodGet && r.URL.Path == "/metrics" && h.Metrics != nil:
+		h.Metrics.ServeHTTP(w, r)
 	default:
 		http.Error(w, fmt.Sprintf("no control call %s %s", r.Method, r.URL.Path), http.StatusNotFound)
 	}
@@ -176,21 +180,4 @@ func (h *Handler) logger() *slog.Logger {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// equalTables reports whether two tables hold the same routes, in any order.
-func equalTables(a, b []router.Route) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	byService := make(map[string]router.Route, len(a))
-	for _, r := range a {
-		byService[r.Service] = r
-	}
-	for _, r := range b {
-		if o, ok := byService[r.Service]; !ok || !o.Equal(r) {
-			return false
-		}
-	}
-	return true
 }

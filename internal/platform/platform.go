@@ -21,6 +21,16 @@ type Platform interface {
 	Stop(ctx context.Context, service, version string) error
 }
 
+// Owner is the optional capability of a platform that runs the instances
+// itself, so that an address it does not report running does not run
+// (the process platform; not static, whose targets run elsewhere). After
+// a restart, the controller drops such addresses from the stored routes
+// before routing to them. Found by type assertion.
+type Owner interface {
+	// OwnsInstances marks the capability; it does nothing.
+	OwnsInstances()
+}
+
 // Version is one immutable build of a service and how to run it.
 type Version struct {
 	// Service names the service.

@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,74 +14,88 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
 	"github.com/bluejay-deploy/bluejay/internal/controller"
+	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/platform/process"
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
-	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
 )
 
-// Server is one bluejay process: proxy, controller and admin API.
+// Server is one bluejay process: controller and admin API, and the proxy
+// unless proxy.control says a separate `bluejay proxy` runs it.
 type Server struct {
 	cfg        *spec.Config
 	log        *slog.Logger
 	store      *sqlite.Store
-	proxy      *proxy.Proxy
+	dp         *dataPlane        // the in-process proxy; nil with proxy.control
+	remote     *dataplane.Client // the separate proxy; nil without proxy.control
 	processes  *process.Platform
 	controller *controller.Controller
-	proxyLn    net.Listener
 	adminLn    net.Listener
-	tls        *tls.Config // the proxy's, nil without proxy.tls
 }
 
-// New opens the store and binds both listeners, so that a busy port or
-// an unreadable store fails before any instance starts.
+// New opens the store, binds the listeners and adopts the instances a
+// previous run left, so that a busy port or an unreadable store fails
+// before any instance starts.
 func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	st, err := sqlite.Open(cfg.Store.Path)
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", cfg.Store.Path, err)
 	}
-	s := &Server{cfg: cfg, log: log, store: st, processes: process.New(),
-		proxy: &proxy.Proxy{Timeout: cfg.Proxy.Timeout.D(), VersionHeader: cfg.Proxy.VersionHeader, Logger: log}}
-	for _, t := range cfg.Proxy.TrustedProxies {
-		pf, _ := spec.ParseTrusted(t) // validated by spec.Load
-		s.proxy.TrustedProxies = append(s.proxy.TrustedProxies, pf)
-	}
-	if t := cfg.Proxy.TLS; t != nil {
-		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
+	s := &Server{cfg: cfg, log: log, store: st, processes: process.New()}
+	if cfg.Proxy.Control == "" {
+		if s.dp, err = newDataPlane(cfg.Proxy, log); err != nil {
 			st.Close()
-			return nil, fmt.Errorf("proxy.tls: %w", err)
+			return nil, err
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
-	if s.proxyLn, err = net.Listen("tcp", cfg.Proxy.Listen); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("proxy.listen: %w", err)
+	} else {
+		s.remote = &dataplane.Client{URL: "http://" + cfg.Proxy.Control, Token: cfg.Admin.Token, Logger: log}
 	}
 	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
-		s.proxyLn.Close()
-		st.Close()
+		s.closeOnError()
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
+	s.processes.SetStateFile(cfg.Store.Path + ".instances.json")
 	s.controller = s.newController()
+	n, err := s.processes.Adopt(context.Background())
+	if err != nil {
+		s.closeOnError()
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("adopted the instances a previous run left running", "instances", n)
+	}
 	return s, nil
 }
 
+func (s *Server) closeOnError() {
+	if s.dp != nil {
+		s.dp.ln.Close()
+	}
+	if s.adminLn != nil {
+		s.adminLn.Close()
+	}
+	s.store.Close()
+}
+
 func (s *Server) newController() *controller.Controller {
-	c := &controller.Controller{Store: s.store, Router: &routerbuiltin.Router{Proxy: s.proxy},
-		Metrics: &metricsbuiltin.Metrics{Proxy: s.proxy}, Drainer: s.proxy,
-		DrainTimeout: s.cfg.Proxy.DrainTimeout.D(), Logger: s.log, Templates: s.cfg.Analysis}
+	c := &controller.Controller{Store: s.store, DrainTimeout: s.cfg.Proxy.DrainTimeout.D(), Logger: s.log,
+		Templates: s.cfg.Analysis}
+	if s.dp != nil {
+		c.Router, c.Metrics, c.Drainer = &routerbuiltin.Router{Proxy: s.dp.proxy}, &metricsbuiltin.Metrics{Proxy: s.dp.proxy}, s.dp.proxy
+		// A failed request wakes the service's loop, so that a failing
+		// canary is judged as its failures arrive.
+		s.dp.proxy.OnError = func(service, _ string) { c.Notify(service) }
+	} else {
+		c.Router, c.Metrics, c.Drainer = s.remote, s.remote, s.remote
+	}
 	if mem, err := process.HostMemory(); err == nil {
 		c.HostMemory = mem
 	}
-	// A failed request wakes the service's loop, so that a failing canary
-	// is judged as its failures arrive.
-	s.proxy.OnError = func(service, _ string) { c.Notify(service) }
 	for _, svc := range s.cfg.Services {
 		c.Add(controller.Service{Spec: svc, Platform: s.platform(svc)})
 	}
@@ -104,21 +117,36 @@ func (s *Server) platform(svc spec.Service) platform.Platform {
 	return s.processes
 }
 
-// ProxyAddr and AdminAddr are the bound addresses.
-func (s *Server) ProxyAddr() string { return s.proxyLn.Addr().String() }
+// ProxyAddr is the proxy's bound address; "" when a separate `bluejay
+// proxy` serves users.
+func (s *Server) ProxyAddr() string {
+	if s.dp == nil {
+		return ""
+	}
+	return s.dp.addr()
+}
 
 // AdminAddr is the admin API's bound address.
 func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 
 // Run serves until ctx is done, then shuts down gracefully: the proxy
-// finishes in-flight requests, the controller stops, instances stop.
+// finishes in-flight requests, the controller stops, and the instances
+// stop — unless a separate proxy still routes to them, in which case they
+// keep serving and the next run adopts them.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
-	proxySrv := s.proxyServer()
 	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics()}
-	adminSrv := &http.Server{Handler: admin.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", admin.Handler())
+	if s.dp != nil {
+		// The applied table, beside the stored one, for checks and tests.
+		mux.Handle("/v1/dataplane/", &dataplane.Handler{Proxy: s.dp.proxy, Token: s.cfg.Admin.Token, Logger: s.log})
+	}
+	adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 3)
-	go func() { errc <- s.serveProxy(proxySrv) }()
+	if s.dp != nil {
+		go func() { errc <- s.dp.serve() }()
+	}
 	go func() { errc <- serve(adminSrv, s.adminLn) }()
 	cctx, stopController := context.WithCancel(context.WithoutCancel(ctx))
 	controllerDone := make(chan struct{})
@@ -126,51 +154,30 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(controllerDone)
 		errc <- s.controller.Run(cctx)
 	}()
-	s.log.Info("bluejay serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(), "store", s.store.Path())
+	if s.remote != nil {
+		go s.remote.FollowErrors(cctx, s.controller.Notify)
+		s.log.Info("bluejay serving; a separate proxy serves users", "control", s.cfg.Proxy.Control,
+			"admin", s.AdminAddr(), "store", s.store.Path())
+	} else {
+		s.log.Info("bluejay serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(), "store", s.store.Path())
+	}
 
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	return errors.Join(err, s.shutdown(proxySrv, adminSrv, func() { stopController(); <-controllerDone }))
-}
-
-// proxyServer is the users' HTTP server: HTTP/1.1 with keep-alive, HTTP/2
-// over TLS when proxy.tls is set, and HTTP/2 without TLS when proxy.h2c
-// is; with the header limits and timeouts of the config.
-func (s *Server) proxyServer() *http.Server {
-	pc := s.cfg.Proxy
-	srv := &http.Server{Handler: s.proxy, MaxHeaderBytes: pc.MaxHeaderBytes,
-		ReadHeaderTimeout: pc.ReadHeaderTimeout.D(), IdleTimeout: pc.IdleTimeout.D()}
-	if pc.H2C {
-		var protocols http.Protocols
-		protocols.SetHTTP1(true)
-		protocols.SetUnencryptedHTTP2(true)
-		if pc.TLS != nil {
-			protocols.SetHTTP2(true)
-		}
-		srv.Protocols = &protocols
-	}
-	return srv
-}
-
-// serveProxy serves users, over TLS when proxy.tls is set.
-func (s *Server) serveProxy(srv *http.Server) error {
-	if s.tls != nil {
-		srv.TLSConfig = s.tls
-		if err := srv.ServeTLS(s.proxyLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}
-	return serve(srv, s.proxyLn)
+	return errors.Join(err, s.shutdown(adminSrv, func() { stopController(); <-controllerDone }))
 }
 
 // metrics returns the /metrics handler: the proxy's counters, every
 // service's rollout, and the process's go_ and process_ series.
 func (s *Server) metrics() http.Handler {
-	return prom.Handler(prom.NewRegistry(&prom.Collector{Proxy: s.proxy, Rollouts: prom.RolloutsFunc(s.rollouts)}))
+	col := &prom.Collector{Rollouts: prom.RolloutsFunc(s.rollouts)}
+	if s.dp != nil {
+		col.Proxy = s.dp.proxy
+	}
+	return prom.Handler(prom.NewRegistry(col))
 }
 
 // rollouts returns each service's latest rollout and live weights, for
@@ -194,12 +201,19 @@ func serve(srv *http.Server, ln net.Listener) error {
 	return nil
 }
 
-func (s *Server) shutdown(proxySrv, adminSrv *http.Server, stopController func()) error {
+func (s *Server) shutdown(adminSrv *http.Server, stopController func()) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Proxy.DrainTimeout.D()+5*time.Second)
 	defer cancel()
-	s.log.Info("bluejay shutting down: draining the proxy")
-	err := proxySrv.Shutdown(ctx)
+	var err error
+	if s.dp != nil {
+		s.log.Info("bluejay shutting down: draining the proxy")
+		err = s.dp.shutdown(ctx)
+	}
 	err = errors.Join(err, adminSrv.Shutdown(ctx))
 	stopController()
+	if s.dp == nil {
+		s.log.Info("bluejay stopped; the instances keep serving behind the separate proxy and the next start adopts them")
+		return err
+	}
 	return errors.Join(err, s.processes.StopAll(ctx))
 }

@@ -77,7 +77,14 @@ type Platform struct {
 	stateFile string
 }
 
-var _ platform.Platform = (*Platform)(nil)
+var (
+	_ platform.Platform = (*Platform)(nil)
+	_ platform.Owner    = (*Platform)(nil)
+)
+
+// OwnsInstances marks the platform as running its instances itself: an
+// address it does not report running does not run.
+func (p *Platform) OwnsInstances() {}
 
 type key struct{ service, version string }
 

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bluejay-deploy/bluejay/internal/server"
+)
+
+func newProxy(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "proxy -c FILE",
+		Short: "Run the proxy alone, following the routing table in the store",
+		Long: `proxy runs only the data plane: it serves users on proxy.listen, routes them by
+the table in the store (store.path), follows the store's changes, and serves
+its control API on proxy.control. With proxy.control set, 'bluejay serve' runs
+no proxy and drives this one, so restarting, upgrading or losing the controller
+never touches traffic: the proxy keeps routing as the last decision said, and
+the instances keep running (the next serve adopts them).
+SIGINT or SIGTERM drains in-flight requests, then exits.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			p, err := server.NewProxy(cfg, log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			return p.Run(ctx)
+		},
+	}
+}
