@@ -18,12 +18,39 @@ type machine struct {
 // run steps a rollout of either strategy: blue-green and canary share
 // their gates (readiness, smoke tests) and their endings.
 func run(r Rollout, obs Observation, now time.Time) Decision {
+	if r.Strategy == StrategyRolling && r.From.Label == "" {
+		r.Strategy = StrategyBlueGreen // a first version is deployed whole
+	}
 	b := machine{r: r, obs: obs, now: now}
-	if r.Strategy == StrategyRolling {
+	d, ok := b.holdCommand()
+	if !ok {
+		d = b.decide()
+		d = b.progressDeadline(d)
+	}
+	b.endHooks(&d)
+	return b.complement(d)
+}
+
+// complement adds to d the actions that keep the decided phase's
+// versions running.
+func (b machine) complement(d Decision) Decision {
+	if b.r.Strategy == StrategyRolling {
+		return b.rollingMissing(d)
+	}
+	d.Actions = append(b.missing(d), d.Actions...)
+	if acts := b.baselineActions(d); len(acts) > 0 {
+		d.Actions, d.Settled = append(d.Actions, acts...), false
+	}
+	return d
+}
+
+// decide is the strategy's decision for the rollout's phase.
+func (b machine) decide() Decision {
+	if b.r.Strategy == StrategyRolling {
 		return b.rolling()
 	}
 	var d Decision
-	switch r.Phase {
+	switch b.r.Phase {
 	case "", PhaseDeploying:
 		d = b.deploying()
 	case PhaseSmoke:
@@ -41,16 +68,15 @@ func run(r Rollout, obs Observation, now time.Time) Decision {
 	default:
 		d = b.ended()
 	}
-	d.Actions = append(b.missing(d), d.Actions...)
-	if acts := b.baselineActions(d); len(acts) > 0 {
-		d.Actions, d.Settled = append(d.Actions, acts...), false
-	}
 	return d
 }
 
 // deploying waits for every instance of the new version to be ready.
 func (b machine) deploying() Decision {
 	if d, ok := b.command(); ok {
+		return d
+	}
+	if d, ok := b.preRollout(); ok {
 		return d
 	}
 	n, p := b.obs.New, b.r.Params
@@ -106,8 +132,9 @@ func (b machine) gatesPassed(why string) Decision {
 	p := b.r.Params
 	switch {
 	case b.r.From.Label == "":
-		return b.to(PhaseCompleted, why+"; first version of the service takes all traffic",
-			map[string]int{b.r.To.Label: 100})
+		return b.confirm(why, b.stay(b.phase(), why, nil), func(why string) Decision {
+			return b.to(PhaseCompleted, why+"; first version of the service takes all traffic", b.newOnly())
+		})
 	case b.r.Strategy == StrategyCanary:
 		return b.startSteps(why)
 	case b.r.Strategy == StrategyRolling:
@@ -121,11 +148,26 @@ func (b machine) gatesPassed(why string) Decision {
 	return b.switchOver(why)
 }
 
-// switchOver sends all traffic to the new version; the old one stays warm.
+// switchOver sends all traffic to the new version, once the prePromotion
+// hook passed; the old one stays warm.
 func (b machine) switchOver(why string) Decision {
-	reason := fmt.Sprintf("%s; switched all traffic to %s, watching for %s (%s stays warm)",
-		why, b.r.To.Label, b.r.Params.Watch, b.r.From.Label)
-	return b.to(PhaseWatching, reason, b.split(100))
+	wait := b.stay(b.phase(), why, nil)
+	if wait.Phase == PhasePaused {
+		wait.Hold = nil // a person's promote: paused() goes on with the switch
+	}
+	return b.confirm(why, wait, func(why string) Decision {
+		reason := fmt.Sprintf("%s; switched all traffic to %s, watching for %s (%s stays warm)",
+			why, b.r.To.Label, b.r.Params.Watch, b.r.From.Label)
+		return b.to(PhaseWatching, reason, b.split(100))
+	})
+}
+
+// phase is the rollout's phase, Deploying for a rollout not yet stepped.
+func (b machine) phase() Phase {
+	if b.r.Phase == "" {
+		return PhaseDeploying
+	}
+	return b.r.Phase
 }
 
 // preview judges the new version on its share of traffic.
@@ -135,6 +177,9 @@ func (b machine) preview() Decision {
 	}
 	if d, ok := b.judge("preview"); ok {
 		return d
+	}
+	if b.promoting() {
+		return b.switchOver("promoted")
 	}
 	p := b.r.Params
 	if b.now.Sub(b.r.PhaseSince) < p.PreviewDuration {
@@ -165,6 +210,9 @@ func (b machine) paused() Decision {
 		}
 	} else if d, ok := b.lostInstance(); ok {
 		return d
+	}
+	if b.promoting() && b.r.Hold == nil {
+		return b.switchOver("promoted")
 	}
 	return b.stay(PhasePaused, b.r.Reason, nil)
 }
@@ -251,6 +299,8 @@ func (b machine) command() (Decision, bool) {
 		return b.abort(), true
 	case CmdPromote:
 		return b.promote(), true
+	case CmdResume:
+		return b.reject("it waits for promote; resume continues a rollout paused by pause or by its progress deadline"), true
 	}
 	return b.reject(fmt.Sprintf("unknown command %q", b.obs.Command)), true
 }
@@ -266,7 +316,11 @@ func (b machine) abort() Decision {
 }
 
 func (b machine) promote() Decision {
-	switch b.r.Phase {
+	phase := b.r.Phase
+	if h := b.r.Hold; h != nil && phase == PhasePaused {
+		phase = h.Phase // promote as in the phase it was paused in
+	}
+	switch phase {
 	case PhasePreview, PhasePaused:
 		return b.switchOver("promoted")
 	case PhaseWatching:
@@ -340,7 +394,10 @@ func (b machine) reject(why string) Decision {
 
 func (b machine) to(p Phase, reason string, weights map[string]int) Decision {
 	d := Decision{Phase: p, Reason: reason, Weights: weights, Step: b.r.Step, Inconclusives: b.r.Inconclusives,
-		NewCount: b.r.NewCount, OldCount: b.r.OldCount}
+		NewCount: b.r.NewCount, OldCount: b.r.OldCount, Hooks: b.r.Hooks}
+	if p == PhasePaused && b.r.Phase == PhasePaused {
+		d.Hold = b.r.Hold
+	}
 	if p == PhaseProgressing || p == PhasePaused { // only while the canary's steps run
 		d.HeaderRoutes, d.MirrorPercent = b.r.HeaderRoutes, b.r.MirrorPercent
 	}
@@ -360,7 +417,7 @@ func (b machine) missing(d Decision) []Action {
 	if b.oldWanted(d.Phase) && !b.obs.Old.Started {
 		acts = append(acts, Action{Kind: ActDeploy, Version: b.r.From.Label, Reason: "the old version must stay warm"})
 	}
-	if d.Phase.Active() && !b.obs.New.Started || d.Phase == PhaseCompleted && !b.obs.New.Started {
+	if (d.Phase.Active() || d.Phase == PhaseCompleted) && !b.obs.New.Started && b.preRolloutDone(d) {
 		acts = append(acts, Action{Kind: ActDeploy, Version: b.r.To.Label, Reason: "deploying " + b.r.To.Label})
 	}
 	return acts

@@ -29,13 +29,16 @@ func (b machine) progressing() Decision {
 	if b.r.Step >= len(steps) {
 		return b.complete("all steps done")
 	}
-	if d, ok := b.deadline(); ok {
-		return d
-	}
 	s := steps[b.r.Step]
 	switch s.Kind {
 	case StepSetWeight:
-		return b.enter(b.r.Step+1, fmt.Sprintf("%s now takes %d%% of traffic", b.r.To.Label, s.Weight), b.canarySplit(s.Weight))
+		set := func(why string) Decision { return b.enter(b.r.Step+1, why, b.canarySplit(s.Weight)) }
+		why := fmt.Sprintf("%s now takes %d%% of traffic", b.r.To.Label, s.Weight)
+		if s.Weight < 100 {
+			return set(why)
+		}
+		wait := b.stay(PhaseProgressing, fmt.Sprintf("%s: %s", b.stepName(b.r.Step), s), nil)
+		return b.confirm(why, wait, set)
 	case StepPause:
 		return b.pauseStep(s)
 	case StepAnalysis:
@@ -58,23 +61,6 @@ func (b machine) progressing() Decision {
 	return b.rollback(fmt.Sprintf("unknown step kind %q", s.Kind), nil)
 }
 
-// deadline stops a step that has not moved on for ProgressDeadline past
-// its own duration: an analysis that runs until Pass at a traffic too low
-// to pass, say. Nothing waits forever. Paused steps wait for a person and
-// do not count.
-func (b machine) deadline() (Decision, bool) {
-	p := b.r.Params
-	limit := p.ProgressDeadline + p.Steps[b.r.Step].Duration
-	if p.ProgressDeadline <= 0 || b.now.Sub(b.r.StepSince) < limit {
-		return Decision{}, false
-	}
-	why := fmt.Sprintf("no progress for %s (progressDeadline) at %s: %s", p.ProgressDeadline, b.stepName(b.r.Step), b.r.Reason)
-	if p.PauseOnDeadline {
-		return b.to(PhasePaused, why+"; waiting for promote or abort", b.r.Weights), true
-	}
-	return b.rollback(why, nil), true
-}
-
 // enter makes step i the one under way, completing after the last.
 func (b machine) enter(i int, why string, weights map[string]int) Decision {
 	steps := b.r.Params.Steps
@@ -91,12 +77,17 @@ func (b machine) stepName(i int) string {
 	return fmt.Sprintf("step %d/%d", i+1, len(b.r.Params.Steps))
 }
 
-// complete sends all traffic to the canary; the old version stays warm.
+// complete sends all traffic to the canary, once the prePromotion hook
+// passed (it waits after the last step); the old version stays warm.
 func (b machine) complete(why string) Decision {
-	d := b.to(PhaseCompleted, fmt.Sprintf("%s; %s is stable, %s stays warm for %s",
-		why, b.r.To.Label, b.r.From.Label, b.r.Params.ScaleDownDelay), b.newOnly())
-	d.Step = len(b.r.Params.Steps)
-	return d
+	wait := b.to(PhaseProgressing, why, b.r.Weights)
+	wait.Step = len(b.r.Params.Steps)
+	return b.confirm(why, wait, func(why string) Decision {
+		d := b.to(PhaseCompleted, fmt.Sprintf("%s; %s is stable, %s stays warm for %s",
+			why, b.r.To.Label, b.r.From.Label, b.r.Params.ScaleDownDelay), b.newOnly())
+		d.Step = len(b.r.Params.Steps)
+		return d
+	})
 }
 
 func (b machine) pauseStep(s CanaryStep) Decision {
@@ -223,6 +214,13 @@ func (b machine) canaryCommand() (Decision, bool) {
 		return b.enter(b.r.Step+1, fmt.Sprintf("promoted past %s (%s)", b.stepName(b.r.Step), b.currentStep()), b.r.Weights), true
 	case CmdPromoteFull:
 		return b.complete(fmt.Sprintf("promoted fully at %s", b.stepName(b.r.Step))), true
+	case CmdResume: // paused by the engine: run the step again
+		if b.r.Step < len(b.r.Params.Steps) && b.r.Params.Steps[b.r.Step].Kind == StepPause {
+			return b.reject(fmt.Sprintf("%s is a pause: promote goes past it", b.stepName(b.r.Step))), true
+		}
+		d := b.to(PhaseProgressing, fmt.Sprintf("resumed: %s again: %s", b.stepName(b.r.Step), b.currentStep()), b.r.Weights)
+		d.RestartStep = true
+		return d, true
 	}
 	return b.command()
 }

@@ -25,6 +25,17 @@ type Observation struct {
 	Analysis *AnalysisObs
 	// Background is the state of the canary's background analysis.
 	Background *AnalysisObs
+	// Hooks are the results of the hooks the controller ran for this
+	// rollout, by hook; a hook absent has not finished (or has not run
+	// since bluejay started).
+	Hooks map[Hook]*HookResult
+}
+
+// HookResult is the outcome of one run of a hook (after its retries).
+type HookResult struct {
+	Passed bool
+	// Reason says what ran and how it ended, with the output's tail.
+	Reason string
 }
 
 // AnalysisObs is what the controller's analysis runner found so far.
@@ -119,6 +130,14 @@ type Decision struct {
 	// HeaderRoutes and MirrorPercent are the canary's routes (see Rollout).
 	HeaderRoutes  []HeaderRoute
 	MirrorPercent int
+	// Hooks is the rollout's hook states to persist (see Rollout.Hooks).
+	Hooks map[Hook]HookState
+	// Hold is the rollout's hold to persist (see Rollout.Hold); nil
+	// clears it.
+	Hold *Hold
+	// PhaseSince and StepSince, when not zero, are the times to persist
+	// instead of now: a resumed rollout's, moved later by its pause.
+	PhaseSince, StepSince time.Time
 }
 
 // Transition reports whether the decision moves r to another phase.
@@ -138,6 +157,9 @@ const (
 	// ActScale makes the version run Replicas instances: missing ones
 	// start, extra ones are drained and stopped.
 	ActScale ActionKind = "scale"
+	// ActHook runs the action's Hook in the background; its result comes
+	// back in Observation.Hooks.
+	ActHook ActionKind = "hook"
 )
 
 // Action is one thing the controller must do to a version.
@@ -148,11 +170,16 @@ type Action struct {
 	Reason string
 	// Replicas is the instance count of a scale action.
 	Replicas int
+	// Hook is the hook a hook action runs.
+	Hook Hook
 }
 
 func (a Action) String() string {
-	if a.Kind == ActScale {
+	switch a.Kind {
+	case ActScale:
 		return fmt.Sprintf("scale %s %d", a.Version, a.Replicas)
+	case ActHook:
+		return fmt.Sprintf("hook %s", a.Hook)
 	}
 	return fmt.Sprintf("%s %s", a.Kind, a.Version)
 }

@@ -12,9 +12,6 @@ import "fmt"
 // version back. Traffic is shared by ready instance counts.
 
 func (b machine) rolling() Decision {
-	if b.r.From.Label == "" {
-		return b.rollingFirst()
-	}
 	var d Decision
 	switch b.r.Phase {
 	case "", PhaseDeploying, PhaseSmoke:
@@ -29,16 +26,16 @@ func (b machine) rolling() Decision {
 		d = b.ended()
 		d.Actions = append(d.Actions, b.scale(b.r.From.Label, b.replicas()))
 	}
+	return d
+}
+
+// rollingMissing deploys the old version when it should serve but does
+// not run (after a restart of bluejay, say).
+func (b machine) rollingMissing(d Decision) Decision {
 	if b.oldWanted(d.Phase) && !b.obs.Old.Started && d.OldCount > 0 {
 		d.Actions = append([]Action{{Kind: ActDeploy, Version: b.r.From.Label, Reason: "the old version must keep serving"}}, d.Actions...)
 	}
 	return d
-}
-
-// rollingFirst deploys a service's first version whole, as blue-green does.
-func (b machine) rollingFirst() Decision {
-	b.r.Strategy = StrategyBlueGreen
-	return run(b.r, b.obs, b.now)
 }
 
 func (b machine) replicas() int { return b.r.Params.Replicas }
@@ -56,6 +53,10 @@ func (b machine) firstBatch() Decision {
 		d = gate.deploying()
 	}
 	d.Actions = dropKind(d.Actions, ActDeploy)
+	if !b.preRolloutDone(d) && !d.Phase.Terminal() { // nothing new runs before preRollout passed
+		d.NewCount, d.OldCount = 0, b.replicas()
+		return d
+	}
 	if d.Phase.Terminal() {
 		d.NewCount, d.OldCount = 0, b.replicas()
 		d.Actions = append(d.Actions, b.scale(b.r.From.Label, b.replicas()))
@@ -83,12 +84,23 @@ func (b machine) batches() Decision {
 	if n := b.obs.New; n.Exited > 0 || n.Failing > 0 {
 		return b.halt(fmt.Sprintf("%s lost an instance: %s", b.r.To.Label, n.Problem), b.readyNumbers())
 	}
-	p := b.r.Params.Rolling
-	if b.now.Sub(b.r.StepSince) >= p.ProgressDeadline {
-		return b.halt(fmt.Sprintf("no progress for %s (progressDeadline): %d/%d new instances available",
-			p.ProgressDeadline, b.obs.New.Available, b.replicas()), b.readyNumbers())
-	}
 	n, old := b.targets()
+	if old < b.r.OldCount && b.awaits(HookPrePromotion) {
+		wait := b.moveTo(n, b.r.OldCount)
+		wait.Reason = b.batchReason(n, b.r.OldCount)
+		return b.confirm(fmt.Sprintf("%d/%d new instances available", b.obs.New.Available, b.replicas()), wait,
+			func(why string) Decision {
+				d := b.moveTo(n, old)
+				d.Reason = why + "; " + b.batchReason(n, old)
+				return d
+			})
+	}
+	return b.moveTo(n, old)
+}
+
+// moveTo sets the instance counts, completing once every instance is new
+// and available.
+func (b machine) moveTo(n, old int) Decision {
 	if n == b.replicas() && b.obs.New.Available >= n && old == 0 {
 		d := b.to(PhaseCompleted, fmt.Sprintf("all %d instances replaced by %s and available", n, b.r.To.Label), b.newOnly())
 		d.NewCount, d.OldCount = n, 0
@@ -97,13 +109,17 @@ func (b machine) batches() Decision {
 	d := b.stay(PhaseProgressing, b.r.Reason, b.readyNumbers())
 	d.Weights = b.byInstances(min(b.obs.Old.Ready, old))
 	if n != b.r.NewCount || old != b.r.OldCount {
-		d.Reason = fmt.Sprintf("batch: %s %d/%d instances (%d available), %s %d", b.r.To.Label, n, b.replicas(),
-			b.obs.New.Available, b.r.From.Label, old)
+		d.Reason = b.batchReason(n, old)
 		d.RestartStep = true // progress: the deadline starts again
 	}
 	d.NewCount, d.OldCount = n, old
 	d.Actions = []Action{b.scale(b.r.To.Label, n), b.scale(b.r.From.Label, old)}
 	return d
+}
+
+func (b machine) batchReason(n, old int) string {
+	return fmt.Sprintf("batch: %s %d/%d instances (%d available), %s %d", b.r.To.Label, n, b.replicas(),
+		b.obs.New.Available, b.r.From.Label, old)
 }
 
 // targets are the next instance counts: as many new instances as the
@@ -160,9 +176,9 @@ func (b machine) rollingCommand() (Decision, bool) {
 		return Decision{}, false
 	case CmdAbort, CmdRollback:
 		return b.revert(string(b.obs.Command)+" requested", nil), true
-	case CmdPromote:
+	case CmdPromote, CmdResume:
 		if b.r.Phase == PhasePaused {
-			d := b.to(PhaseProgressing, "promoted: resuming the batches", b.r.Weights)
+			d := b.to(PhaseProgressing, fmt.Sprintf("%sd: resuming the batches", b.obs.Command), b.r.Weights)
 			d.RestartStep = true
 			return d, true
 		}

@@ -78,7 +78,7 @@ func TestRolling(t *testing.T) {
 			phase: PhasePaused, newN: 2, oldN: 3, reason: "halted: promote to go on"},
 		{name: "no progress past the deadline reverts",
 			r: rollingRollout(PhaseProgressing, 1, 4, stable), old: versions(true, 4, 4, 4), new: versions(true, 1, 0, 0),
-			after: 10 * time.Minute, phase: PhaseRolledBack, newN: 0, oldN: 4, weights: stable, reason: "progressDeadline"},
+			after: 10*time.Minute + 2*time.Minute + 5*time.Second, phase: PhaseRolledBack, newN: 0, oldN: 4, weights: stable, reason: "progressDeadline"},
 		{name: "a reverted rollout keeps the old version whole",
 			r: rollingRollout(PhaseRolledBack, 0, 4, stable), old: versions(true, 3, 3, 3), new: VersionObs{},
 			phase: PhaseRolledBack, newN: 0, oldN: 4, weights: stable, actions: []string{"scale v1 4"}},

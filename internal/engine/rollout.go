@@ -107,7 +107,63 @@ type Rollout struct {
 	// counts of the new and the old version.
 	NewCount int `json:"newCount,omitempty"`
 	OldCount int `json:"oldCount,omitempty"`
+	// Hooks says where the rollout stands with each of its hooks: a gate
+	// waiting for its hook (running), or a hook that ran to an end. A
+	// hook absent has not been asked for.
+	Hooks map[Hook]HookState `json:"hooks,omitempty"`
+	// Hold, while the rollout is Paused by a person (pause) or by its
+	// progress deadline, is where it was and what resume returns to;
+	// nil otherwise.
+	Hold *Hold `json:"hold,omitempty"`
 }
+
+// Hold is where a paused rollout was, for resume.
+type Hold struct {
+	// Phase and Reason are the phase the rollout was in and why.
+	Phase  Phase  `json:"phase"`
+	Reason string `json:"reason"`
+	// Since is when the rollout was paused.
+	Since time.Time `json:"since"`
+	// PhaseSince and StepSince are the rollout's times when it was
+	// paused; resume moves them later by the time spent paused, so that
+	// a pause counts toward no duration and no deadline.
+	PhaseSince time.Time `json:"phaseSince"`
+	StepSince  time.Time `json:"stepSince,omitzero"`
+}
+
+// Hook names a point of a rollout where a user's command or webhook runs.
+type Hook string
+
+// Hooks, in the order a rollout reaches them.
+const (
+	// HookPreRollout runs before anything is deployed; a failure ends
+	// the rollout Failed.
+	HookPreRollout Hook = "preRollout"
+	// HookPrePromotion is a confirm gate before the new version takes
+	// all traffic; a failure ends the rollout Failed (no user traffic
+	// yet) or RolledBack.
+	HookPrePromotion Hook = "prePromotion"
+	// HookPostPromotion runs once the rollout Completed; a failure is
+	// recorded, nothing is rolled back.
+	HookPostPromotion Hook = "postPromotion"
+	// HookOnRollback runs once a rollout ends RolledBack, Failed or
+	// Aborted: whatever preRollout prepared may need undoing.
+	HookOnRollback Hook = "onRollback"
+)
+
+// HookState is where a rollout stands with one hook.
+type HookState string
+
+// Hook states.
+const (
+	// HookRunning: the rollout asked for the hook and waits for its
+	// result. After a restart of bluejay the hook runs again.
+	HookRunning HookState = "running"
+	// HookPassed and HookFailed: the hook ran to an end. A hook that
+	// ended never runs again in the same rollout.
+	HookPassed HookState = "passed"
+	HookFailed HookState = "failed"
+)
 
 // Stable returns the version label that serves the service once the
 // rollout ends: To if it completed, From otherwise.
@@ -160,17 +216,25 @@ type Params struct {
 	// DedicatedBaseline runs fresh instances of the old version beside a
 	// canary, with the canary's share of traffic, as its baseline.
 	DedicatedBaseline bool `json:"dedicatedBaseline,omitempty"`
-	// ProgressDeadline bounds one canary step that does not move on (0:
-	// none); PauseOnDeadline pauses instead of rolling back.
+	// ProgressDeadline bounds the time a rollout of any strategy may go
+	// without progress (a phase or step change, or a rolling count
+	// change) past the current phase's or step's own planned duration;
+	// time spent Paused does not count. 0: no deadline. PauseOnDeadline
+	// pauses instead of rolling back.
 	ProgressDeadline time.Duration `json:"progressDeadline,omitempty"`
 	PauseOnDeadline  bool          `json:"pauseOnDeadline,omitempty"`
+	// Hooks are the hooks configured for the service when the rollout
+	// started; the engine asks for those only.
+	Hooks []Hook `json:"hooks,omitempty"`
 }
 
 // RollingParams tune a rolling rollout (see spec.Rolling).
 type RollingParams struct {
 	MaxSurge         int           `json:"maxSurge"`
 	MaxUnavailable   int           `json:"maxUnavailable"`
-	MinHealthyTime   time.Duration `json:"minHealthyTime"`
+	MinHealthyTime time.Duration `json:"minHealthyTime"`
+	// ProgressDeadline is read only when Params.ProgressDeadline is 0
+	// (a rollout persisted before the deadline applied to every strategy).
 	ProgressDeadline time.Duration `json:"progressDeadline"`
 	AutoRevert       bool          `json:"autoRevert"`
 }
@@ -265,6 +329,8 @@ type Event struct {
 	Reason    string             `json:"reason"`
 	Weights   map[string]int     `json:"weights,omitempty"`
 	Numbers   map[string]float64 `json:"numbers,omitempty"`
+	// Hook names the hook whose run the event reports; "" for others.
+	Hook Hook `json:"hook,omitempty"`
 }
 
 func (h *HeaderRoute) String() string {
