@@ -230,8 +230,8 @@ type Params struct {
 
 // RollingParams tune a rolling rollout (see spec.Rolling).
 type RollingParams struct {
-	MaxSurge         int           `json:"maxSurge"`
-	MaxUnavailable   int           `json:"maxUnavailable"`
+	MaxSurge       int           `json:"maxSurge"`
+	MaxUnavailable int           `json:"maxUnavailable"`
 	MinHealthyTime time.Duration `json:"minHealthyTime"`
 	// ProgressDeadline is read only when Params.ProgressDeadline is 0
 	// (a rollout persisted before the deadline applied to every strategy).
