@@ -8,9 +8,10 @@ import (
 )
 
 // Config is the whole of bluejay.yaml. Most fields have a default (see
-// ApplyDefaults), so the smallest valid file sets admin.token and names
-// one service. A zero written in the file is kept, not defaulted, and
-// must be valid (see each field's doc comment for what zero means).
+// ApplyDefaults), so the smallest valid file names one service (serve
+// then generates the admin token, see AdminConfig.Token). A zero
+// written in the file is kept, not defaulted, and must be valid (see
+// each field's doc comment for what zero means).
 // Load and Parse return a complete, valid Config.
 type Config struct {
 	// Proxy configures the builtin reverse proxy (the data plane).
@@ -87,13 +88,33 @@ type AdminConfig struct {
 	// Listen is the admin API's address. It should stay on loopback.
 	// Default 127.0.0.1:7070.
 	Listen string `yaml:"listen"`
-	// Token is the bearer token every admin call must carry. One of Token
-	// and TokenFile is required: the admin API always requires a token.
+	// Token is the bearer token every admin call must carry. At most one
+	// of Token and TokenFile may be set; with neither, serve generates a
+	// random token on its first start into GeneratedTokenFile (mode
+	// 0600) and reuses it, and the CLI reads it from there: the admin API
+	// always requires a token. Default "".
 	Token string `yaml:"token"`
 	// TokenFile is a file holding the token (surrounding whitespace is
 	// trimmed). Relative to the config file. Default "" (use Token).
 	TokenFile string `yaml:"tokenFile"`
+	// TLS, when set, serves the admin API over HTTPS with this
+	// certificate; the CLI then calls https://listen. Default none:
+	// plain HTTP (keep it on loopback).
+	TLS *TLS `yaml:"tls"`
+	// CAFile is the PEM certificate(s) the CLI trusts for an HTTPS admin
+	// API, besides the system's roots. Relative to the config file.
+	// Default "": admin.tls.cert itself when tls is set (a self-signed
+	// certificate), else the system's roots only.
+	CAFile string `yaml:"caFile"`
 }
+
+// DefaultTokenFile is where serve keeps the token it generates when
+// neither admin.token nor admin.tokenFile is set: next to the config.
+const DefaultTokenFile = "bluejay.token"
+
+// GeneratedTokenFile is the absolute path of the token serve generates
+// (and the CLI reads) when no token is configured.
+func (c *Config) GeneratedTokenFile() string { return c.abs(DefaultTokenFile) }
 
 // StoreConfig configures persistence.
 type StoreConfig struct {

@@ -54,8 +54,13 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	d.duration(&c.Proxy.IdleTimeout, "proxy.idleTimeout", 2*time.Minute)
 	defaultString(&c.Admin.Listen, defaultAdminListen)
 	defaultString(&c.Store.Path, defaultStorePath)
+	d.duration(&c.Store.Retention.MaxAge, "store.retention.maxAge", 90*24*time.Hour)
+	d.int(&c.Store.Retention.MaxRollouts, "store.retention.maxRollouts", 1000)
 	for i := range c.Services {
 		c.Services[i].applyDefaults(d, indexPath("services", i))
+	}
+	for i := range c.Notifications {
+		c.Notifications[i].applyDefaults(d, indexPath("notifications", i))
 	}
 	c.applyAnalysisDefaults(d)
 }
@@ -71,6 +76,15 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 		s.Smoke[i].applyDefaults(d, indexPath(path+".smoke", i))
 	}
 	s.BlueGreen.applyDefaults(d, path+".blueGreen")
+	// The strategies' own deadlines default to the service's.
+	d.duration(&s.ProgressDeadline, path+".progressDeadline", 10*time.Minute)
+	defaultString(&s.OnProgressDeadline, "abort")
+	d.duration(&s.Canary.ProgressDeadline, path+".canary.progressDeadline", s.ProgressDeadline.D())
+	if s.OnProgressDeadline == "pause" { // an invalid value is reported where it is written, not here
+		defaultString(&s.Canary.OnProgressDeadline, s.OnProgressDeadline)
+	}
+	d.duration(&s.Rolling.ProgressDeadline, path+".rolling.progressDeadline", s.ProgressDeadline.D())
+	s.Hooks.applyDefaults(d, path+".hooks")
 	// Canary defaults apply to every service: `deploy --strategy canary`
 	// may pick it for a service configured blue-green.
 	s.Canary.applyDefaults(d, path+".canary")

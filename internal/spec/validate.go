@@ -70,11 +70,11 @@ func ParseTrusted(s string) (netip.Prefix, error) {
 
 func (c *checker) admin(a *AdminConfig) {
 	c.listen("admin.listen", a.Listen)
-	switch {
-	case a.Token == "" && a.TokenFile == "":
-		c.add("admin.token", "one of token and tokenFile is required: the admin API always requires a token")
-	case a.Token != "" && a.TokenFile != "":
-		c.add("admin.tokenFile", "set only one of token and tokenFile")
+	if a.Token != "" && a.TokenFile != "" {
+		c.add("admin.tokenFile", "set only one of token and tokenFile (or neither: serve generates a token)")
+	}
+	if a.TLS != nil && (a.TLS.Cert == "" || a.TLS.Key == "") {
+		c.add("admin.tls", "tls needs both cert and key (PEM files)")
 	}
 }
 

@@ -82,6 +82,8 @@ func (c *checker) service(s *Service, path string) {
 		c.add(path+".canary.baseline", "a dedicated baseline starts fresh instances of the stable version, which needs platform.process")
 	}
 	c.rolling(&s.Rolling, path+".rolling")
+	c.serviceDeadline(s, path)
+	c.hooks(&s.Hooks, path+".hooks")
 	if s.Sticky != nil {
 		c.sticky(s.Sticky, path+".sticky")
 	}
