@@ -27,6 +27,9 @@ type Config struct {
 	// without being declared (the seed's rules, see Canary); declaring
 	// it replaces it. Default none besides "default".
 	Analysis map[string]AnalysisTemplate `yaml:"analysis"`
+	// Notifications send rollout events to webhooks (JSON or
+	// Slack-compatible). Default none.
+	Notifications []Notification `yaml:"notifications"`
 
 	// Dir is the directory of the config file; relative paths in the
 	// config are resolved against it. Not read from YAML.
@@ -121,6 +124,21 @@ type StoreConfig struct {
 	// Path is the SQLite database file, relative to the config file.
 	// Default ./bluejay.db.
 	Path string `yaml:"path"`
+	// Retention bounds the decision log: which ended rollouts, with their
+	// events, are deleted (hourly, and at start). A service's latest
+	// rollout and every active one are always kept.
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention bounds how much history the store keeps.
+type Retention struct {
+	// MaxAge deletes rollouts that ended longer ago. Default 2160h (90
+	// days); 0 keeps them whatever their age.
+	MaxAge Duration `yaml:"maxAge"`
+	// MaxRollouts keeps only each service's newest rollouts (a rollback
+	// --to can only name a version one of them ran). Default 1000; 0 keeps
+	// every one.
+	MaxRollouts int `yaml:"maxRollouts"`
 }
 
 // Service is one application behind the proxy.
@@ -163,6 +181,19 @@ type Service struct {
 	// Outlier ejects an instance after consecutive failures (passive
 	// health) until an active probe passes again. Default none.
 	Outlier *Outlier `yaml:"outlier"`
+	// ProgressDeadline bounds how long a rollout of any strategy may go
+	// without progress (a phase or step change, or a rolling batch) past
+	// what its current phase or step plans to take (readyTimeout, a
+	// preview, a watch, a timed pause or analysis); time Paused does not
+	// count. Default 10m; must be more than 0: nothing waits forever.
+	ProgressDeadline Duration `yaml:"progressDeadline"`
+	// OnProgressDeadline is abort (roll back; Failed if no user traffic
+	// reached the new version yet) or pause (Paused until resume,
+	// promote or abort). Default abort.
+	OnProgressDeadline string `yaml:"onProgressDeadline"`
+	// Hooks run a command or a webhook before a rollout, before its
+	// promotion, after it and when it rolls back. Default none.
+	Hooks Hooks `yaml:"hooks"`
 }
 
 // Shield retries idempotent requests that failed on a new version.
@@ -232,8 +263,8 @@ type Rolling struct {
 	// MinHealthyTime is how long a new instance must stay ready before
 	// it counts as available and an old one is removed. Default 5s.
 	MinHealthyTime Duration `yaml:"minHealthyTime"`
-	// ProgressDeadline fails the rollout when no batch made progress for
-	// this long. Default 10m.
+	// ProgressDeadline overrides the service's progressDeadline for
+	// rolling rollouts. Default: the service's.
 	ProgressDeadline Duration `yaml:"progressDeadline"`
 	// AutoRevert puts the old version back when a batch fails; false
 	// halts the rollout in Paused for a person. Default true.
@@ -402,13 +433,10 @@ type Canary struct {
 	// share of traffic, so that like is compared with like: same age,
 	// same load, no long-running-process effects). Default stable.
 	Baseline string `yaml:"baseline"`
-	// ProgressDeadline bounds how long one step may run without moving
-	// on (an analysis that runs until Pass at low traffic, say); pauses
-	// waiting for a person do not count. Default 10m.
-	ProgressDeadline Duration `yaml:"progressDeadline"`
-	// OnProgressDeadline is abort (roll back) or pause (wait for a
-	// person). Default abort: nothing waits forever.
-	OnProgressDeadline string `yaml:"onProgressDeadline"`
+	// ProgressDeadline and OnProgressDeadline override the service's
+	// for canary rollouts. Default: the service's.
+	ProgressDeadline   Duration `yaml:"progressDeadline"`
+	OnProgressDeadline string   `yaml:"onProgressDeadline"`
 }
 
 // CanaryStep is one step of a canary. Exactly one field is set.

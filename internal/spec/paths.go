@@ -16,10 +16,16 @@ const maxTokenSize = 64 << 10
 func (c *Config) resolvePaths() {
 	c.Store.Path = c.abs(c.Store.Path)
 	if t := c.Proxy.TLS; t != nil {
-		t.Cert, t.Key = c.abs(t.Cert), c.abs(t.Key)
+		t.Cert, t.Key = c.absSet(t.Cert), c.absSet(t.Key)
 	}
 	if c.Admin.TokenFile != "" {
 		c.Admin.TokenFile = c.abs(c.Admin.TokenFile)
+	}
+	if t := c.Admin.TLS; t != nil {
+		t.Cert, t.Key = c.absSet(t.Cert), c.absSet(t.Key)
+	}
+	if c.Admin.CAFile != "" {
+		c.Admin.CAFile = c.abs(c.Admin.CAFile)
 	}
 	for i := range c.Services {
 		if p := c.Services[i].Platform.Process; p != nil {
@@ -27,6 +33,15 @@ func (c *Config) resolvePaths() {
 			p.LogDir = c.abs(p.LogDir)
 		}
 	}
+}
+
+// absSet resolves a path that must name a file: "" stays "", so that
+// validation can say it is missing (abs would make it c.Dir).
+func (c *Config) absSet(path string) string {
+	if path == "" {
+		return ""
+	}
+	return c.abs(path)
 }
 
 // abs resolves path against c.Dir; "" resolves to c.Dir.
@@ -54,7 +69,12 @@ func (c *Config) readToken(x *index) *Error {
 	return nil
 }
 
-// readTokenFile returns the trimmed content of a small regular file.
+// ReadTokenFile returns the token in a token file: the trimmed content
+// of a small regular file, which must not be empty. Serve and the CLI
+// read admin.tokenFile and the generated token file with it.
+func ReadTokenFile(path string) (string, error) { return readTokenFile(path) }
+
+// readTokenFile is ReadTokenFile.
 func readTokenFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -2,8 +2,12 @@ package spec
 
 import "strings"
 
-// suggest returns the known name closest to name, ignoring case, if it
-// is within two edits and the edits do not make up the whole word.
+// Suggest returns the known name closest to name, ignoring case, if it
+// is within two edits and the edits do not make up the whole word; ""
+// if none is that close. The CLI and the API use it for "did you mean".
+func Suggest(name string, known []string) string { return suggest(name, known) }
+
+// suggest is Suggest.
 func suggest(name string, known []string) string {
 	best, bestDist := "", 3
 	for _, k := range known {

@@ -22,8 +22,10 @@ func validate(x *index, cfg *Config) Errors {
 	c.analysisTemplates(cfg.Analysis)
 	c.proxy(&cfg.Proxy)
 	c.admin(&cfg.Admin)
+	c.retention(cfg.Store.Retention)
 	c.listeners(cfg)
 	c.services(cfg.Services)
+	c.notifications(cfg.Notifications, cfg.Services)
 	return c.errs
 }
 
@@ -66,6 +68,13 @@ func ParseTrusted(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("invalid trusted proxy %q: want a CIDR such as 10.0.0.0/8 or an IP", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (c *checker) retention(r Retention) {
+	if r.MaxAge < 0 {
+		c.add("store.retention.maxAge", "maxAge must be 0 (keep all) or more, such as 2160h")
+	}
+	c.atLeast(r.MaxRollouts, 0, "store.retention.maxRollouts")
 }
 
 func (c *checker) admin(a *AdminConfig) {

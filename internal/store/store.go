@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/router"
@@ -58,4 +59,22 @@ type Routes interface {
 	PutRoute(ctx context.Context, r router.Route) error
 	// ListRoutes returns every stored route, ordered by service.
 	ListRoutes(ctx context.Context) ([]router.Route, error)
+}
+
+// Retention says which ended rollouts a Pruner deletes, with their events.
+type Retention struct {
+	// MaxAge deletes rollouts that ended (were last written) longer ago;
+	// 0 means no limit by age.
+	MaxAge time.Duration
+	// MaxRollouts keeps only each service's newest rollouts; 0 means no
+	// limit by count.
+	MaxRollouts int
+}
+
+// Pruner is the optional capability of a store that deletes old history.
+// Found by type assertion.
+type Pruner interface {
+	// Prune deletes the rollouts, and their events, that ret lets go as
+	// of now. It never deletes an active rollout nor a service's latest.
+	Prune(ctx context.Context, ret Retention, now time.Time) (rollouts, events int64, err error)
 }
