@@ -34,7 +34,7 @@ func TestCommand(t *testing.T) {
 			command: []string{"sh", "-c", "echo checking; echo no quorum >&2; exit 1"}, retries: 2,
 			attempts: 3, reason: "exited 1: checking no quorum (attempt 3/3)"},
 		{name: "a long output keeps its end",
-			command: []string{"sh", "-c", "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); done; exit 2"},
+			command:  []string{"sh", "-c", "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); done; exit 2"},
 			attempts: 1, reason: "line 499"},
 		{name: "a hanging command times out",
 			command: []string{"sleep", "10"}, timeout: 200 * time.Millisecond, attempts: 1, reason: "timed out after 200ms"},
