@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,15 @@ func TestAPIRefusesBadRequests(t *testing.T) {
 		{"no token", "GET", "/v1/services", "", "", 401, "bearer token"},
 		{"wrong token", "GET", "/v1/services", "Bearer nope", "", 401, "bearer token"},
 		{"token in the wrong scheme", "GET", "/v1/services", "Basic " + token, "", 401, "bearer token"},
-		{"unknown service", "GET", "/v1/services/nope", bearer, "", 404, "unknown service"},
+		{"unknown service", "GET", "/v1/services/nope", bearer, "", 404, `unknown service \"nope\"; configured services: web`},
+		{"misspelt service", "POST", "/v1/services/wbe/promote", bearer, "", 404, `unknown service \"wbe\"; did you mean \"web\"?`},
+		{"no token on pause", "POST", "/v1/services/web/pause", "", "", 401, "bearer token"},
+		{"no token on routes", "GET", "/v1/routes", "", "", 401, "bearer token"},
+		{"rollback not JSON", "POST", "/v1/services/web/rollback", bearer, `{"to":`, 400, "reading JSON body"},
+		{"rollback unknown field", "POST", "/v1/services/web/rollback", bearer, `{"version":"v0"}`, 400, "unknown field"},
+		{"rollback oversized", "POST", "/v1/services/web/rollback", bearer, `{"to":"` + strings.Repeat("v", 70<<10) + `"}`, 413, "too large"},
+		{"rollback to a version never run", "POST", "/v1/services/web/rollback", bearer, `{"to":"v0"}`, 400, "web never ran v0"},
+		{"promote oversized", "POST", "/v1/services/web/promote", bearer, `{"full":true,"x":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "too large"},
 		{"unknown field", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2","verison":"x"}`, 400, "unknown field"},
 		{"not JSON", "POST", "/v1/services/web/deploy", bearer, `version=v2`, 400, "reading JSON body"},
 		{"trailing data", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2"} {}`, 400, "trailing data"},
@@ -143,5 +152,59 @@ func TestAPIDeployAndConflicts(t *testing.T) {
 	got, err := c.Rollout(ctx, r.ID)
 	if err != nil || got.ID != r.ID {
 		t.Fatalf("GET rollout: %+v %v", got, err)
+	}
+}
+
+// TestAPIErrorCodes pins the code beside each error message, which the
+// CLI reads to tell a misspelt service (a usage mistake) from a failure.
+func TestAPIErrorCodes(t *testing.T) {
+	srv, _ := newAPI(t)
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		client *api.Client
+		call   func(*api.Client) error
+		status int
+		code   string
+	}{
+		{"wrong token", &api.Client{Addr: srv.URL, Token: "nope"},
+			func(c *api.Client) error { _, err := c.Services(ctx); return err }, 401, api.CodeUnauthorized},
+		{"misspelt service", &api.Client{Addr: srv.URL, Token: token},
+			func(c *api.Client) error { _, err := c.Service(ctx, "wbe"); return err }, 404, api.CodeUnknownService},
+		{"missing rollout", &api.Client{Addr: srv.URL, Token: token},
+			func(c *api.Client) error { _, err := c.Rollout(ctx, 999); return err }, 404, api.CodeNotFound},
+		{"bad version", &api.Client{Addr: srv.URL, Token: token},
+			func(c *api.Client) error { _, err := c.Deploy(ctx, "web", api.DeployBody{Version: "v 2"}); return err }, 400, api.CodeBadRequest},
+		{"rollback to nothing", &api.Client{Addr: srv.URL, Token: token},
+			func(c *api.Client) error { _, err := c.Rollback(ctx, "web", "v0"); return err }, 400, api.CodeBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var apiErr *api.Error
+			if err := tt.call(tt.client); !errors.As(err, &apiErr) || apiErr.Status != tt.status || apiErr.Code != tt.code {
+				t.Fatalf("got %v (%+v); want HTTP %d code %s", err, apiErr, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+func TestAPIRoutesAreTheStoredTable(t *testing.T) {
+	srv, addr := newAPI(t)
+	c := &api.Client{Addr: srv.URL, Token: token}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		routes, err := c.Routes(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(routes) == 1 && routes[0].Service == "web" && len(routes[0].Backends) == 1 &&
+			routes[0].Backends[0].Version == "v1" && routes[0].Backends[0].Weight == 100 &&
+			slices.Equal(routes[0].Backends[0].Addrs, []string{addr}) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /v1/routes = %+v; want web: v1 at 100 on %s", routes, addr)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
 	}
 }

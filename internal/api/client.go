@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
 // Client calls the admin API.
@@ -26,8 +27,13 @@ type Client struct {
 
 // Error is an error answer from the API.
 type Error struct {
-	Status  int
+	// Status is the HTTP status.
+	Status int
+	// Message is the API's sentence for people.
 	Message string
+	// Code names the kind of error for programs (CodeUnknownService,
+	// ...); "" from a server that sent none.
+	Code string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
@@ -50,7 +56,8 @@ func (c *Client) Deploy(ctx context.Context, service string, b DeployBody) (engi
 	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/deploy", b, &out)
 }
 
-// Command sends promote, abort or rollback.
+// Command sends promote, abort, pause, resume or rollback (to the
+// previous version).
 func (c *Client) Command(ctx context.Context, service string, cmd engine.Command) (engine.Rollout, error) {
 	var out engine.Rollout
 	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/"+string(cmd), struct{}{}, &out)
@@ -61,6 +68,20 @@ func (c *Client) Command(ctx context.Context, service string, cmd engine.Command
 func (c *Client) Promote(ctx context.Context, service string, full bool) (engine.Rollout, error) {
 	var out engine.Rollout
 	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/promote", PromoteBody{Full: full}, &out)
+}
+
+// Rollback returns the service to version to, or to its previous
+// version if to is "": a traffic flip while that version is warm,
+// otherwise a new rollout of it.
+func (c *Client) Rollback(ctx context.Context, service, to string) (engine.Rollout, error) {
+	var out engine.Rollout
+	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/rollback", RollbackBody{To: to}, &out)
+}
+
+// Routes returns the stored routing table, one route per service.
+func (c *Client) Routes(ctx context.Context) ([]router.Route, error) {
+	var out []router.Route
+	return out, c.do(ctx, http.MethodGet, "/v1/routes", nil, &out)
 }
 
 // Retry starts the service's last unsuccessful rollout again.
@@ -119,7 +140,7 @@ func decodeError(resp *http.Response) error {
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(b))
 	}
-	return &Error{Status: resp.StatusCode, Message: e.Error}
+	return &Error{Status: resp.StatusCode, Message: e.Error, Code: e.Code}
 }
 
 func (c *Client) base() string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
 func (s *Server) listServices(_ http.ResponseWriter, _ *http.Request) (any, int, error) {
@@ -77,9 +78,30 @@ func (s *Server) retry(_ http.ResponseWriter, r *http.Request) (any, int, error)
 	return ro, http.StatusCreated, err
 }
 
+// RollbackBody is the optional body of POST /v1/services/{name}/rollback.
+type RollbackBody struct {
+	// To is the version to return to, one the service ran before; ""
+	// means the previous one.
+	To string `json:"to,omitempty"`
+}
+
 func (s *Server) rollback(_ http.ResponseWriter, r *http.Request) (any, int, error) {
-	ro, err := s.Controller.Rollback(r.Context(), r.PathValue("name"))
+	var b RollbackBody
+	if r.ContentLength != 0 {
+		if err := decode(r, &b); err != nil {
+			return nil, 0, err
+		}
+	}
+	ro, err := s.Controller.Rollback(r.Context(), r.PathValue("name"), b.To)
 	return ro, http.StatusOK, err
+}
+
+func (s *Server) listRoutes(_ http.ResponseWriter, r *http.Request) (any, int, error) {
+	routes, err := s.Controller.Routes(r.Context())
+	if routes == nil {
+		routes = []router.Route{}
+	}
+	return routes, http.StatusOK, err
 }
 
 func (s *Server) listRollouts(_ http.ResponseWriter, r *http.Request) (any, int, error) {

@@ -48,9 +48,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/services/{name}/retry", s.auth(s.retry))
 	mux.Handle("POST /v1/services/{name}/abort", s.auth(s.command(engine.CmdAbort)))
 	mux.Handle("POST /v1/services/{name}/rollback", s.auth(s.rollback))
+	mux.Handle("POST /v1/services/{name}/pause", s.auth(s.command(engine.CmdPause)))
+	mux.Handle("POST /v1/services/{name}/resume", s.auth(s.command(engine.CmdResume)))
 	mux.Handle("GET /v1/services/{name}/rollouts", s.auth(s.listRollouts))
 	mux.Handle("GET /v1/services/{name}/events", s.auth(s.listEvents))
 	mux.Handle("GET /v1/rollouts/{id}", s.auth(s.getRollout))
+	mux.Handle("GET /v1/routes", s.auth(s.listRoutes))
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.guard(s.Metrics))
 	}
@@ -69,8 +72,8 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		v, status, err := h(w, r)
 		if err != nil {
-			status = s.errorStatus(r, err)
-			writeJSON(w, status, errorBody{err.Error()})
+			status, code := s.errorStatus(r, err)
+			writeJSON(w, status, errorBody{Error: err.Error(), Code: code})
 			return
 		}
 		writeJSON(w, status, v)
@@ -91,7 +94,7 @@ func (s *Server) guard(h http.Handler) http.Handler {
 
 func unauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="bluejay"`)
-	writeJSON(w, http.StatusUnauthorized, errorBody{"missing or wrong bearer token"})
+	writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong bearer token", Code: CodeUnauthorized})
 }
 
 func (s *Server) authorized(r *http.Request) bool {
@@ -99,29 +102,56 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
 }
 
+// errorBody is every error answer: a sentence for people and a code
+// for programs.
 type errorBody struct {
 	Error string `json:"error"`
+	Code  string `json:"code,omitempty"`
 }
+
+// Codes of error answers, in the "code" field beside "error".
+const (
+	// CodeUnauthorized: the bearer token is missing or wrong (401).
+	CodeUnauthorized = "unauthorized"
+	// CodeBadRequest: the request is malformed or invalid (400).
+	CodeBadRequest = "bad_request"
+	// CodeTooLarge: the body is over the size limit (413).
+	CodeTooLarge = "too_large"
+	// CodeUnknownService: no service of that name is configured (404);
+	// the message suggests the closest name.
+	CodeUnknownService = "unknown_service"
+	// CodeNotFound: no such rollout (404).
+	CodeNotFound = "not_found"
+	// CodeConflict: the request does not fit the service's state (409).
+	CodeConflict = "conflict"
+	// CodeCanceled: the client went away (499).
+	CodeCanceled = "canceled"
+	// CodeInternal: the server failed (500); the log has the details.
+	CodeInternal = "internal"
+)
 
 // errBadRequest marks errors in what the client sent.
 var errBadRequest = errors.New("bad request")
 
-func (s *Server) errorStatus(r *http.Request, err error) int {
+// errorStatus maps a handler's error to its status and code.
+func (s *Server) errorStatus(r *http.Request, err error) (int, string) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge, CodeTooLarge
 	case errors.Is(err, errBadRequest), errors.Is(err, controller.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, controller.ErrUnknownService), errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound
+		return http.StatusBadRequest, CodeBadRequest
+	case errors.Is(err, controller.ErrUnknownService):
+		return http.StatusNotFound, CodeUnknownService
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, CodeNotFound
 	case errors.Is(err, controller.ErrConflict):
-		return http.StatusConflict
+		return http.StatusConflict, CodeConflict
 	case errors.Is(err, context.Canceled):
-		return 499
+		return 499, CodeCanceled
 	}
 	s.logger().Error("admin request", "method", r.Method, "path", r.URL.Path, "err", err)
-	return http.StatusInternalServerError
+	return http.StatusInternalServerError, CodeInternal
 }
 
 func (s *Server) logger() *slog.Logger {

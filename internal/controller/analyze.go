@@ -35,7 +35,8 @@ type analysisRun struct {
 	duration    time.Duration // the step's; 0 for until-Pass and background runs
 	skipped     []string      // metrics this platform cannot measure
 	obs         engine.AnalysisObs
-	err         error // the template could not be compiled
+	latest      []analysis.Result // the latest evaluation, metric by metric, for status
+	err         error             // the template could not be compiled
 
 	load   *loadgen.Generator // synthetic load, nil without
 	stop   context.CancelFunc // ends the load
@@ -188,6 +189,7 @@ func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engin
 		results = append(results, analysis.Result{Metric: name, Verdict: analysis.Pass,
 			Reason: name + ": left out: the platform cannot read resource use"})
 	}
+	run.latest = results
 	switch {
 	case final && !run.finalTaken:
 		// The step ends now: its verdict is taken on all its data, in the

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
@@ -30,6 +32,11 @@ var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$`)
 // Deploy starts a rollout of a new version. It fails with ErrConflict if
 // the service has an active rollout or already runs that version.
 func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (engine.Rollout, error) {
+	return c.deploy(ctx, req, "deploy requested")
+}
+
+// deploy is Deploy with the reason the new rollout records.
+func (c *Controller) deploy(ctx context.Context, req DeployRequest, why string) (engine.Rollout, error) {
 	l, err := c.service(req.Service)
 	if err != nil {
 		return engine.Rollout{}, err
@@ -46,7 +53,7 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (engine.Roll
 		if stable := l.r.Stable(); stable == req.Version {
 			return fmt.Errorf("%w: %s already runs %s as its stable version", ErrConflict, req.Service, stable)
 		}
-		r, err = l.create(ctx, l.version(req.Version, req.Targets, req.Args), cmp.Or(req.Strategy, l.svc.Spec.Strategy), "deploy requested")
+		r, err = l.create(ctx, l.version(req.Version, req.Targets, req.Args), cmp.Or(req.Strategy, l.svc.Spec.Strategy), why)
 		if err == nil {
 			l.adopt(ctx, r)
 		}
@@ -219,22 +226,97 @@ func (c *Controller) Command(ctx context.Context, service string, cmd engine.Com
 	return r, err
 }
 
-// Rollback returns the service to its previous version: a traffic flip
-// while that version is warm, otherwise a new rollout of it through the
-// same gates.
-func (c *Controller) Rollback(ctx context.Context, service string) (engine.Rollout, error) {
-	r, err := c.Command(ctx, service, engine.CmdRollback)
-	if err == nil || !errors.Is(err, ErrConflict) {
-		return r, err
+// Rollback returns the service to a version it ran before: to, or ""
+// for the previous one. While that version is warm (the rollout is
+// active, or it completed within its scale-down delay) it is a traffic
+// flip; otherwise the version is deployed again, as it ran before (its
+// args and targets), through the same gates, as a new rollout whose
+// reason says it is a rollback. A version the service never ran fails
+// with ErrInvalid; the stable version, or another than the old one
+// while a rollout is active, with ErrConflict.
+func (c *Controller) Rollback(ctx context.Context, service, to string) (engine.Rollout, error) {
+	l, err := c.service(service)
+	if err != nil {
+		return engine.Rollout{}, err
 	}
-	l, _ := c.service(service)
-	var prev engine.Rollout
-	_ = l.exec(ctx, func() error { prev = l.r; return nil })
-	if prev.Phase != engine.PhaseCompleted || prev.From.Label == "" {
-		return r, err
+	var cur engine.Rollout
+	_ = l.exec(ctx, func() error { cur = l.r; return nil })
+	if to != "" && !cur.Phase.Active() && to == cur.Stable() {
+		return cur, fmt.Errorf("%w: %s already runs %s as its stable version", ErrConflict, service, to)
 	}
-	return c.Deploy(ctx, DeployRequest{Service: service, Version: prev.From.Label,
-		Targets: prev.From.Targets, Args: prev.From.Args})
+	if to == "" || to == cur.From.Label {
+		r, err := c.Command(ctx, service, engine.CmdRollback)
+		if err == nil || !errors.Is(err, ErrConflict) || cur.Phase != engine.PhaseCompleted || cur.From.Label == "" {
+			return r, err
+		}
+		to = cur.From.Label // the flip is no longer possible: deploy it again
+	}
+	v, ranIn, err := c.ranBefore(ctx, service, to)
+	if err != nil {
+		return cur, err
+	}
+	if cur.Phase.Active() {
+		return cur, fmt.Errorf("%w: rollout #%d (%s to %s) is %s: abort it first, or roll back to %s",
+			ErrConflict, cur.ID, orNone(cur.From.Label), cur.To.Label, cur.Phase, orNone(cur.From.Label))
+	}
+	return c.deploy(ctx, DeployRequest{Service: service, Version: to, Targets: v.Targets, Args: v.Args},
+		fmt.Sprintf("rollback to %s requested (it ran in rollout #%d)", to, ranIn))
+}
+
+// ranBefore finds how the service last ran version label as its stable
+// version, in its rollout history, and the rollout it ran in.
+func (c *Controller) ranBefore(ctx context.Context, service, label string) (platform.Version, int64, error) {
+	rs, err := c.Store.ListRollouts(ctx, service, 0)
+	if err != nil {
+		return platform.Version{}, 0, fmt.Errorf("reading %s's history: %w", service, err)
+	}
+	var known []string
+	for _, r := range rs { // newest first
+		for _, v := range stableVersions(r) {
+			if v.Label == label {
+				return v, r.ID, nil
+			}
+			if !slices.Contains(known, v.Label) {
+				known = append(known, v.Label)
+			}
+		}
+	}
+	// No "did you mean": versions are one digit apart by nature.
+	hint := "it has run none"
+	if len(known) > 0 {
+		hint = "versions it ran, newest first: " + strings.Join(known, ", ")
+	}
+	return platform.Version{}, 0, fmt.Errorf("%w: %s never ran %s, so it cannot roll back to it; %s", ErrInvalid, service, label, hint)
+}
+
+// stableVersions are the versions that were stable during r: the one it
+// started from, and the new one if it completed. A version that was
+// rolled back never served as stable, and is no place to return to.
+func stableVersions(r engine.Rollout) []platform.Version {
+	var out []platform.Version
+	if r.Phase == engine.PhaseCompleted {
+		out = append(out, r.To)
+	}
+	if r.From.Label != "" {
+		out = append(out, r.From)
+	}
+	return out
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// unknownService says that name is not configured, suggesting the
+// closest configured name, or listing them when none is close.
+func unknownService(name string, known []string) error {
+	if s := spec.Suggest(name, known); s != "" {
+		return fmt.Errorf("%w %q; did you mean %q?", ErrUnknownService, name, s)
+	}
+	return fmt.Errorf("%w %q; configured services: %s", ErrUnknownService, name, strings.Join(known, ", "))
 }
 
 // Retry starts the service's latest rollout again, from the start, if it

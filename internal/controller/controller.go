@@ -139,7 +139,7 @@ func (c *Controller) service(name string) (*loop, error) {
 	defer c.mu.Unlock()
 	l, ok := c.services[name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownService, name)
+		return nil, unknownService(name, c.order)
 	}
 	return l, nil
 }

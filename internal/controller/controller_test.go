@@ -275,7 +275,7 @@ func TestCommandsAreCheckedAgainstThePhase(t *testing.T) {
 	if got, err := r.ctrl.Command(ctx, "web", engine.CmdPromote); err != nil || got.Phase != engine.PhaseWatching {
 		t.Fatalf("promote from the pause: %s, %v; want Watching", got.Phase, err)
 	}
-	if got, err := r.ctrl.Rollback(ctx, "web"); err != nil || got.Phase != engine.PhaseRolledBack {
+	if got, err := r.ctrl.Rollback(ctx, "web", ""); err != nil || got.Phase != engine.PhaseRolledBack {
 		t.Fatalf("rollback during the watch: %s, %v; want RolledBack", got.Phase, err)
 	}
 	if _, err := r.ctrl.Command(ctx, "web", engine.CmdPromote); !errors.Is(err, controller.ErrConflict) {
@@ -301,7 +301,7 @@ func TestRollbackAfterScaleDownRedeploysPrevious(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval
 	}
-	back, err := r.ctrl.Rollback(context.Background(), "web")
+	back, err := r.ctrl.Rollback(context.Background(), "web", "")
 	if err != nil {
 		t.Fatalf("rollback after scale-down: %v", err)
 	}

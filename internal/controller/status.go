@@ -2,8 +2,13 @@ package controller
 
 import (
 	"context"
+	"slices"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/analysis"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/router"
 )
@@ -21,6 +26,43 @@ type ServiceStatus struct {
 	Route router.Route `json:"route"`
 	// Instances lists every instance of the versions the rollout uses.
 	Instances []InstanceStatus `json:"instances"`
+	// Exposure is the blast radius of the rollout so far: the new
+	// version's user requests, errors, users and failed users. Live while
+	// the rollout is active (Rollout.Exposure is as of its last
+	// decision), the rollout's final count once it has ended.
+	Exposure metrics.Counts `json:"exposure"`
+	// Analyses are a canary's analyses under way: the step's, if the
+	// current step is an analysis, and the background one. Empty for
+	// other strategies and once the steps are over.
+	Analyses []AnalysisStatus `json:"analyses,omitempty"`
+}
+
+// AnalysisStatus is an analysis under way: its latest verdict and,
+// metric by metric, the latest measurement of the canary against its
+// baseline.
+type AnalysisStatus struct {
+	// Kind is "step" (the current step's analysis) or "background".
+	Kind string `json:"kind"`
+	// Template names the analysis template.
+	Template string `json:"template"`
+	// Canary and Baseline are the version labels compared.
+	Canary   string `json:"canary"`
+	Baseline string `json:"baseline"`
+	// Since is when the analysis' window began.
+	Since time.Time `json:"since"`
+	// Intervals counts the verdicts taken; Verdict is the latest (Pass,
+	// Fail, Inconclusive, Error; "" before the first), Failures the Fail
+	// verdicts, ConsecutiveErrors the Error verdicts in a row.
+	Intervals         int    `json:"intervals"`
+	Verdict           string `json:"verdict,omitempty"`
+	Failures          int    `json:"failures,omitempty"`
+	ConsecutiveErrors int    `json:"consecutiveErrors,omitempty"`
+	// Limits are the template's limits the engine applies.
+	Limits *engine.AnalysisLimits `json:"limits,omitempty"`
+	// Metrics are the latest evaluation, taken every tick, so they may be
+	// newer than Verdict: each metric's verdict, reason and numbers
+	// (canary.* and baseline.* values, samples, thresholds).
+	Metrics []analysis.Result `json:"metrics"`
 }
 
 // InstanceStatus is an instance with its readiness.
@@ -35,7 +77,11 @@ type snapshot = ServiceStatus
 // publish refreshes the snapshot that Status reads.
 func (l *loop) publish() {
 	s := ServiceStatus{Service: l.svc.Spec.Name, Stable: l.r.Stable(), Rollout: l.r,
-		Weights: l.applied.Weights(), Route: l.applied}
+		Weights: l.applied.Weights(), Route: l.applied, Exposure: l.r.Exposure}
+	if l.r.Phase.Active() {
+		s.Exposure = l.exposure(context.Background()) // the builtin metrics are in memory
+	}
+	s.Analyses = append(l.stepRun.status("step", l.r.Params), l.bgRun.status("background", l.r.Params)...)
 	for _, label := range []string{l.r.From.Label, l.r.BaselineLabel(), l.r.To.Label} {
 		if label == "" {
 			continue
@@ -48,6 +94,30 @@ func (l *loop) publish() {
 	l.mu.Lock()
 	l.snap = s
 	l.mu.Unlock()
+}
+
+// status describes the run for ServiceStatus, with its limits from the
+// rollout's params; none for a nil run.
+func (run *analysisRun) status(kind string, p engine.Params) []AnalysisStatus {
+	if run == nil {
+		return nil
+	}
+	limits := p.Background
+	if kind == "step" {
+		limits = nil
+		if run.key.step < len(p.Steps) {
+			limits = p.Steps[run.key.step].Analysis
+		}
+	}
+	return []AnalysisStatus{{Kind: kind, Template: run.key.template, Canary: run.labels[0], Baseline: run.labels[1],
+		Since: run.start, Intervals: run.obs.Intervals, Verdict: run.obs.Verdict, Failures: run.obs.Failures,
+		ConsecutiveErrors: run.obs.ConsecutiveErrors, Limits: limits, Metrics: slices.Clone(run.latest)}}
+}
+
+// Routes returns the stored routing table: every service's route as last
+// persisted, which is what the proxy serves.
+func (c *Controller) Routes(ctx context.Context) ([]router.Route, error) {
+	return c.Store.ListRoutes(ctx)
 }
 
 // Status returns a service's live status.

@@ -59,6 +59,10 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 		s.closeOnError()
 		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
+	if err := s.prepareAdmin(); err != nil {
+		s.closeOnError()
+		return nil, err
+	}
 	s.processes.SetStateFile(cfg.Store.Path + ".instances.json")
 	s.controller = s.newController()
 	n, err := s.processes.Adopt(context.Background())
