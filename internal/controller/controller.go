@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -121,6 +122,16 @@ func (c *Controller) restoreRoutes(ctx context.Context) error {
 			c.logger().Warn("stored route for a service no longer configured", "service", r.Service)
 			continue
 		}
+		if live := l.liveRoute(r); !live.Equal(r) {
+			// Instances that died while bluejay was down (or that it could
+			// not adopt) leave the split before any request is sent there.
+			c.logger().Warn("stored route points at instances that no longer run; removing them",
+				"service", r.Service, "stored", r.Weights())
+			if err := c.Store.PutRoute(ctx, live); err != nil {
+				return fmt.Errorf("restoring route of %s: %w", r.Service, err)
+			}
+			r = live
+		}
 		if err := c.Router.SetRoute(ctx, r); err != nil {
 			return fmt.Errorf("restoring route of %s: %w", r.Service, err)
 		}
@@ -132,6 +143,27 @@ func (c *Controller) restoreRoutes(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// liveRoute returns r without the addresses a platform that owns its
+// instances does not report running.
+func (l *loop) liveRoute(r router.Route) router.Route {
+	if _, ok := l.svc.Platform.(platform.Owner); !ok {
+		return r
+	}
+	out := r
+	out.Backends = make([]router.Backend, len(r.Backends))
+	for i, b := range r.Backends {
+		running := map[string]bool{}
+		for _, in := range l.svc.Platform.Instances(r.Service, b.Version) {
+			if in.State == platform.StateRunning {
+				running[in.Addr] = true
+			}
+		}
+		b.Addrs = slices.DeleteFunc(slices.Clone(b.Addrs), func(a string) bool { return !running[a] })
+		out.Backends[i] = b
+	}
+	return out
 }
 
 func (c *Controller) service(name string) (*loop, error) {

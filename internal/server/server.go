@@ -158,6 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(controllerDone)
 		errc <- s.controller.Run(cctx)
 	}()
+	go s.prune(cctx)
 	if s.remote != nil {
 		go s.remote.FollowErrors(cctx, s.controller.Notify)
 		s.log.Info("bluejay serving; a separate proxy serves users", "control", s.cfg.Proxy.Control,
