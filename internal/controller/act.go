@@ -105,6 +105,8 @@ func (l *loop) act(ctx context.Context, actions []engine.Action) {
 			l.stop(ctx, a.Version, a.Reason)
 		case engine.ActScale:
 			l.scale(ctx, a)
+		case engine.ActHook:
+			l.runHook(ctx, a)
 		}
 	}
 }

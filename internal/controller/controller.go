@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bluejay-deploy/bluejay/internal/hooks"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/router"
@@ -66,6 +67,11 @@ type Controller struct {
 	// HostMemory is the host's memory in bytes, for the memory share of
 	// analysis; 0 leaves the share at 0.
 	HostMemory int64
+	// Notifier, if set, is told about every event persisted.
+	Notifier Notifier
+	// Hooks runs the services' hooks. Nil means a runner in bluejay's
+	// working directory with http.DefaultClient.
+	Hooks *hooks.Runner
 
 	mu       sync.Mutex
 	services map[string]*loop

@@ -31,6 +31,8 @@ type loop struct {
 
 	smoke        *engine.SmokeResult
 	smokeRunning bool
+	hookResults  map[engine.Hook]*engine.HookResult // the current rollout's hooks that ended in this run
+	hookRunning  map[hookKey]bool
 	everReady    map[string]bool      // addresses that passed readiness once
 	presumed     map[string]bool      // addresses the restored route trusts until probed
 	readySince   map[string]time.Time // when each ready address became ready
@@ -57,6 +59,7 @@ func newLoop(c *Controller, s Service) *loop {
 		everReady: map[string]bool{}, presumed: map[string]bool{}, readySince: map[string]time.Time{},
 		draining: map[string]bool{}, scaling: map[string]bool{}, deployErr: map[string]string{},
 		deployed: map[string]bool{}, stopping: map[string]bool{}, restarted: map[string]time.Time{},
+		hookResults: map[engine.Hook]*engine.HookResult{}, hookRunning: map[hookKey]bool{},
 	}
 }
 
@@ -68,7 +71,7 @@ func (l *loop) load(ctx context.Context) error {
 		return err
 	}
 	if len(rs) == 1 {
-		l.adopt(ctx, rs[0])
+		l.take(ctx, rs[0])
 		return nil
 	}
 	r, err := l.create(ctx, l.version(l.svc.Spec.Version, nil, nil), l.svc.Spec.Strategy, "first start: deploying the configured version")
@@ -79,9 +82,22 @@ func (l *loop) load(ctx context.Context) error {
 	return nil
 }
 
-// adopt makes r the loop's current rollout.
+// adopt makes a rollout just created the loop's current one: it fixes
+// the settings that apply to every strategy and announces its first
+// event.
 func (l *loop) adopt(ctx context.Context, r engine.Rollout) {
+	l.fixParams(&r)
+	if err := l.c.Store.UpdateRollout(ctx, r, nil); err != nil {
+		l.c.logger().Error("persisting rollout settings", "service", r.Service, "rollout", r.ID, "err", err)
+	}
+	l.take(ctx, r)
+	l.notify(engine.Event{RolloutID: r.ID, Service: r.Service, Time: r.Started, Phase: r.Phase, Reason: r.Reason, Weights: r.Weights})
+}
+
+// take makes r the loop's current rollout.
+func (l *loop) take(ctx context.Context, r engine.Rollout) {
 	l.r = r
+	clear(l.hookResults)
 	l.exposureBase = l.counts(ctx, r.To.Label)
 	l.exposureStart = r.Exposure
 	l.phaseBase = l.exposureBase
@@ -170,16 +186,19 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	next.Step, next.Inconclusives = d.Step, d.Inconclusives
 	next.NewCount, next.OldCount = d.NewCount, d.OldCount
 	next.HeaderRoutes, next.MirrorPercent = d.HeaderRoutes, d.MirrorPercent
+	next.Hooks, next.Hold = d.Hooks, d.Hold
 	stepped := d.Step != l.r.Step || d.RestartStep
 	if next.Phase == l.r.Phase && next.Reason == l.r.Reason && next.Settled == l.r.Settled &&
 		maps.Equal(next.Weights, l.r.Weights) && !stepped && next.NewCount == l.r.NewCount && next.OldCount == l.r.OldCount &&
-		slices.Equal(next.HeaderRoutes, l.r.HeaderRoutes) && next.MirrorPercent == l.r.MirrorPercent {
+		slices.Equal(next.HeaderRoutes, l.r.HeaderRoutes) && next.MirrorPercent == l.r.MirrorPercent &&
+		maps.Equal(next.Hooks, l.r.Hooks) && next.Hold == l.r.Hold {
 		return nil
 	}
 	next.Exposure = l.exposure(ctx)
 	if stepped {
 		next.StepSince = now
 	}
+
 	var ev *engine.Event
 	if d.Transition(l.r) || stepped {
 		next.PhaseSince = now
@@ -189,10 +208,17 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 		ev = &engine.Event{RolloutID: l.r.ID, Service: l.r.Service, Time: now, From: l.r.Phase,
 			Phase: d.Phase, Reason: d.Reason, Weights: d.Weights, Numbers: withExposure(d.Numbers, next.Exposure)}
 	}
+	if !d.PhaseSince.IsZero() { // a resumed rollout's clocks, moved past its pause
+		next.PhaseSince = d.PhaseSince
+	}
+	if !d.StepSince.IsZero() {
+		next.StepSince = d.StepSince
+	}
 	if err := l.c.Store.UpdateRollout(ctx, next, ev); err != nil {
 		return err
 	}
 	if ev != nil {
+		l.notifyAs(next, *ev)
 		l.c.logger().Info("rollout phase", "service", l.r.Service, "rollout", l.r.ID,
 			"from", l.r.Phase, "to", d.Phase, "step", d.Step, "reason", d.Reason)
 		l.phaseBase = l.counts(ctx, next.To.Label)
@@ -236,10 +262,25 @@ func (l *loop) counts(ctx context.Context, version string) metrics.Counts {
 }
 
 // record appends an event that changes no phase (an action's reason).
-func (l *loop) record(ctx context.Context, reason string) {
+func (l *loop) record(ctx context.Context, reason string) { l.recordHook(ctx, "", reason) }
+
+// recordHook appends an event that changes no phase, reporting a hook's
+// run if hook is set.
+func (l *loop) recordHook(ctx context.Context, hook engine.Hook, reason string) {
 	ev := &engine.Event{RolloutID: l.r.ID, Service: l.r.Service, Time: l.c.now(), From: l.r.Phase,
-		Phase: l.r.Phase, Reason: reason}
+		Phase: l.r.Phase, Reason: reason, Hook: hook}
 	if err := l.c.Store.UpdateRollout(ctx, l.r, ev); err != nil {
 		l.c.logger().Error("recording event", "service", l.r.Service, "reason", reason, "err", err)
+		return
+	}
+	l.notify(*ev)
+}
+
+// notify tells the notifier about an event of the current rollout.
+func (l *loop) notify(ev engine.Event) { l.notifyAs(l.r, ev) }
+
+func (l *loop) notifyAs(r engine.Rollout, ev engine.Event) {
+	if l.c.Notifier != nil {
+		l.c.Notifier.Notify(r, ev)
 	}
 }

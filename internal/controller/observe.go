@@ -17,6 +17,7 @@ func (l *loop) observe(ctx context.Context, cmd engine.Command, now time.Time) e
 		Baseline: l.versionObs(l.r.BaselineLabel()),
 		Smoke:    l.smoke,
 		Command:  cmd,
+		Hooks:    l.hookObs(),
 	}
 	obs.Traffic = l.counts(ctx, l.r.To.Label).Sub(l.phaseBase)
 	obs.Analysis, obs.Background = l.analyses(ctx, now)
