@@ -17,6 +17,8 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
+	"github.com/bluejay-deploy/bluejay/internal/hooks"
+	"github.com/bluejay-deploy/bluejay/internal/notify"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/platform/process"
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
@@ -35,6 +37,7 @@ type Server struct {
 	remote     *dataplane.Client // the separate proxy; nil without proxy.control
 	processes  *process.Platform
 	controller *controller.Controller
+	notifier   *notify.Notifier // nil without notifications
 	adminLn    net.Listener
 }
 
@@ -100,6 +103,12 @@ func (s *Server) newController() *controller.Controller {
 	if mem, err := process.HostMemory(); err == nil {
 		c.HostMemory = mem
 	}
+	c.Hooks = &hooks.Runner{Dir: s.cfg.Dir}
+	if len(s.cfg.Notifications) > 0 {
+		s.notifier = notify.New(s.cfg.Notifications)
+		s.notifier.Logger = s.log
+		c.Notifier = s.notifier
+	}
 	for _, svc := range s.cfg.Services {
 		c.Add(controller.Service{Spec: svc, Platform: s.platform(svc)})
 	}
@@ -159,6 +168,9 @@ func (s *Server) Run(ctx context.Context) error {
 		errc <- s.controller.Run(cctx)
 	}()
 	go s.prune(cctx)
+	if s.notifier != nil {
+		go s.notifier.Run(cctx)
+	}
 	if s.remote != nil {
 		go s.remote.FollowErrors(cctx, s.controller.Notify)
 		s.log.Info("bluejay serving; a separate proxy serves users", "control", s.cfg.Proxy.Control,
