@@ -544,6 +544,7 @@ func (r *crashRun) finish() {
 	for _, ro := range rs {
 		checkChain(t, fmt.Sprintf("seed %d, %s, at the end", r.seed, r.sc.name), ro, evs)
 	}
+	r.checkLeftovers()
 	routes := fmt.Sprintf("route tables compared %d times", r.routeChecks)
 	if r.routeChecks == 0 {
 		routes = "route tables not compared (endpoint missing)"
@@ -554,7 +555,7 @@ func (r *crashRun) finish() {
 	}
 	slices.Sort(outcomes)
 	t.Logf("kill points:\n  %s", strings.Join(r.planLog, "\n  "))
-	t.Logf("SUMMARY %s: seed %d, %d kill points, %d rollouts (%s), %d events; load: %s; %d instance processes alive right after the kills; %s",
+	t.Logf("SUMMARY %s: seed %d, %d kill points, %d rollouts (%s), %d events; load: %s; %d instance processes alive right after the kills (summed over the kills); %s",
 		r.sc.name, r.seed, r.kills, r.rollouts, strings.Join(outcomes, ", "), len(evs), rep, r.survivors, routes)
 }
 
@@ -567,4 +568,42 @@ func (r *crashRun) downsString() string {
 		return "(the proxy never went down)"
 	}
 	return strings.Join(s, ", ")
+}
+
+// checkLeftovers waits for the instances of every version but the stable
+// one to stop: each scenario's scale-down delays are 1s and its stop grace
+// 2s, so after the last rollout ended nothing else should run for long. A
+// version left running after a crash is an instance nobody will stop.
+func (r *crashRun) checkLeftovers() {
+	t, e := r.t, r.e
+	deadline := time.Now().Add(15 * time.Second)
+	var extra []string
+	for {
+		st, err := readInstances(e.storePath)
+		if err != nil {
+			t.Errorf("reading %s: %v", instancesFile(e.storePath), err)
+			return
+		}
+		extra = extra[:0]
+		for _, in := range st.Instances {
+			if in.Version != r.stable && in.PID > 0 && !processGone(in.PID) {
+				extra = append(extra, fmt.Sprintf("%s-%s-%d (pid %d, %s)", in.Service, in.Version, in.Replica, in.PID, in.Addr))
+			}
+		}
+		if len(extra) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
+	if len(extra) == 0 {
+		return
+	}
+	rs, _ := e.apiRollouts()
+	var hist []string
+	for _, ro := range rs {
+		hist = append(hist, fmt.Sprintf("#%d %s→%s %s", ro.ID, ro.From.Label, ro.To.Label, ro.Phase))
+	}
+	st, _ := e.apiStatus()
+	t.Errorf("seed %d, %s: 15s after the last rollout ended, instances of versions other than the stable %s still run: %s\nrollouts: %s\nstatus instances: %+v",
+		r.seed, r.sc.name, r.stable, strings.Join(extra, ", "), strings.Join(hist, ", "), st.Instances)
 }

@@ -237,6 +237,12 @@ func (e *crashEnv) cleanup() {
 // call does one admin API request; body, if not nil, is sent as JSON and
 // out, if not nil, receives the decoded answer of a 2xx.
 func (e *crashEnv) call(method, path string, body, out any) (int, []byte, error) {
+	return e.callAt(e.admin, method, path, body, out)
+}
+
+// callAt is call on another listener that takes the admin token (the
+// separate proxy's control listener).
+func (e *crashEnv) callAt(addr, method, path string, body, out any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -245,7 +251,7 @@ func (e *crashEnv) call(method, path string, body, out any) (int, []byte, error)
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, "http://"+e.admin+path, rd)
+	req, err := http.NewRequestWithContext(context.Background(), method, "http://"+addr+path, rd)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -358,14 +364,20 @@ const (
 	appliedRoutesPath = "/v1/dataplane/routes"
 )
 
-// routeTables reads both tables. skipped names an endpoint that answered
-// 404 (not built yet), in which case the tables are not compared.
+// routeTables reads both tables: the stored one from the admin API, the
+// applied one from the proxy's control API (mounted on the admin listener
+// when serve runs the proxy itself). skipped names an endpoint that
+// answered 404 (not built yet), in which case the tables are not compared.
 func (e *crashEnv) routeTables() (stored, applied []router.Route, skipped string, err error) {
+	dataplane := e.admin
+	if e.separate {
+		dataplane = e.control
+	}
 	for _, p := range []struct {
-		path string
-		out  *[]router.Route
-	}{{storedRoutesPath, &stored}, {appliedRoutesPath, &applied}} {
-		code, b, err := e.call(http.MethodGet, p.path, nil, nil)
+		addr, path string
+		out        *[]router.Route
+	}{{e.admin, storedRoutesPath, &stored}, {dataplane, appliedRoutesPath, &applied}} {
+		code, b, err := e.callAt(p.addr, http.MethodGet, p.path, nil, nil)
 		if code == http.StatusNotFound {
 			return nil, nil, p.path, nil
 		}
@@ -455,8 +467,8 @@ func (e *crashEnv) checkRoutes(t *testing.T, where string, timeout time.Duration
 	}
 	sj, _ := json.MarshalIndent(stored, "", "  ")
 	aj, _ := json.MarshalIndent(applied, "", "  ")
-	t.Errorf("%s: the proxy's route table differs from the store's for %s:\nstore (GET %s):\n%s\nproxy (GET %s):\n%s",
-		where, timeout, storedRoutesPath, sj, appliedRoutesPath, aj)
+	t.Errorf("%s: the proxy's route table differs from the store's for %s:\nstore (GET %s on admin):\n%s\nproxy (GET %s on %s):\n%s",
+		where, timeout, storedRoutesPath, sj, appliedRoutesPath, map[bool]string{false: "admin", true: "proxy.control"}[e.separate], aj)
 	return false
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ func killInstances(t *testing.T, storePath string) {
 		return
 	}
 	var killed []int
+	var names []string
 	for _, in := range st.Instances {
 		if in.PID <= 0 || processGone(in.PID) {
 			continue
@@ -75,11 +77,12 @@ func killInstances(t *testing.T, storePath string) {
 			continue
 		}
 		killed = append(killed, in.PID)
+		names = append(names, fmt.Sprintf("%s-%s-%d (pid %d)", in.Service, in.Version, in.Replica, in.PID))
 	}
 	if len(killed) == 0 {
 		return
 	}
-	t.Logf("killInstances: killed the process groups of instances left running: %v", killed)
+	t.Logf("killInstances: killed the process groups of instances left running: %s", strings.Join(names, ", "))
 	if left := waitGone(killed, 5*time.Second); len(left) > 0 {
 		t.Errorf("killInstances: pids %v still run 5s after SIGKILL", left)
 	}
