@@ -1,34 +1,65 @@
-// Command bluejay ships new versions of HTTP services blue-green through
-// its own reverse proxy, gated by health checks and smoke tests, and
-// rolls back on its own. See `bluejay --help`.
+// Command bluejay ships new versions of HTTP services blue-green, canary
+// or rolling through its own reverse proxy, gated by health checks,
+// smoke tests and analyses, and rolls back on its own. See
+// `bluejay --help`.
 package main
 
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+
+	"github.com/bluejay-deploy/bluejay/internal/api"
 )
 
 func main() {
-	err := newRoot().Execute()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs bluejay with args and returns its exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return report(root.Execute(), stderr)
+}
+
+// report prints err for a person and returns the exit status: 0 ok, 1
+// failed, 2 a mistake in how bluejay was called (a misspelt service
+// name included: the API's message suggests the right one).
+func report(err error, stderr io.Writer) int {
 	if err == nil {
-		return
+		return 0
 	}
 	var ue usageError
 	var fe failedError
+	var ae *api.Error
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintln(os.Stderr, "bluejay:", err)
-		fmt.Fprintln(os.Stderr, "Run 'bluejay --help' for usage.")
-		os.Exit(2)
+		fmt.Fprintln(stderr, "bluejay:", err)
+		fmt.Fprintln(stderr, "Run 'bluejay --help' for usage.")
+		return 2
 	case errors.As(err, &fe):
 		if fe.msg != "" {
-			fmt.Fprintln(os.Stderr, "bluejay:", fe.msg)
+			fmt.Fprintln(stderr, "bluejay:", fe.msg)
 		}
-		os.Exit(1)
+		return 1
+	case errors.As(err, &ae) && ae.Code == api.CodeUnknownService:
+		fmt.Fprintln(stderr, "bluejay:", ae.Message)
+		return 2
+	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+		fmt.Fprintln(stderr, "bluejay: the admin API refused the token (HTTP 401): check admin.token or admin.tokenFile "+
+			"in the config (or the bluejay.token file serve generated), or BLUEJAY_TOKEN")
+		return 1
+	case errors.As(err, &ae) && ae.Status < 500:
+		fmt.Fprintln(stderr, "bluejay:", ae.Message) // the status adds nothing a person needs
+		return 1
 	default:
-		fmt.Fprintln(os.Stderr, "bluejay:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "bluejay:", err)
+		return 1
 	}
 }
 

@@ -25,7 +25,8 @@ rolled back, failed or was aborted — what a CI pipeline needs.`,
 		Example: `  bluejay deploy web v2 --wait
   bluejay deploy api 1.4.0 --target 10.0.0.5:8080 --target 10.0.0.6:8080
   bluejay deploy web v3 --arg=--fail-health`,
-		Args: args(cobra.ExactArgs(2)),
+		Args:              args(cobra.ExactArgs(2)),
+		ValidArgsFunction: g.completeService,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			c, err := g.client()
 			if err != nil {
@@ -94,9 +95,10 @@ func outcome(r engine.Rollout) error {
 
 func newCommand(g *globals, name, short string) *cobra.Command {
 	return &cobra.Command{
-		Use:   name + " SERVICE",
-		Short: short,
-		Args:  args(cobra.ExactArgs(1)),
+		Use:               name + " SERVICE",
+		Short:             short,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: g.completeService,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			c, err := g.client()
 			if err != nil {
@@ -115,9 +117,10 @@ func newCommand(g *globals, name, short string) *cobra.Command {
 func newPromote(g *globals) *cobra.Command {
 	var full bool
 	cmd := &cobra.Command{
-		Use:   "promote SERVICE",
-		Short: "Move the service's rollout past its current gate (a pause, an analysis, a preview, the watch)",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:               "promote SERVICE",
+		Short:             "Move the service's rollout past its current gate (a pause, an analysis, a preview, the watch)",
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: g.completeService,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			c, err := g.client()
 			if err != nil {
@@ -137,9 +140,10 @@ func newPromote(g *globals) *cobra.Command {
 
 func newRetry(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "retry SERVICE",
-		Short: "Start the service's last rolled-back, failed or aborted rollout again",
-		Args:  args(cobra.ExactArgs(1)),
+		Use:               "retry SERVICE",
+		Short:             "Start the service's last rolled-back, failed or aborted rollout again",
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: g.completeService,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			c, err := g.client()
 			if err != nil {
@@ -155,12 +159,63 @@ func newRetry(g *globals) *cobra.Command {
 	}
 }
 
+func newPause(g *globals) *cobra.Command {
+	cmd := newCommand(g, string(engine.CmdPause), "Hold the service's rollout where it stands until resume")
+	cmd.Long = `pause holds SERVICE's active rollout where it stands: the traffic split stays
+as it is, no step, batch or switch happens, and the rollout waits in Paused
+(the analyses keep measuring; automatic rollback on failure still applies).
+'bluejay resume' carries on from there; promote and abort work as ever.`
+	return cmd
+}
+
+func newResume(g *globals) *cobra.Command {
+	cmd := newCommand(g, string(engine.CmdResume), "Continue the service's paused rollout from where it stood")
+	cmd.Long = `resume continues SERVICE's Paused rollout from where it stood, without skipping
+anything (promote skips the current gate).`
+	return cmd
+}
+
 func newRollback(g *globals) *cobra.Command {
-	cmd := newCommand(g, "rollback", "Return the service to its previous version")
-	cmd.Long = `rollback returns SERVICE to its previous version. During a rollout, or after one
+	var to string
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "rollback SERVICE [--to VERSION]",
+		Short: "Return the service to its previous version, or to a version it ran before",
+		Long: `rollback returns SERVICE to its previous version. During a rollout, or after one
 completed while the old version is still warm (scaleDownDelay), it is an
 instant traffic flip. After that, it deploys the previous version again
-through the same gates.`
+through the same gates, as a new rollout.
+
+With --to VERSION it returns to any version the service ran as its stable
+version (see 'bluejay history'): deployed again as it ran then (its args or
+targets), through the gates, as a new rollout whose reason says it is a
+rollback. A version the service never ran is refused.`,
+		Example: `  bluejay rollback web
+  bluejay rollback web --to v1 --wait`,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: g.completeService,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(cmd)
+			defer stop()
+			r, err := c.Rollback(ctx, a[0], to)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "rollout #%d: %s: %s\n", r.ID, r.Phase, r.Reason)
+			if !wait {
+				return nil
+			}
+			return follow(ctx, c, r, out)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the version to return to: one the service ran before (default: the previous one)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the rollout; exit 0 if it completed, 1 otherwise")
+	_ = cmd.RegisterFlagCompletionFunc("to", g.completeVersion)
 	return cmd
 }
 

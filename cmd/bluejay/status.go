@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -20,18 +20,41 @@ import (
 )
 
 func newStatus(g *globals) *cobra.Command {
+	var follow bool
 	cmd := &cobra.Command{
 		Use:   "status [SERVICE]",
-		Short: "Show services: stable version, rollout phase, live weights, instances",
-		Args:  args(cobra.MaximumNArgs(1)),
+		Short: "Show services: stable version, rollout phase, live weights, analyses, blast radius",
+		Long: `status lists every service, or shows one service's rollout in full: phase and
+reason, a weight bar per version, the canary's steps, the analyses under way
+with the canary's numbers against the baseline's, the blast radius so far, and
+the instances.
+
+With -w it follows SERVICE's rollout until it ends: on a terminal the picture
+is redrawn in place; otherwise (a pipe, a CI log) a line is printed each time
+the phase, step, weights, a verdict or readiness changes. It exits 0 if the
+rollout completed, 1 if it ended otherwise (or was interrupted).`,
+		Example: `  bluejay status
+  bluejay status web -w
+  bluejay status web -o yaml`,
+		Args:              args(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: g.completeService,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			asJSON, err := g.json()
+			format, err := g.format()
 			if err != nil {
 				return err
+			}
+			if follow && (len(a) == 0 || format != outTable) {
+				return usageError{fmt.Errorf("status -w follows one service's rollout as a table: pass SERVICE, without -o")}
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
+			}
+			out := cmd.OutOrStdout()
+			if follow {
+				ctx, stop := signalContext(cmd)
+				defer stop()
+				return watch(ctx, c, a[0], out, isTerminal(os.Stdout) && out == io.Writer(os.Stdout))
 			}
 			var sts []controller.ServiceStatus
 			if len(a) == 1 {
@@ -43,39 +66,42 @@ func newStatus(g *globals) *cobra.Command {
 			} else if sts, err = c.Services(cmd.Context()); err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return writeJSON(out, sts)
+			switch {
+			case format != outTable:
+				return writeData(out, format, sts)
+			case len(a) == 1:
+				renderFrame(out, sts[0], time.Now(), false)
+				fmt.Fprintln(out)
+				printInstances(out, sts[0])
+			default:
+				printStatus(out, sts)
 			}
-			printStatus(out, sts, len(a) == 1)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&follow, "watch", "w", false, "follow SERVICE's rollout until it ends, redrawn in place on a terminal")
 	g.addOutput(cmd)
 	return cmd
 }
 
-func printStatus(out io.Writer, sts []controller.ServiceStatus, detail bool) {
+func printStatus(out io.Writer, sts []controller.ServiceStatus) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tSTABLE\tROLLOUT\tPHASE\tWEIGHTS\tBLAST RADIUS\tREASON")
 	for _, s := range sts {
 		r := s.Rollout
 		fmt.Fprintf(tw, "%s\t%s\t#%d %s→%s %s\t%s\t%s\t%s\t%s\n", s.Service, orNone(s.Stable), r.ID,
-			orNone(r.From.Label), r.To.Label, r.Strategy, phase(r), weights(s.Weights), exposure(r.Exposure), r.Reason)
+			orNone(r.From.Label), r.To.Label, r.Strategy, phase(r), weights(s.Weights), exposure(s.Exposure), r.Reason)
 	}
 	tw.Flush()
-	if !detail {
-		return
+}
+
+func printInstances(out io.Writer, s controller.ServiceStatus) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tVERSION\tADDR\tSTATE\tREADY\tDETAIL")
+	for _, in := range s.Instances {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", in.ID, in.Version, in.Addr, in.State, in.Ready, firstNonEmpty(in.LastError, in.LastExit))
 	}
-	for _, s := range sts {
-		fmt.Fprintln(out)
-		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "INSTANCE\tVERSION\tADDR\tSTATE\tREADY\tDETAIL")
-		for _, in := range s.Instances {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", in.ID, in.Version, in.Addr, in.State, in.Ready, firstNonEmpty(in.LastError, in.LastExit))
-		}
-		tw.Flush()
-	}
+	tw.Flush()
 }
 
 // phase shows a canary's step beside its phase: "Progressing 3/11".
@@ -104,16 +130,17 @@ func newHistory(g *globals) *cobra.Command {
 }
 
 // listCommand builds a command that lists a service's records, newest N,
-// as a table or JSON.
+// as a table, JSON or YAML.
 func listCommand[T any](g *globals, use, short, what string, limit int,
 	fetch func(*api.Client, context.Context, string, int) ([]T, error), print func(io.Writer, []T)) *cobra.Command {
 	var n int
 	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  args(cobra.ExactArgs(1)),
+		Use:               use,
+		Short:             short,
+		Args:              args(cobra.ExactArgs(1)),
+		ValidArgsFunction: g.completeService,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			asJSON, err := g.json()
+			format, err := g.format()
 			if err != nil {
 				return err
 			}
@@ -125,8 +152,8 @@ func listCommand[T any](g *globals, use, short, what string, limit int,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), items)
+			if format != outTable {
+				return writeData(cmd.OutOrStdout(), format, items)
 			}
 			print(cmd.OutOrStdout(), items)
 			return nil
@@ -160,27 +187,32 @@ func duration(r engine.Rollout) string {
 }
 
 func newEvents(g *globals) *cobra.Command {
-	return listCommand(g, "events SERVICE", "Show a service's decision log: every transition with its reason and numbers",
+	return listCommand(g, "events SERVICE", "Show a service's decision log: every transition with its reason and numbers (all of them with -o yaml)",
 		"events", 50, (*api.Client).Events, printEvents)
 }
 
 func printEvents(out io.Writer, evs []engine.Event) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tROLLOUT\tPHASE\tREASON")
+	fmt.Fprintln(tw, "TIME\tROLLOUT\tPHASE\tBLAST RADIUS\tREASON")
 	for _, e := range evs {
 		phase := string(e.Phase)
 		if e.From != "" && e.From != e.Phase {
 			phase = fmt.Sprintf("%s→%s", e.From, e.Phase)
 		}
-		fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\n", e.Time.Local().Format("15:04:05.000"), e.RolloutID, phase, e.Reason)
+		fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\t%s\n", e.Time.Local().Format("15:04:05.000"), e.RolloutID, phase, eventExposure(e), e.Reason)
 	}
 	tw.Flush()
 }
 
-func writeJSON(out io.Writer, v any) error {
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// eventExposure is the blast radius an event recorded, "-" if none (an
+// action's note).
+func eventExposure(e engine.Event) string {
+	n := e.Numbers
+	if _, ok := n["exposedRequests"]; !ok {
+		return "-"
+	}
+	return exposure(metrics.Counts{Requests: int64(n["exposedRequests"]), Errors: int64(n["exposedErrors"]),
+		Users: int64(n["exposedUsers"]), FailedUsers: int64(n["failedUsers"])})
 }
 
 func firstNonEmpty(s ...string) string {

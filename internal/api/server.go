@@ -73,7 +73,7 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 		v, status, err := h(w, r)
 		if err != nil {
 			status, code := s.errorStatus(r, err)
-			writeJSON(w, status, errorBody{Error: err.Error(), Code: code})
+			writeJSON(w, status, errorBody{Error: message(err), Code: code})
 			return
 		}
 		writeJSON(w, status, v)
@@ -129,6 +129,18 @@ const (
 	// CodeInternal: the server failed (500); the log has the details.
 	CodeInternal = "internal"
 )
+
+// message is err's text for people, without the sentinel's prefix
+// ("conflict: ", "invalid request: "), which the status and code say.
+func message(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{errBadRequest, controller.ErrInvalid, controller.ErrConflict} {
+		if errors.Is(err, sentinel) {
+			msg = strings.TrimPrefix(msg, sentinel.Error()+": ")
+		}
+	}
+	return msg
+}
 
 // errBadRequest marks errors in what the client sent.
 var errBadRequest = errors.New("bad request")
