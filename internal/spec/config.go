@@ -30,6 +30,12 @@ type Config struct {
 	// Notifications send rollout events to webhooks (JSON or
 	// Slack-compatible). Default none.
 	Notifications []Notification `yaml:"notifications"`
+	// Router chooses what splits traffic: the builtin proxy (default),
+	// or an NGINX or HAProxy the user runs.
+	Router RouterConfig `yaml:"router"`
+	// Prometheus is the Prometheus server analysis templates with
+	// queries read. Default none.
+	Prometheus *PrometheusConfig `yaml:"prometheus"`
 
 	// Dir is the directory of the config file; relative paths in the
 	// config are resolved against it. Not read from YAML.

@@ -24,6 +24,7 @@ func validate(x *index, cfg *Config) Errors {
 	c.admin(&cfg.Admin)
 	c.retention(cfg.Store.Retention)
 	c.listeners(cfg)
+	c.router(cfg)
 	c.services(cfg.Services)
 	c.notifications(cfg.Notifications, cfg.Services)
 	return c.errs
