@@ -46,6 +46,36 @@ func TestEnsureTokenCreatesOnceWithMode0600(t *testing.T) {
 	}
 }
 
+// TestEnsureTokenRace starts serve and proxy at once, as it were: every
+// caller gets the one token, and exactly one created it.
+func TestEnsureTokenRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bluejay.token")
+	const n = 8
+	tokens, created := make([]string, n), make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var err error
+			if tokens[i], created[i], err = server.EnsureToken(path); err != nil {
+				t.Errorf("EnsureToken: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	creators := 0
+	for i := range n {
+		if tokens[i] != tokens[0] || tokens[i] == "" {
+			t.Fatalf("tokens differ: %q", tokens)
+		}
+		if created[i] {
+			creators++
+		}
+	}
+	if creators != 1 {
+		t.Errorf("%d callers created the file; want 1", creators)
+	}
+}
+
 // syncBuffer is a log destination safe for the server's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -35,6 +35,9 @@ func NewProxy(cfg *spec.Config, log *slog.Logger) (*ProxyServer, error) {
 	if cfg.Proxy.Control == "" {
 		return nil, errors.New("proxy.control is not set: `bluejay serve` runs the proxy itself; set proxy.control to run it as its own process")
 	}
+	if err := resolveAdminToken(cfg, log); err != nil {
+		return nil, err
+	}
 	st, err := sqlite.Open(cfg.Store.Path)
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", cfg.Store.Path, err)

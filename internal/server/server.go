@@ -45,6 +45,9 @@ type Server struct {
 // previous run left, so that a busy port or an unreadable store fails
 // before any instance starts.
 func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
+	if err := resolveAdminToken(cfg, log); err != nil {
+		return nil, err
+	}
 	st, err := sqlite.Open(cfg.Store.Path)
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", cfg.Store.Path, err)
