@@ -16,6 +16,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
 	"github.com/bluejay-deploy/bluejay/internal/controller"
+	"github.com/bluejay-deploy/bluejay/internal/engine"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
@@ -206,5 +207,45 @@ func TestAPIRoutesAreTheStoredTable(t *testing.T) {
 			t.Fatalf("GET /v1/routes = %+v; want web: v1 at 100 on %s", routes, addr)
 		}
 		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+}
+
+// TestAPIPauseAndResume pauses a rollout in its watch and resumes it,
+// through the endpoints the CLI's pause and resume call.
+func TestAPIPauseAndResume(t *testing.T) {
+	srv, addr := newAPI(t)
+	c := &api.Client{Addr: srv.URL, Token: token}
+	ctx := context.Background()
+	waitPhase := func(id int64, phase engine.Phase) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for st, _ := c.Service(ctx, "web"); st.Rollout.ID != id || st.Rollout.Phase != phase; st, _ = c.Service(ctx, "web") {
+			if time.Now().After(deadline) {
+				t.Fatalf("rollout #%d: %s (%s), want %s", st.Rollout.ID, st.Rollout.Phase, st.Rollout.Reason, phase)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+	}
+	waitPhase(1, engine.PhaseCompleted)
+	r, err := c.Deploy(ctx, "web", api.DeployBody{Version: "v2", Targets: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(r.ID, engine.PhasePaused) // autoPromote: false
+	var apiErr *api.Error
+	if _, err := c.Command(ctx, "web", engine.CmdPause); !errors.As(err, &apiErr) || apiErr.Status != 409 || !strings.Contains(apiErr.Message, "already paused") {
+		t.Fatalf("pause of a paused rollout: %v; want 409 already paused", err)
+	}
+	if _, err := c.Promote(ctx, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(r.ID, engine.PhaseWatching)
+	got, err := c.Command(ctx, "web", engine.CmdPause)
+	if err != nil || got.Phase != engine.PhasePaused || !strings.Contains(got.Reason, "paused by request") {
+		t.Fatalf("POST pause in the watch = %s %q, %v; want Paused by request", got.Phase, got.Reason, err)
+	}
+	got, err = c.Command(ctx, "web", engine.CmdResume)
+	if err != nil || got.Phase != engine.PhaseWatching {
+		t.Fatalf("POST resume = %s %q, %v; want Watching again", got.Phase, got.Reason, err)
 	}
 }
