@@ -207,14 +207,14 @@ rollback. A version the service never ran is refused.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "rollout #%d: %s: %s\n", r.ID, r.Phase, r.Reason)
-			if !wait {
-				return nil
+			if !wait || r.Phase == engine.PhaseRolledBack {
+				return nil // a flip is done when it is answered
 			}
 			return follow(ctx, c, r, out)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "the version to return to: one the service ran before (default: the previous one)")
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow the rollout; exit 0 if it completed, 1 otherwise")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow a redeploy until it ends; exit 0 if it completed (a flip is done at once)")
 	_ = cmd.RegisterFlagCompletionFunc("to", g.completeVersion)
 	return cmd
 }
