@@ -61,6 +61,9 @@ func (c *Config) applyAnalysisDefaults(d defaulter) {
 	if _, ok := c.Analysis[DefaultTemplate]; !ok {
 		c.Analysis[DefaultTemplate] = seedTemplate()
 	}
+	if _, ok := c.Analysis[PrometheusTemplate]; !ok && c.Prometheus != nil {
+		c.Analysis[PrometheusTemplate] = prometheusTemplate()
+	}
 	for _, name := range slices.Sorted(mapsKeys(c.Analysis)) {
 		t := c.Analysis[name]
 		t.applyDefaults(d, joinPath("analysis", name))

@@ -513,6 +513,18 @@ type AnalysisTemplate struct {
 	OnInconclusive string `yaml:"onInconclusive"`
 	// Metrics are judged every interval. Required (at least one).
 	Metrics []AnalysisMetric `yaml:"metrics"`
+	// Queries, when set, measure the sides in Prometheus (prometheus:
+	// must be configured) instead of the builtin proxy: PromQL templates
+	// with {{.Service}}, {{.Version}} and {{.Window}} (the time since the
+	// analysis began, as a range such as 45s), evaluated at each verdict
+	// for the canary and the baseline. A key names the condition field it
+	// fills: requests (required: counts since the analysis began), errors,
+	// errorRate (else errors/requests), p50, p90, p99, mean (ms); any other
+	// key is canary.custom.NAME. A failed query, or an empty result for
+	// any but requests, is an Error verdict, never a pass (write `or
+	// vector(0)` where no series means zero). Default none: the builtin
+	// proxy's measurements.
+	Queries map[string]string `yaml:"queries"`
 	// Load, when set, sends synthetic requests to the canary's and the
 	// baseline's instances directly (never through the proxy, so no user
 	// is involved) while the analysis runs, measured and added to both

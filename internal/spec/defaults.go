@@ -54,6 +54,9 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	d.duration(&c.Proxy.IdleTimeout, "proxy.idleTimeout", 2*time.Minute)
 	defaultString(&c.Admin.Listen, defaultAdminListen)
 	defaultString(&c.Store.Path, defaultStorePath)
+	if c.Prometheus != nil {
+		d.duration(&c.Prometheus.Timeout, "prometheus.timeout", 10*time.Second)
+	}
 	d.duration(&c.Store.Retention.MaxAge, "store.retention.maxAge", 90*24*time.Hour)
 	d.int(&c.Store.Retention.MaxRollouts, "store.retention.maxRollouts", 1000)
 	for i := range c.Services {

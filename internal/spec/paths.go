@@ -27,6 +27,9 @@ func (c *Config) resolvePaths() {
 	if c.Admin.CAFile != "" {
 		c.Admin.CAFile = c.abs(c.Admin.CAFile)
 	}
+	if p := c.Prometheus; p != nil && p.TargetsFile != "" {
+		p.TargetsFile = c.abs(p.TargetsFile)
+	}
 	for i := range c.Services {
 		if p := c.Services[i].Platform.Process; p != nil {
 			p.Dir = c.abs(p.Dir)

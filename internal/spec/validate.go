@@ -25,6 +25,7 @@ func validate(x *index, cfg *Config) Errors {
 	c.retention(cfg.Store.Retention)
 	c.listeners(cfg)
 	c.router(cfg)
+	c.prometheus(cfg.Prometheus, cfg.Analysis)
 	c.services(cfg.Services)
 	c.notifications(cfg.Notifications, cfg.Services)
 	return c.errs

@@ -91,6 +91,7 @@ func (c *checker) analysisTemplate(t *AnalysisTemplate, path string) {
 	if len(t.Metrics) == 0 {
 		c.add(path+".metrics", "at least one metric is required, such as {name: error-rate, judge: sequential}")
 	}
+	c.queries(t, path)
 	names := map[string]bool{}
 	for i := range t.Metrics {
 		m, mp := &t.Metrics[i], indexPath(path+".metrics", i)
