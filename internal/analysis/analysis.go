@@ -146,6 +146,8 @@ type Side struct {
 	CPU      float64 `expr:"cpu"`
 	Memory   float64 `expr:"memory"`
 	RSSBytes float64 `expr:"rssBytes"`
+	// Custom are a template's own queries' values (canary.custom.NAME).
+	Custom map[string]float64 `expr:"custom"`
 }
 
 // Env is the environment conditions are compiled and run against.
@@ -155,13 +157,13 @@ type Env struct {
 }
 
 // sideFields are Side's expression names, for error messages.
-const sideFields = "errorRate, requests, errors, p50, p90, p99, mean (ms), cpu, memory, rssBytes"
+const sideFields = "errorRate, requests, errors, p50, p90, p99, mean (ms), cpu, memory, rssBytes, custom.NAME"
 
 func newSide(s metrics.Sample, r Resources) Side {
 	return Side{
 		ErrorRate: s.ErrorRate(), Requests: s.Requests, Errors: s.Errors,
 		P50: s.P50, P90: s.P90, P99: s.P99, Mean: s.Mean,
-		CPU: r.CPU, Memory: r.Memory, RSSBytes: r.RSSBytes,
+		CPU: r.CPU, Memory: r.Memory, RSSBytes: r.RSSBytes, Custom: s.Custom,
 	}
 }
 

@@ -5,6 +5,8 @@ package metrics
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -72,9 +74,37 @@ type Sample struct {
 	// Latencies is a uniform random sample (a reservoir) of the window's
 	// per-request latencies in milliseconds, for rank tests.
 	Latencies []float64 `json:"-"`
+	// Custom are the values of a template's own queries, by name
+	// (conditions read them as canary.custom.NAME); nil from the builtin
+	// source.
+	Custom map[string]float64 `json:"custom,omitempty"`
 }
 
 // ErrorRate is Errors/Requests, 0 with no requests.
 func (s Sample) ErrorRate() float64 {
 	return Counts{Requests: s.Requests, Errors: s.Errors}.ErrorRate()
+}
+
+// Querier is the optional capability of a metrics source that measures a
+// version by queries an analysis template writes (PromQL for Prometheus).
+type Querier interface {
+	// Query evaluates queries (condition field name → query template) for
+	// the version over [from, to) and returns them as a Sample: requests,
+	// errors, errorRate, p50, p90, p99 and mean fill their fields, any
+	// other name Custom. A query that fails is an error; one that returns
+	// no data leaves its field out and is reported by a *NoDataError,
+	// with the rest of the Sample filled in.
+	Query(ctx context.Context, queries map[string]string, service, version string, from, to time.Time) (Sample, error)
+}
+
+// NoDataError lists the queries that returned no data (an empty result or
+// NaN): never a pass. Below an analysis' minimum of requests that is
+// expected (the judges say Inconclusive); above it, it is an Error.
+type NoDataError struct {
+	Queries []string
+}
+
+func (e *NoDataError) Error() string {
+	return fmt.Sprintf("no data for %s (an empty result or NaN; write `or vector(0)` where no series means zero)",
+		strings.Join(e.Queries, ", "))
 }
