@@ -3,6 +3,7 @@ package builtin_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	"github.com/bluejay-deploy/bluejay/internal/router"
 	"github.com/bluejay-deploy/bluejay/internal/router/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/router/routertest"
 )
 
 func TestSetRouteIsLiveOnReturn(t *testing.T) {
@@ -35,4 +37,15 @@ func TestSetRouteIsLiveOnReturn(t *testing.T) {
 	if rec.Code != http.StatusOK || rec.Body.String() != "v2" {
 		t.Errorf("request after SetRoute: got %d %q, want 200 from v2", rec.Code, rec.Body)
 	}
+}
+
+// TestConformance runs the router conformance suite against the builtin
+// proxy served by a real HTTP server.
+func TestConformance(t *testing.T) {
+	routertest.Run(t, func(t *testing.T) routertest.Harness {
+		p := &proxy.Proxy{Logger: slog.New(slog.DiscardHandler)}
+		srv := httptest.NewServer(p)
+		t.Cleanup(srv.Close)
+		return routertest.Harness{Router: &builtin.Router{Proxy: p}, URL: srv.URL, Features: routertest.All}
+	})
 }
