@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -178,8 +179,14 @@ func readsResources(fields []string) bool {
 
 // tick evaluates the judges and takes a verdict when one is due.
 func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engine.AnalysisObs {
-	results, err := l.evaluate(ctx, run, now)
 	final := run.duration > 0 && now.Sub(run.start) >= run.duration
+	if len(run.tmpl.Queries) > 0 && now.Before(run.next) && !(final && !run.finalTaken) {
+		// Queries are read only when a verdict is due: a metrics server is
+		// not polled at every tick, and its scrapes are seconds apart anyway.
+		obs := run.obs
+		return &obs
+	}
+	results, err := l.evaluate(ctx, run, now)
 	holdFixedHorizon(run.judges, results, final)
 	agg := analysis.Aggregate(results)
 	if err != nil {
@@ -288,11 +295,17 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	if run.err != nil {
 		return nil, run.err
 	}
+	in := analysis.Input{MinRequests: int64(run.tmpl.MinRequests)}
+	if len(run.tmpl.Queries) > 0 {
+		if err := l.query(ctx, run, &in, now); err != nil {
+			return nil, err
+		}
+		return run.judge(in), nil
+	}
 	w, ok := l.c.Metrics.(metrics.Windowed)
 	if !ok {
 		return nil, fmt.Errorf("the metrics source cannot measure a window")
 	}
-	in := analysis.Input{MinRequests: int64(run.tmpl.MinRequests)}
 	var err error
 	for i, s := range []*metrics.Sample{&in.Canary, &in.Baseline} {
 		label := run.labels[i]
@@ -305,11 +318,40 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	}
 	in.CanaryRes = l.resources(run.startUse[0], run.labels[0])
 	in.BaselineRes = l.resources(run.startUse[1], run.labels[1])
+	return run.judge(in), nil
+}
+
+// judge runs every judge of the run on in.
+func (run *analysisRun) judge(in analysis.Input) []analysis.Result {
 	results := make([]analysis.Result, 0, len(run.judges))
 	for _, j := range run.judges {
 		results = append(results, j.Evaluate(in))
 	}
-	return results, nil
+	return results
+}
+
+// query measures both sides with the template's queries. Missing data is
+// an error — never a pass — unless the canary is still below
+// minRequests, where the judges say Inconclusive on their own.
+func (l *loop) query(ctx context.Context, run *analysisRun, in *analysis.Input, now time.Time) error {
+	if l.c.Queries == nil {
+		return fmt.Errorf("template %s has queries but no Prometheus is configured", run.key.template)
+	}
+	for i, s := range []*metrics.Sample{&in.Canary, &in.Baseline} {
+		label := run.labels[i]
+		var err error
+		*s, err = l.c.Queries.Query(ctx, run.tmpl.Queries, l.svc.Spec.Name, label, run.start, now)
+		var nd *metrics.NoDataError
+		if errors.As(err, &nd) && in.Canary.Requests < in.MinRequests {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("measuring %s: %w", label, err)
+		}
+	}
+	in.CanaryRes = l.resources(run.startUse[0], run.labels[0])
+	in.BaselineRes = l.resources(run.startUse[1], run.labels[1])
+	return nil
 }
 
 // baseline is the version the canary is compared with: its dedicated

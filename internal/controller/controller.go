@@ -48,6 +48,9 @@ type Controller struct {
 	Router router.Router
 	// Metrics measures versions. Required.
 	Metrics metrics.Metrics
+	// Queries evaluates the queries of analysis templates that have them
+	// (Prometheus). Nil: such templates' analyses end in Error.
+	Queries metrics.Querier
 	// Drainer, if set, is waited on before a version's instances stop.
 	Drainer Drainer
 	// DrainTimeout bounds the wait for draining. Zero means 30s.

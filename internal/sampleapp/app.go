@@ -15,6 +15,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take after SIGTERM.
@@ -122,10 +125,22 @@ type app struct {
 	body     string
 	served   atomic.Int64 // requests to / so far
 	inFlight atomic.Int64 // requests to / being answered
+
+	// The Prometheus exposition at /metrics, of requests to / only.
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration prometheus.Histogram
 }
 
 func newApp(o options) *app {
-	return &app{opts: o, body: fmt.Sprintf("version=%s instance=%d\n", o.version, o.port)}
+	a := &app{opts: o, body: fmt.Sprintf("version=%s instance=%d\n", o.version, o.port), registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "http_requests_total",
+			Help: "Requests to the sample app's / by status code."}, []string{"code"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "http_request_duration_seconds",
+			Help: "Latency of requests to the sample app's /.", Buckets: prometheus.DefBuckets}),
+	}
+	a.registry.MustRegister(a.requests, a.duration)
+	return a
 }
 
 // routes returns the handler: /healthz, /version, /stats, and / for
@@ -135,8 +150,31 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /version", a.version)
 	mux.HandleFunc("GET /stats", a.stats)
-	mux.HandleFunc("/", a.root)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", a.measured(http.HandlerFunc(a.root)))
 	return mux
+}
+
+// measured counts the requests h answers by status code, and their latency.
+func (a *app) measured(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		a.requests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+		a.duration.Observe(time.Since(start).Seconds())
+	})
+}
+
+// statusRecorder remembers the status code written.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 func (a *app) root(w http.ResponseWriter, r *http.Request) {

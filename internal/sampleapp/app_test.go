@@ -83,3 +83,17 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 	body, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(body)
 }
+
+func TestMetricsCountRequestsByCode(t *testing.T) {
+	h := newApp(options{version: "v2", errorRate: 1, errorsAfter: 1}).routes()
+	for range 3 {
+		get(t, h, "/")
+	}
+	get(t, h, "/healthz") // not counted: only / is the service
+	_, body := get(t, h, "/metrics")
+	for _, want := range []string{`http_requests_total{code="200"} 1`, `http_requests_total{code="500"} 2`, "http_request_duration_seconds_count 3"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+}

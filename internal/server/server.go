@@ -18,6 +18,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/hooks"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
+	promsource "github.com/bluejay-deploy/bluejay/internal/metrics/prometheus"
 	"github.com/bluejay-deploy/bluejay/internal/notify"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/platform/process"
@@ -107,6 +108,14 @@ func (s *Server) newController() *controller.Controller {
 		c.HostMemory = mem
 	}
 	c.Hooks = &hooks.Runner{Dir: s.cfg.Dir}
+	if p := s.cfg.Prometheus; p != nil {
+		// The address was validated; New fails only on a malformed one.
+		if q, err := promsource.New(p.Address, p.Timeout.D()); err == nil {
+			c.Queries = q
+		} else {
+			s.log.Error("prometheus", "err", err)
+		}
+	}
 	if len(s.cfg.Notifications) > 0 {
 		s.notifier = notify.New(s.cfg.Notifications)
 		s.notifier.Logger = s.log
@@ -171,6 +180,9 @@ func (s *Server) Run(ctx context.Context) error {
 		errc <- s.controller.Run(cctx)
 	}()
 	go s.prune(cctx)
+	if p := s.cfg.Prometheus; p != nil && p.TargetsFile != "" {
+		go s.writeTargets(cctx, p.TargetsFile)
+	}
 	if s.notifier != nil {
 		go s.notifier.Run(cctx)
 	}
