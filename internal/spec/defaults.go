@@ -57,6 +57,9 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	if c.Prometheus != nil {
 		d.duration(&c.Prometheus.Timeout, "prometheus.timeout", 10*time.Second)
 	}
+	if c.Router.Nginx != nil {
+		c.Router.Nginx.applyDefaults(d, c.Proxy.Listen)
+	}
 	d.duration(&c.Store.Retention.MaxAge, "store.retention.maxAge", 90*24*time.Hour)
 	d.int(&c.Store.Retention.MaxRollouts, "store.retention.maxRollouts", 1000)
 	for i := range c.Services {

@@ -30,6 +30,9 @@ func (c *Config) resolvePaths() {
 	if p := c.Prometheus; p != nil && p.TargetsFile != "" {
 		p.TargetsFile = c.abs(p.TargetsFile)
 	}
+	if n := c.Router.Nginx; n != nil {
+		n.resolvePaths(c)
+	}
 	for i := range c.Services {
 		if p := c.Services[i].Platform.Process; p != nil {
 			p.Dir = c.abs(p.Dir)
