@@ -98,6 +98,8 @@ type options struct {
 	canary, analysis string
 	// rolling is the service's rolling block, as canary is.
 	rolling string
+	// top is YAML appended at the top level (e.g. prometheus:), as is.
+	top string
 }
 
 func defaultOptions() options { return options{watch: "2s", autoPromote: true} }
@@ -149,6 +151,7 @@ services:
 	if o.analysis != "" {
 		cfg += "analysis:\n" + indent(o.analysis, "  ")
 	}
+	cfg += o.top
 	path := filepath.Join(dir, "bluejay.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
