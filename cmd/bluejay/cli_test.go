@@ -136,6 +136,7 @@ func TestGoldenErrors(t *testing.T) {
 		{"missing argument", nil, []string{"rollback"}},
 		{"no admin API", map[string]string{"BLUEJAY_ADMIN": "", "BLUEJAY_TOKEN": ""}, []string{"routes"}},
 		{"resume with nothing paused", nil, []string{"resume", "web"}},
+		{"no server", map[string]string{"BLUEJAY_ADMIN": "127.0.0.1:1"}, []string{"status"}},
 	}
 	var b strings.Builder
 	for _, c := range cases {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"syscall"
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
 )
@@ -56,6 +57,9 @@ func report(err error, stderr io.Writer) int {
 		return 1
 	case errors.As(err, &ae) && ae.Status < 500:
 		fmt.Fprintln(stderr, "bluejay:", ae.Message) // the status adds nothing a person needs
+		return 1
+	case errors.Is(err, syscall.ECONNREFUSED):
+		fmt.Fprintf(stderr, "bluejay: %v\n(is 'bluejay serve' running, with this admin address?)\n", err)
 		return 1
 	default:
 		fmt.Fprintln(stderr, "bluejay:", err)

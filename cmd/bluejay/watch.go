@@ -155,8 +155,8 @@ func renderFrame(w io.Writer, st controller.ServiceStatus, now time.Time, color 
 	}
 	for _, a := range st.Analyses {
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "ANALYSIS %s %s: %s vs %s for %s, %d verdicts, last %s%s\n", a.Kind, a.Template, a.Canary, a.Baseline,
-			since(a.Since, r, now), a.Intervals, paint(color, verdictColor(a.Verdict), orDash(a.Verdict)), limits(a))
+		fmt.Fprintf(w, "ANALYSIS %s %s: %s vs %s for %s, %s, last %s%s\n", a.Kind, a.Template, a.Canary, a.Baseline,
+			since(a.Since, r, now), plural(int64(a.Intervals), "verdict"), paint(color, verdictColor(a.Verdict), orDash(a.Verdict)), limits(a))
 		width := 0
 		for _, m := range a.Metrics {
 			width = max(width, len(m.Metric))
@@ -330,7 +330,8 @@ func weightText(st controller.ServiceStatus) string {
 // blast is the blast radius so far.
 func blast(st controller.ServiceStatus) string {
 	e := st.Exposure
-	return fmt.Sprintf("%d requests (%d failed), %d users (%d failed) on %s", e.Requests, e.Errors, e.Users, e.FailedUsers, st.Rollout.To.Label)
+	return fmt.Sprintf("%s (%d failed), %s (%d failed) on %s", plural(e.Requests, "request"), e.Errors,
+		plural(e.Users, "user"), e.FailedUsers, st.Rollout.To.Label)
 }
 
 // elapsed is the rollout's age, or its duration once it ended.
@@ -363,6 +364,14 @@ func limits(a controller.AnalysisStatus) string {
 // which the columns already show.
 func metricDetail(metric, verdict, reason string) string {
 	return strings.TrimPrefix(reason, metric+": "+verdict+": ")
+}
+
+// plural is "1 user", "2 users".
+func plural(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func orDash(s string) string {
