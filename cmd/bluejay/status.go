@@ -32,7 +32,8 @@ the instances.
 With -w it follows SERVICE's rollout until it ends: on a terminal the picture
 is redrawn in place; otherwise (a pipe, a CI log) a line is printed each time
 the phase, step, weights, a verdict or readiness changes. It exits 0 if the
-rollout completed, 1 if it ended otherwise (or was interrupted).`,
+rollout completed, 1 if it ended otherwise (or was interrupted); a rollout that
+has already ended is shown once, with the same exit status.`,
 		Example: `  bluejay status
   bluejay status web -w
   bluejay status web -o yaml`,
