@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -39,12 +40,14 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 	if rt.Equal(l.applied) {
 		return
 	}
-	if err := l.c.Store.PutRoute(ctx, rt); err != nil {
-		l.c.logger().Error("persisting route", "service", rt.Service, "err", err)
+	err := l.c.Store.PutRoute(ctx, rt)
+	l.failing("persisting route", err, slog.LevelError)
+	if err != nil {
 		return
 	}
-	if err := l.c.Router.SetRoute(ctx, rt); err != nil {
-		l.c.logger().Error("applying route", "service", rt.Service, "err", err)
+	err = l.c.Router.SetRoute(ctx, rt)
+	l.failing("applying route", err, slog.LevelError)
+	if err != nil {
 		return
 	}
 	l.applied = rt

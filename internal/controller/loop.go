@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -43,8 +44,9 @@ type loop struct {
 	stopping     map[string]bool      // versions being drained and stopped
 	restarted    map[string]time.Time // version → when supervise last restarted it
 
-	stepRun, bgRun *analysisRun  // the analyses under way
-	wake           chan struct{} // signalled by Notify
+	stepRun, bgRun *analysisRun      // the analyses under way
+	wake           chan struct{}     // signalled by Notify
+	failures       map[string]string // operation → its repeating error, logged once (failing)
 
 	mu   sync.Mutex
 	snap snapshot
@@ -255,9 +257,7 @@ func (l *loop) counts(ctx context.Context, version string) metrics.Counts {
 		return metrics.Counts{}
 	}
 	c, err := l.c.Metrics.Counts(ctx, l.svc.Spec.Name, version)
-	if err != nil {
-		l.c.logger().Warn("reading metrics", "service", l.svc.Spec.Name, "version", version, "err", err)
-	}
+	l.failing("reading metrics of "+version, err, slog.LevelWarn)
 	return c
 }
 
