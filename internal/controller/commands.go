@@ -160,6 +160,7 @@ func (l *loop) params(v platform.Version, strategy string) engine.Params {
 		p.Rolling = &engine.RollingParams{MaxSurge: r.MaxSurge, MaxUnavailable: r.MaxUnavailable,
 			MinHealthyTime: r.MinHealthyTime.D(), ProgressDeadline: r.ProgressDeadline.D(), AutoRevert: r.AutoRevert == nil || *r.AutoRevert}
 	}
+	l.fixParams(&p, strategy)
 	return p
 }
 

@@ -78,14 +78,12 @@ func (l *loop) hookObs() map[engine.Hook]*engine.HookResult {
 	return maps.Clone(l.hookResults)
 }
 
-// fixParams sets the settings of a new rollout that apply to every
-// strategy: the progress deadline and the hooks. (The strategies' own
-// settings are fixed by params.)
-func (l *loop) fixParams(r *engine.Rollout) {
+// fixParams sets, for params, the settings of a new rollout that apply to
+// every strategy: the progress deadline and the hooks.
+func (l *loop) fixParams(p *engine.Params, strategy string) {
 	s := l.svc.Spec
-	p := &r.Params
 	p.ProgressDeadline, p.PauseOnDeadline = s.ProgressDeadline.D(), s.OnProgressDeadline == "pause"
-	switch r.Strategy {
+	switch strategy {
 	case spec.StrategyCanary:
 		p.ProgressDeadline, p.PauseOnDeadline = s.Canary.ProgressDeadline.D(), s.Canary.OnProgressDeadline == "pause"
 	case spec.StrategyRolling:

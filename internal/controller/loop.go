@@ -84,14 +84,9 @@ func (l *loop) load(ctx context.Context) error {
 	return nil
 }
 
-// adopt makes a rollout just created the loop's current one: it fixes
-// the settings that apply to every strategy and announces its first
-// event.
+// adopt makes a rollout just created the loop's current one and
+// announces its first event.
 func (l *loop) adopt(ctx context.Context, r engine.Rollout) {
-	l.fixParams(&r)
-	if err := l.c.Store.UpdateRollout(ctx, r, nil); err != nil {
-		l.c.logger().Error("persisting rollout settings", "service", r.Service, "rollout", r.ID, "err", err)
-	}
 	l.take(ctx, r)
 	l.notify(engine.Event{RolloutID: r.ID, Service: r.Service, Time: r.Started, Phase: r.Phase, Reason: r.Reason, Weights: r.Weights})
 }
