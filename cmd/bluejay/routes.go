@@ -45,7 +45,13 @@ header rules and mirror when set.`,
 }
 
 func printRoutes(out io.Writer, routes []router.Route) {
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	var buf strings.Builder
+	defer func() { // a route's later rows leave EXTRAS empty: no trailing blanks
+		for line := range strings.Lines(buf.String()) {
+			fmt.Fprintln(out, strings.TrimRight(line, " \n"))
+		}
+	}()
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tMATCH\tVERSION\tWEIGHT\tADDRS\tEXTRAS")
 	for _, r := range routes {
 		match := r.Host + orDefault(r.PathPrefix, "/")

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -91,7 +92,7 @@ func printStatus(out io.Writer, sts []controller.ServiceStatus) {
 	for _, s := range sts {
 		r := s.Rollout
 		fmt.Fprintf(tw, "%s\t%s\t#%d %s→%s %s\t%s\t%s\t%s\t%s\n", s.Service, orNone(s.Stable), r.ID,
-			orNone(r.From.Label), r.To.Label, r.Strategy, phase(r), weights(s.Weights), exposure(s.Exposure), r.Reason)
+			orNone(r.From.Label), r.To.Label, r.Strategy, phase(r), strings.ReplaceAll(weightText(s), " ", ","), exposure(s.Exposure), r.Reason)
 	}
 	tw.Flush()
 }
@@ -112,17 +113,6 @@ func phase(r engine.Rollout) string {
 		return fmt.Sprintf("%s %d/%d", r.Phase, min(r.Step+1, n), n)
 	}
 	return string(r.Phase)
-}
-
-func weights(w map[string]int) string {
-	if len(w) == 0 {
-		return "-"
-	}
-	var parts []string
-	for _, v := range slices.Sorted(maps.Keys(w)) {
-		parts = append(parts, fmt.Sprintf("%s=%d", v, w[v]))
-	}
-	return strings.Join(parts, ",")
 }
 
 func newHistory(g *globals) *cobra.Command {
@@ -188,19 +178,47 @@ func duration(r engine.Rollout) string {
 }
 
 func newEvents(g *globals) *cobra.Command {
-	return listCommand(g, "events SERVICE", "Show a service's decision log: every transition with its reason and numbers (all of them with -o yaml)",
-		"events", 50, (*api.Client).Events, printEvents)
+	var numbers bool
+	cmd := listCommand(g, "events SERVICE", "Show a service's decision log: every transition with its reason and numbers",
+		"events", 50, (*api.Client).Events, func(out io.Writer, evs []engine.Event) {
+			if numbers {
+				printEventNumbers(out, evs)
+				return
+			}
+			printEvents(out, evs)
+		})
+	cmd.Flags().BoolVar(&numbers, "numbers", false, "show each event's numbers (canary vs baseline values, samples, thresholds, blast radius) under it")
+	return cmd
+}
+
+// printEventNumbers prints each event as a block: its line, its reason,
+// and every number behind it, sorted by name.
+func printEventNumbers(out io.Writer, evs []engine.Event) {
+	for i, e := range evs {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		fmt.Fprintf(out, "%s  #%d  %s  %s\n", e.Time.Local().Format("15:04:05.000"), e.RolloutID, eventPhase(e), eventExposure(e))
+		fmt.Fprintf(out, "  reason:  %s\n", e.Reason)
+		for _, k := range slices.Sorted(maps.Keys(e.Numbers)) {
+			fmt.Fprintf(out, "  %s = %s\n", k, strconv.FormatFloat(e.Numbers[k], 'g', 6, 64))
+		}
+	}
+}
+
+// eventPhase is "From→Phase" for a transition, the phase otherwise.
+func eventPhase(e engine.Event) string {
+	if e.From != "" && e.From != e.Phase {
+		return fmt.Sprintf("%s→%s", e.From, e.Phase)
+	}
+	return string(e.Phase)
 }
 
 func printEvents(out io.Writer, evs []engine.Event) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tROLLOUT\tPHASE\tBLAST RADIUS\tREASON")
 	for _, e := range evs {
-		phase := string(e.Phase)
-		if e.From != "" && e.From != e.Phase {
-			phase = fmt.Sprintf("%s→%s", e.From, e.Phase)
-		}
-		fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\t%s\n", e.Time.Local().Format("15:04:05.000"), e.RolloutID, phase, eventExposure(e), e.Reason)
+		fmt.Fprintf(tw, "%s\t#%d\t%s\t%s\t%s\n", e.Time.Local().Format("15:04:05.000"), e.RolloutID, eventPhase(e), eventExposure(e), e.Reason)
 	}
 	tw.Flush()
 }
