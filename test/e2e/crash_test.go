@@ -35,7 +35,9 @@ import (
 // CI runs -crash.points (24) kill points across the three strategies;
 // -crash.points=300 runs hundreds, and -crash.seed replays a plan:
 //
-//	go test ./test/e2e -run TestCrash -crash.points=300 -crash.seed=42 -v
+//	go test ./test/e2e -run TestCrash -crash.points=300 -crash.seed=42 -timeout 1h -v
+//
+// (300 points take about 20 minutes on two cores.)
 
 var (
 	crashPoints = flag.Int("crash.points", 24, "SIGKILLs of serve the crash tests make across blue-green, canary and rolling "+
@@ -334,7 +336,7 @@ func (r *crashRun) rollout(version string, kind versionKind, plan []killPoint) {
 	since := time.Now()
 	for i, kp := range plan {
 		r.kills++
-		where := fmt.Sprintf("seed %d, %s kill %d/%d (rollout #%d %s→%s, a %s version; its kill %d/%d at %s)",
+		where := fmt.Sprintf("seed %d, %s kill %d/%d (rollout #%d %s→%s, %s version; its kill %d/%d at %s)",
 			r.seed, r.sc.name, r.kills, r.points, ro.ID, r.stable, version, kind.name, i+1, len(plan), kp)
 		seen := r.reach(ro.ID, kp, since, where)
 		before, err := e.apiEvents()
@@ -437,7 +439,7 @@ func checkPrefix(t *testing.T, where string, before, after []crashEvent) {
 // events, the weights and the route tables.
 func (r *crashRun) ended(id int64, version string, kind versionKind) {
 	t, e := r.t, r.e
-	where := fmt.Sprintf("seed %d, %s rollout #%d %s→%s (a %s version)", r.seed, r.sc.name, id, r.stable, version, kind.name)
+	where := fmt.Sprintf("seed %d, %s rollout #%d %s→%s (%s version)", r.seed, r.sc.name, id, r.stable, version, kind.name)
 	st := e.waitRollout(where+": a terminal phase", 60*time.Second, func(st status) bool {
 		return st.Rollout.ID == id && (terminal(st.Rollout.Phase) || st.Rollout.Phase == "Paused")
 	})
@@ -524,6 +526,9 @@ func crashEventsString(all []crashEvent, id int64) string {
 // finish checks the load and every rollout's chain, and logs the summary.
 func (r *crashRun) finish() {
 	t, e := r.t, r.e
+	if e.proxyExited() {
+		t.Errorf("seed %d, %s: the separate bluejay proxy exited (status %d)", r.seed, r.sc.name, e.proxyProc.code)
+	}
 	rep := classify(r.l.all(), r.downs, r.injecting)
 	if len(rep.violations) > 0 {
 		var first []string
