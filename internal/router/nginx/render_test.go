@@ -72,4 +72,3 @@ func TestSplitBoundaries(t *testing.T) {
 		}
 	}
 }
-
