@@ -26,6 +26,13 @@
 // of the previous configuration has stopped accepting (Linux: its /proc
 // title says "is shutting down", or it is gone).
 //
+// One limit is NGINX's own: a connection an old worker accepted before
+// the reload but that carried no request yet is served by that worker,
+// under the old configuration, for its first request (the worker then
+// closes it). A client that opened a spare connection just before a
+// change can thus see one request on the old split after SetRoute
+// returned; bench/routers counts these ("stale after return").
+//
 // WaitDrained waits until the workers of older configurations, which
 // finish their in-flight requests before they exit, have exited.
 package nginx
