@@ -212,6 +212,10 @@ func spawnCLI(t *testing.T, dir string, env []string, args ...string) *bgCmd {
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	b := &bgCmd{args: args, cancel: cancel, done: make(chan struct{})}
 	b.cmd = exec.CommandContext(ctx, bin, args...)
+	// Cancelling asks politely first: a serve stopped by SIGTERM stops its
+	// instances, one killed outright leaves them for the next to adopt.
+	b.cmd.Cancel = func() error { return b.cmd.Process.Signal(syscall.SIGTERM) }
+	b.cmd.WaitDelay = 15 * time.Second
 	b.cmd.Dir = dir
 	b.cmd.Env = append(os.Environ(), env...)
 	b.cmd.Stdout, b.cmd.Stderr = &b.stdout, &b.stderr
@@ -387,6 +391,9 @@ func (s *server) kill() {
 // stopAtCleanup stops a server still running and checks that SIGTERM
 // stopped it cleanly.
 func (s *server) stopAtCleanup() {
+	// Instances outlive a killed serve (the next one adopts them): none
+	// may outlive the test.
+	defer killInstances(s.t, filepath.Join(s.dir, "bluejay.db"))
 	if s.proc == nil || s.exited() {
 		return
 	}
