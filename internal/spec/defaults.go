@@ -56,9 +56,14 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	defaultString(&c.Store.Path, defaultStorePath)
 	if c.Prometheus != nil {
 		d.duration(&c.Prometheus.Timeout, "prometheus.timeout", 10*time.Second)
+		defaultString(&c.Prometheus.Counts.Requests, defaultCountRequests)
+		defaultString(&c.Prometheus.Counts.Errors, defaultCountErrors)
 	}
 	if c.Router.Nginx != nil {
-		c.Router.Nginx.applyDefaults(d, c.Proxy.Listen)
+		c.Router.Nginx.applyDefaults(d, c.Proxy.Listen, c.Proxy.VersionHeader)
+	}
+	if c.Router.HAProxy != nil {
+		c.Router.HAProxy.applyDefaults(d, c.Proxy)
 	}
 	d.duration(&c.Store.Retention.MaxAge, "store.retention.maxAge", 90*24*time.Hour)
 	d.int(&c.Store.Retention.MaxRollouts, "store.retention.maxRollouts", 1000)

@@ -33,6 +33,9 @@ func (c *Config) resolvePaths() {
 	if n := c.Router.Nginx; n != nil {
 		n.resolvePaths(c)
 	}
+	if h := c.Router.HAProxy; h != nil {
+		h.resolvePaths(c)
+	}
 	for i := range c.Services {
 		if p := c.Services[i].Platform.Process; p != nil {
 			p.Dir = c.abs(p.Dir)
