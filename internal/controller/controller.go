@@ -125,6 +125,7 @@ func (c *Controller) restoreRoutes(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading routes: %w", err)
 	}
+	var restored []router.Route
 	for _, r := range routes {
 		l, ok := c.services[r.Service]
 		if !ok {
@@ -141,17 +142,39 @@ func (c *Controller) restoreRoutes(ctx context.Context) error {
 			}
 			r = live
 		}
-		if err := c.Router.SetRoute(ctx, r); err != nil {
-			return fmt.Errorf("restoring route of %s: %w", r.Service, err)
-		}
-		l.applied = r
+		restored = append(restored, r)
 		for _, b := range r.Backends {
 			for _, a := range b.Addrs {
 				l.presumed[a] = true
 			}
 		}
 	}
+	c.apply(ctx, restored)
 	return nil
+}
+
+// apply applies restored routes, in one change where the router can
+// (an NGINX reload for all). A router that fails (a separate proxy not up
+// yet) is not fatal: the loops apply their routes at their first step, and
+// the proxy, following the store, converges anyway.
+func (c *Controller) apply(ctx context.Context, routes []router.Route) {
+	if b, ok := c.Router.(router.Batch); ok && len(routes) > 0 {
+		if err := b.SetRoutes(ctx, routes); err != nil {
+			c.logger().Error("restoring routes; the service loops will apply them", "err", err)
+			return
+		}
+		for _, r := range routes {
+			c.services[r.Service].applied = r
+		}
+		return
+	}
+	for _, r := range routes {
+		if err := c.Router.SetRoute(ctx, r); err != nil {
+			c.logger().Error("restoring a route; the service loop will apply it", "service", r.Service, "err", err)
+			continue
+		}
+		c.services[r.Service].applied = r
+	}
 }
 
 // liveRoute returns r without the addresses a platform that owns its

@@ -15,6 +15,15 @@ type Router interface {
 	SetRoute(ctx context.Context, r Route) error
 }
 
+// Batch is the optional capability of a router that applies several
+// services' routes in one change (one NGINX reload rather than one per
+// service). Found by type assertion.
+type Batch interface {
+	// SetRoutes replaces the entries of the routes' services, as one
+	// SetRoute per route would, and returns once all are live.
+	SetRoutes(ctx context.Context, rs []Route) error
+}
+
 // Route is one service's entry in the traffic split: what it matches and
 // how its requests are shared among its versions.
 type Route struct {

@@ -34,7 +34,8 @@ type Server struct {
 	cfg        *spec.Config
 	log        *slog.Logger
 	store      *sqlite.Store
-	dp         *dataPlane        // the in-process proxy; nil with proxy.control
+	dp         *dataPlane        // the in-process proxy; nil with proxy.control or an external router
+	external   externalRouter    // router.nginx or router.haproxy; nil for the builtin proxy
 	remote     *dataplane.Client // the separate proxy; nil without proxy.control
 	processes  *process.Platform
 	controller *controller.Controller
@@ -54,12 +55,19 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("opening store %s: %w", cfg.Store.Path, err)
 	}
 	s := &Server{cfg: cfg, log: log, store: st, processes: process.New()}
-	if cfg.Proxy.Control == "" {
+	if s.external, err = newExternalRouter(cfg, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	switch {
+	case s.external != nil:
+		// The user's router serves users: bluejay runs no proxy.
+	case cfg.Proxy.Control == "":
 		if s.dp, err = newDataPlane(cfg.Proxy, log); err != nil {
 			st.Close()
 			return nil, err
 		}
-	} else {
+	default:
 		s.remote = &dataplane.Client{URL: "http://" + cfg.Proxy.Control, Token: cfg.Admin.Token, Logger: log}
 	}
 	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
@@ -101,6 +109,13 @@ func (s *Server) newController() *controller.Controller {
 		// A failed request wakes the service's loop, so that a failing
 		// canary is judged as its failures arrive.
 		s.dp.proxy.OnError = func(service, _ string) { c.Notify(service) }
+	} else if s.external != nil {
+		c.Router, c.Drainer = s.external, s.external
+		if m, err := externalMetrics(s.cfg); err == nil {
+			c.Metrics = m
+		} else {
+			s.log.Error("prometheus", "err", err)
+		}
 	} else {
 		c.Router, c.Metrics, c.Drainer = s.remote, s.remote, s.remote
 	}
@@ -186,7 +201,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.notifier != nil {
 		go s.notifier.Run(cctx)
 	}
-	if s.remote != nil {
+	if s.external != nil {
+		s.log.Info("bluejay serving; an external router serves users", "router", s.cfg.Router.Name(), "admin", s.AdminAddr(),
+			"store", s.store.Path())
+	} else if s.remote != nil {
 		go s.remote.FollowErrors(cctx, s.controller.Notify)
 		s.log.Info("bluejay serving; a separate proxy serves users", "control", s.cfg.Proxy.Control,
 			"admin", s.AdminAddr(), "store", s.store.Path())

@@ -29,6 +29,7 @@ func TestNginxRouterDefaults(t *testing.T) {
 admin: {token: s3cret}
 proxy: {listen: 127.0.0.1:9080}
 router: {nginx: {config: nginx/bluejay.conf, mainConfig: nginx/nginx.conf}}
+prometheus: {address: "http://127.0.0.1:9090"}
 services:
   - name: web
     version: v1

@@ -31,7 +31,30 @@ type PrometheusConfig struct {
 	// version's instances wherever the platform started them. Relative to
 	// the config file. Default "": none written.
 	TargetsFile string `yaml:"targetsFile"`
+	// Counts are the queries of a version's cumulative requests and
+	// errors, with {{.Service}} and {{.Version}}: under an external router
+	// (router.nginx, router.haproxy) bluejay's proxy sees no traffic, and
+	// these give the blast radius and blue-green's watch their numbers.
+	// Default: the conventional http_requests_total of the instances
+	// bluejay lists in TargetsFile (labels service, version; code).
+	Counts PromCounts `yaml:"counts"`
 }
+
+// PromCounts are the two queries of PrometheusConfig.Counts.
+type PromCounts struct {
+	// Requests is the total of requests. Default
+	// sum(http_requests_total{service="{{.Service}}",version="{{.Version}}"}).
+	Requests string `yaml:"requests"`
+	// Errors is the total of failed requests. Default the same with
+	// code=~"5..", or vector(0).
+	Errors string `yaml:"errors"`
+}
+
+// Default queries of PromCounts.
+const (
+	defaultCountRequests = `sum(http_requests_total{service="{{.Service}}",version="{{.Version}}"})`
+	defaultCountErrors   = `sum(http_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5.."}) or vector(0)`
+)
 
 // QueryData is what a query template is executed with.
 type QueryData struct {
@@ -104,6 +127,34 @@ func (c *checker) prometheus(p *PrometheusConfig, templates map[string]AnalysisT
 		c.add("prometheus.address", "want the server's URL, such as http://127.0.0.1:9090, got %q", p.Address)
 	}
 	c.positive(p.Timeout, "prometheus.timeout", "10s")
+	for _, q := range []struct{ path, query string }{{"prometheus.counts.requests", p.Counts.Requests}, {"prometheus.counts.errors", p.Counts.Errors}} {
+		if _, err := RenderQuery(q.query, QueryData{Service: "web", Version: "v2", Window: "30s"}); err != nil {
+			c.add(q.path, "invalid query template: %v (placeholders: {{.Service}}, {{.Version}})", err)
+		}
+	}
+}
+
+// external checks what an external router needs: bluejay's proxy sees
+// none of its traffic, so versions are judged from Prometheus.
+func (c *checker) external(cfg *Config) {
+	name := cfg.Router.Name()
+	if name == "builtin" {
+		return
+	}
+	if cfg.Prometheus == nil {
+		c.add("router."+name, "with router.%s bluejay's proxy sees no traffic: set prometheus (address, targetsFile) so that versions are judged from it", name)
+		return
+	}
+	for i, s := range cfg.Services {
+		if s.Strategy != StrategyCanary {
+			continue
+		}
+		for _, ref := range s.Canary.templates() {
+			if t, ok := cfg.Analysis[ref.name]; ok && len(t.Queries) == 0 {
+				c.add(indexPath("services", i)+".canary."+ref.path, "template %s reads bluejay's proxy, which sees no traffic with router.%s: use one with queries (such as %s)", ref.name, name, PrometheusTemplate)
+			}
+		}
+	}
 }
 
 // queries checks a template's queries: each renders, requests is there,
@@ -153,4 +204,24 @@ func isIdent(s string) bool {
 		}
 	}
 	return true
+}
+
+// templateRef is a canary's use of an analysis template, with its field path
+// under the canary block.
+type templateRef struct{ name, path string }
+
+// templates lists the templates the canary uses: its background analysis
+// and each analysis step's (defaults applied).
+func (k Canary) templates() []templateRef {
+	refs := []templateRef{{k.Analysis, "analysis"}}
+	for i, st := range k.Steps {
+		if st.Analysis != nil {
+			name := st.Analysis.Template
+			if name == "" {
+				name = k.Analysis
+			}
+			refs = append(refs, templateRef{name, indexPath("steps", i) + ".analysis.template"})
+		}
+	}
+	return refs
 }

@@ -14,9 +14,9 @@ type RouterConfig struct {
 	HAProxy *HAProxyRouter `yaml:"haproxy"`
 }
 
-// routerName is the configured router's name for messages: builtin,
+// Name is the configured router's name: builtin,
 // nginx or haproxy.
-func (r RouterConfig) routerName() string {
+func (r RouterConfig) Name() string {
 	switch {
 	case r.Nginx != nil:
 		return "nginx"

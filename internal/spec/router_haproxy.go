@@ -106,6 +106,9 @@ func (c *checker) haproxyRouter(h *HAProxyRouter, services []Service) {
 		c.add(p, "config is required: the file bluejay renders, loaded after haproxy.cfg (haproxy -f haproxy.cfg -f FILE), such as /etc/haproxy/bluejay.cfg")
 	}
 	for _, f := range []struct{ name, path string }{{"config", h.Config}, {"stateFile", h.StateFile}, {"socket", h.Socket}, {"masterSocket", h.MasterSocket}} {
+		if f.name == "stateFile" && f.path == h.Config+".state" {
+			continue // the default: config's problem, reported there
+		}
 		if i := strings.IndexAny(f.path, " \t\n,;()#'\"\\$"); i >= 0 {
 			c.add(p+"."+f.name, "HAProxy cannot take %q in a path here, got %q", f.path[i], f.path)
 		}

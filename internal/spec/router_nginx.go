@@ -44,6 +44,9 @@ type NginxRouter struct {
 	// Default: proxy.listen (itself 127.0.0.1:8080), which bluejay's own
 	// proxy leaves to NGINX.
 	Listen string `yaml:"listen"`
+	// VersionHeader, when set, names a response header carrying the
+	// version that served the request. Default: proxy.versionHeader.
+	VersionHeader string `yaml:"versionHeader"`
 	// Status is the loopback address of a server in the rendered file
 	// that answers the configuration's generation: after a reload,
 	// bluejay polls it (and waits for the old workers to stop accepting)
@@ -56,7 +59,8 @@ type NginxRouter struct {
 
 // applyDefaults fills the NGINX router's unset fields; proxyListen is
 // proxy.listen, already defaulted.
-func (n *NginxRouter) applyDefaults(d defaulter, proxyListen string) {
+func (n *NginxRouter) applyDefaults(d defaulter, proxyListen, versionHeader string) {
+	defaultString(&n.VersionHeader, versionHeader)
 	defaultString(&n.Binary, defaultNginxBinary)
 	defaultString(&n.PIDFile, defaultNginxPIDFile)
 	defaultString(&n.Listen, proxyListen)

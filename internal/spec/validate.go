@@ -26,6 +26,7 @@ func validate(x *index, cfg *Config) Errors {
 	c.listeners(cfg)
 	c.router(cfg)
 	c.prometheus(cfg.Prometheus, cfg.Analysis)
+	c.external(cfg)
 	c.services(cfg.Services)
 	c.notifications(cfg.Notifications, cfg.Services)
 	return c.errs

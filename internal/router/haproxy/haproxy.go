@@ -198,10 +198,11 @@ func (rt *Router) applyModel(ctx context.Context, next *model) error {
 	} else if err := rt.runtimeChange(ctx, next); err != nil {
 		return err
 	}
-	if err := rt.verify(ctx, next); err != nil {
+	state, err := rt.verify(ctx, next)
+	if err != nil {
 		return err
 	}
-	if err := rt.persist(ctx, next, file); err != nil {
+	if err := rt.persist(next, file, state); err != nil {
 		rt.log.Warn("haproxy router: the split is live, but a later reload may not keep it", "err", err)
 	}
 	return nil
@@ -255,9 +256,9 @@ func (rt *Router) reload(ctx context.Context, next *model, file []byte, marker s
 		return fmt.Errorf("haproxy router: %w", err)
 	}
 	defer os.Remove(tmp)
-	out, err := exec.CommandContext(ctx, rt.cfg.Binary, "-c", "-q", "-f", tmp).CombinedOutput()
+	out, err := exec.CommandContext(ctx, rt.cfg.Binary, "-c", "-f", tmp).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("haproxy router: the rendered configuration does not pass haproxy -c (nothing changed): %s", strings.TrimSpace(string(out)))
+		return fmt.Errorf("haproxy router: the rendered configuration does not pass haproxy -c (nothing changed): %s", alerts(out))
 	}
 	// The state file would put back the old servers' states over the new
 	// file's; the file carries every server's state itself.
@@ -288,6 +289,17 @@ func (rt *Router) reload(ctx context.Context, next *model, file []byte, marker s
 	}
 }
 
+// alerts keeps the lines of haproxy -c's output that say what is wrong.
+func alerts(out []byte) string {
+	var keep []string
+	for line := range strings.Lines(string(out)) {
+		if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "[NOTICE]") && !strings.HasPrefix(l, "[WARNING]") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, " / ")
+}
+
 // triggerReload asks HAProxy to reload: `reload` on the master CLI, or
 // the reload command.
 func (rt *Router) triggerReload(ctx context.Context) error {
@@ -306,11 +318,12 @@ func (rt *Router) triggerReload(ctx context.Context) error {
 }
 
 // verify reads the servers and the ranges back from the runtime API and
-// compares them with next.
-func (rt *Router) verify(ctx context.Context, next *model) error {
-	live, _, err := rt.admin.showServersState(ctx, "")
+// compares them with next; it returns the servers' state as `show
+// servers state` wrote it.
+func (rt *Router) verify(ctx context.Context, next *model) (string, error) {
+	live, out, err := rt.admin.showServersState(ctx, "")
 	if err != nil {
-		return err
+		return "", err
 	}
 	var problems []string
 	for _, s := range next.sortedServices() {
@@ -331,7 +344,7 @@ func (rt *Router) verify(ctx context.Context, next *model) error {
 	}
 	got, err := rt.admin.showMap(ctx, rt.set.files.mapFile)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, e := range mapEntries(next) {
 		if got[e[0]] != e[1] {
@@ -339,19 +352,15 @@ func (rt *Router) verify(ctx context.Context, next *model) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("haproxy router: HAProxy does not serve the new split: %s", strings.Join(problems, "; "))
+		return "", fmt.Errorf("haproxy router: HAProxy does not serve the new split: %s", strings.Join(problems, "; "))
 	}
-	return nil
+	return out, nil
 }
 
 // persist writes what a later reload or bluejay start begins from: the
 // file with the servers' addresses, the map, the server-state file and
 // the model.
-func (rt *Router) persist(ctx context.Context, next *model, file []byte) error {
-	_, state, err := rt.admin.showServersState(ctx, "")
-	if err != nil {
-		return err
-	}
+func (rt *Router) persist(next *model, file []byte, state string) error {
 	js, err := json.MarshalIndent(next, "", "  ")
 	if err != nil {
 		return err

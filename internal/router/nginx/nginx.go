@@ -118,7 +118,8 @@ func (rt *Router) apply(ctx context.Context, routes map[string]router.Route) err
 	if err != nil {
 		return err
 	}
-	data := render(layout{listen: rt.cfg.Listen, status: rt.cfg.Status, generation: gen}, sortedRoutes(routes))
+	data := render(layout{listen: rt.cfg.Listen, status: rt.cfg.Status, generation: gen, versionHeader: rt.cfg.VersionHeader},
+		sortedRoutes(routes))
 	old, err := os.ReadFile(rt.cfg.Config)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("nginx router: reading %s: %w", rt.cfg.Config, err)

@@ -17,6 +17,10 @@ const generationPath = "/bluejay/generation"
 // layout is what the rendered file needs besides the routes.
 type layout struct {
 	listen, status, generation string
+	// versionHeader, when set, names a response header carrying the
+	// version that served the request, as proxy.versionHeader does for
+	// the builtin proxy.
+	versionHeader string
 }
 
 // render returns the file bluejay owns for routes (sorted by service):
@@ -31,27 +35,28 @@ func render(l layout, routes []router.Route) []byte {
 	svcs := make([]*service, len(routes))
 	for i, r := range routes {
 		// The index keeps names apart whatever the services are called.
-		svcs[i] = compile(r, fmt.Sprintf("bj%d_%s", i, sanitize(r.Service)))
+		svcs[i] = compile(r, fmt.Sprintf("bj%d_%s", i, sanitize(r.Service)), l.versionHeader != "")
 		b.Write(svcs[i].b.Bytes())
 	}
-	writeServers(&b, l.listen, svcs)
+	writeServers(&b, l.listen, l.versionHeader, svcs)
 	return b.Bytes()
 }
 
 // service is one route compiled to NGINX names.
 type service struct {
-	r      router.Route
-	name   string            // the prefix of its upstreams and variables
-	ups    map[string]string // version → upstream, for versions with addresses
-	order  []string          // upstreams in pick order
-	target string            // what proxy_pass gets: an upstream, a variable, or "" (503)
-	cookie string            // "$var" holding the Set-Cookie value of a generated key, or ""
-	b      bytes.Buffer      // its http-level directives
+	r       router.Route
+	name    string            // the prefix of its upstreams and variables
+	ups     map[string]string // version → upstream, for versions with addresses
+	order   []string          // upstreams in pick order
+	target  string            // what proxy_pass gets: an upstream, a variable, or "" (503)
+	cookie  string            // "$var" holding the Set-Cookie value of a generated key, or ""
+	version string            // the version label, or a "$var" mapping target to it; "" without a version header
+	b       bytes.Buffer      // its http-level directives
 }
 
 // compile renders r's http-level blocks into s.b and works out its
 // proxy_pass target.
-func compile(r router.Route, name string) *service {
+func compile(r router.Route, name string, versioned bool) *service {
 	s := &service{r: r, name: name, ups: map[string]string{}}
 	fmt.Fprintf(&s.b, "\n# service %s\n", r.Service)
 	for i, be := range r.Backends {
@@ -75,7 +80,32 @@ func compile(r router.Route, name string) *service {
 		s.target = "$" + name + "_pick"
 		fmt.Fprintf(&s.b, "map %s $%s_pick {\n    \"\" %s;\n    default %s;\n}\n", rule, name, quote(split), rule)
 	}
+	if versioned {
+		s.versionOf()
+	}
 	return s
+}
+
+// versionOf works out the version header's value: the version itself
+// when one upstream takes everything, else a map from the picked
+// upstream to its version.
+func (s *service) versionOf() {
+	label := map[string]string{}
+	for v, up := range s.ups {
+		label[up] = v
+	}
+	switch {
+	case s.target == "":
+	case !strings.HasPrefix(s.target, "$"):
+		s.version = quote(label[s.target])
+	default:
+		s.version = "$" + s.name + "_version"
+		fmt.Fprintf(&s.b, "map %s %s {\n", s.target, s.version)
+		for _, up := range s.order {
+			fmt.Fprintf(&s.b, "    %s %s;\n", up, quote(label[up]))
+		}
+		s.b.WriteString("    default \"\";\n}\n")
+	}
 }
 
 // split renders the weighted pick and returns what it evaluates to: a
@@ -245,7 +275,7 @@ func (s *service) rules() string {
 // host-less routes that none of its own prefixes covers, so that, as in
 // the builtin proxy, a host's routes win over host-less ones whatever
 // their length, and host-less ones serve the rest.
-func writeServers(b *bytes.Buffer, listen string, svcs []*service) {
+func writeServers(b *bytes.Buffer, listen, versionHeader string, svcs []*service) {
 	byHost := map[string][]*service{}
 	var anyHost []*service
 	for _, s := range svcs {
@@ -255,7 +285,7 @@ func writeServers(b *bytes.Buffer, listen string, svcs []*service) {
 			anyHost = append(anyHost, s)
 		}
 	}
-	writeServer(b, listen, "", anyHost)
+	writeServer(b, listen, "", versionHeader, anyHost)
 	for _, h := range slices.Sorted(mapsKeys(byHost)) {
 		own := byHost[h]
 		locs := slices.Clone(own)
@@ -264,11 +294,11 @@ func writeServers(b *bytes.Buffer, listen string, svcs []*service) {
 				locs = append(locs, a)
 			}
 		}
-		writeServer(b, listen, h, locs)
+		writeServer(b, listen, h, versionHeader, locs)
 	}
 }
 
-func writeServer(b *bytes.Buffer, listen, host string, locs []*service) {
+func writeServer(b *bytes.Buffer, listen, host, versionHeader string, locs []*service) {
 	if host == "" {
 		fmt.Fprintf(b, "\nserver {\n    listen %s default_server;\n    server_name _;\n", listen)
 	} else {
@@ -282,6 +312,9 @@ func writeServer(b *bytes.Buffer, listen, host string, locs []*service) {
 		fmt.Fprintf(b, "    location ^~ %s {\n        # service %s\n", quote(p), s.r.Service)
 		if s.cookie != "" {
 			fmt.Fprintf(b, "        add_header Set-Cookie %s always;\n", s.cookie)
+		}
+		if versionHeader != "" && s.version != "" {
+			fmt.Fprintf(b, "        add_header %s %s always;\n", versionHeader, s.version)
 		}
 		switch {
 		case s.target == "":

@@ -72,3 +72,28 @@ func TestSplitBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderVersionHeader: with a version header, a split names the
+// picked upstream's version through a map, and a single version names it
+// outright; without one, nothing is added.
+func TestRenderVersionHeader(t *testing.T) {
+	split := router.Route{Service: "web", Backends: []router.Backend{
+		{Version: "v2", Weight: 20, Addrs: []string{"127.0.0.1:9002"}},
+		{Version: "v1", Weight: 80, Addrs: []string{"127.0.0.1:9001"}}}}
+	one := router.Route{Service: "api", PathPrefix: "/api/", Backends: []router.Backend{{Version: "v7", Weight: 100, Addrs: []string{"127.0.0.1:9007"}}}}
+	got := string(render(layout{listen: "127.0.0.1:8080", status: "127.0.0.1:7079", generation: "g", versionHeader: "X-Bluejay-Version"},
+		[]router.Route{one, split}))
+	for _, want := range []string{
+		"map $bj1_web_split $bj1_web_version {\n    bj1_web_0_v2 \"v2\";\n    bj1_web_1_v1 \"v1\";\n    default \"\";\n}",
+		"add_header X-Bluejay-Version $bj1_web_version always;",
+		`add_header X-Bluejay-Version "v7" always;`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("rendered file lacks %q:\n%s", want, got)
+		}
+	}
+	plain := string(render(layout{listen: "127.0.0.1:8080", status: "127.0.0.1:7079", generation: "g"}, []router.Route{one, split}))
+	if strings.Contains(plain, "X-Bluejay-Version") || strings.Contains(plain, "_web_version") {
+		t.Errorf("without a version header the file names versions in headers:\n%s", plain)
+	}
+}
