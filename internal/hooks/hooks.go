@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/redact"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
@@ -142,10 +143,10 @@ func env(p Payload) []string {
 }
 
 func (r *Runner) webhook(ctx context.Context, h spec.Hook, body []byte) Result {
-	what := "webhook " + redact(h.Webhook)
+	what := "webhook " + redact.URL(h.Webhook)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.Webhook, bytes.NewReader(body))
 	if err != nil {
-		return Result{Reason: fmt.Sprintf("%s: %v", what, err)}
+		return Result{Reason: fmt.Sprintf("%s: %v", what, redact.Err(err))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "bluejay")
@@ -161,24 +162,13 @@ func (r *Runner) webhook(ctx context.Context, h spec.Hook, body []byte) Result {
 		if ctx.Err() == context.DeadlineExceeded {
 			return Result{Reason: fmt.Sprintf("%s timed out after %s", what, timeout(h))}
 		}
-		return Result{Reason: fmt.Sprintf("%s: %v", what, err)}
+		return Result{Reason: fmt.Sprintf("%s: %v", what, redact.Err(err))}
 	}
 	defer resp.Body.Close()
 	var out tail
 	_, _ = io.Copy(&out, io.LimitReader(resp.Body, 1<<20))
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
 	return Result{Passed: ok, Reason: fmt.Sprintf("%s answered %s%s", what, resp.Status, out.suffix())}
-}
-
-// redact drops a URL's query and user info, which may carry secrets.
-func redact(raw string) string {
-	s, _, _ := strings.Cut(raw, "?")
-	if scheme, rest, ok := strings.Cut(s, "://"); ok {
-		if _, host, ok := strings.Cut(rest, "@"); ok {
-			return scheme + "://" + host
-		}
-	}
-	return s
 }
 
 // tail keeps the last outputTail bytes written to it.

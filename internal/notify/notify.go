@@ -16,6 +16,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/redact"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
@@ -159,7 +160,7 @@ func (n *Notifier) post(ctx context.Context, t *target, body []byte) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return redact.Err(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "bluejay")
@@ -172,7 +173,7 @@ func (n *Notifier) post(ctx context.Context, t *target, body []byte) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("posting to %s: %w", t.Name, err)
+		return fmt.Errorf("posting to %s: %w", t.Name, redact.Err(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
