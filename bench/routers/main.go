@@ -30,6 +30,8 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	"github.com/bluejay-deploy/bluejay/internal/router"
 	"github.com/bluejay-deploy/bluejay/internal/router/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/router/haproxy"
+	"github.com/bluejay-deploy/bluejay/internal/router/haproxy/haproxytest"
 	"github.com/bluejay-deploy/bluejay/internal/router/nginx"
 	"github.com/bluejay-deploy/bluejay/internal/router/nginx/nginxtest"
 )
@@ -45,6 +47,7 @@ type target struct {
 var targets = []target{
 	{"builtin", startBuiltin},
 	{"nginx", startNginx},
+	{"haproxy", startHAProxy},
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -66,6 +69,19 @@ func startNginx(dir string) (router.Router, string, func(), error) {
 		return nil, "", nil, err
 	}
 	rt, err := nginx.New(d.Router, quiet)
+	if err != nil {
+		d.Stop()
+		return nil, "", nil, err
+	}
+	return rt, d.URL(), func() { d.Stop() }, nil
+}
+
+func startHAProxy(dir string) (router.Router, string, func(), error) {
+	d, err := haproxytest.Start(dir)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	rt, err := haproxy.New(d.Router, quiet)
 	if err != nil {
 		d.Stop()
 		return nil, "", nil, err
