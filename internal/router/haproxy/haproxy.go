@@ -20,7 +20,10 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
-var _ router.Router = (*Router)(nil)
+var (
+	_ router.Router = (*Router)(nil)
+	_ router.Batch  = (*Router)(nil)
+)
 
 // pollInterval spaces the checks of a reload and of draining.
 const pollInterval = 5 * time.Millisecond
