@@ -7,6 +7,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	promsource "github.com/bluejay-deploy/bluejay/internal/metrics/prometheus"
 	"github.com/bluejay-deploy/bluejay/internal/router"
+	"github.com/bluejay-deploy/bluejay/internal/router/haproxy"
 	"github.com/bluejay-deploy/bluejay/internal/router/nginx"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
@@ -27,6 +28,12 @@ func newExternalRouter(cfg *spec.Config, log *slog.Logger) (externalRouter, erro
 		rt, err := nginx.New(*cfg.Router.Nginx, log)
 		if err != nil {
 			return nil, fmt.Errorf("router.nginx: %w", err)
+		}
+		return rt, nil
+	case cfg.Router.HAProxy != nil:
+		rt, err := haproxy.New(*cfg.Router.HAProxy, log)
+		if err != nil {
+			return nil, fmt.Errorf("router.haproxy: %w", err)
 		}
 		return rt, nil
 	}
