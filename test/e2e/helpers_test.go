@@ -653,9 +653,16 @@ func (l *load) send(ctx context.Context, client *http.Client) {
 	var o outcome
 	resp, err := client.Do(req)
 	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
+		var body []byte
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
 		o.status, o.version = resp.StatusCode, resp.Header.Get("X-Bluejay-Version")
+		if o.version == "" && o.status == http.StatusOK {
+			// A router that names no version: the sample app's body does.
+			if v, ok := strings.CutPrefix(string(body), "version="); ok {
+				o.version, _, _ = strings.Cut(v, " ")
+			}
+		}
 	}
 	if ctx.Err() != nil {
 		return // stopped mid-request: not the proxy's doing
