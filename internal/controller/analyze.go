@@ -102,6 +102,12 @@ func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now tim
 		labels: [2]string{l.r.To.Label, baseline}}
 	for i, label := range run.labels {
 		run.startCounts[i] = l.counts(ctx, label)
+		// After a controller restart, count from the step's start when the
+		// source kept counting meanwhile (a separate proxy, Prometheus).
+		if base, ok := l.r.StepCounts[label]; ok && run.startCounts[i].Requests >= base.Requests &&
+			run.startCounts[i].Errors >= base.Errors {
+			run.startCounts[i] = base
+		}
 	}
 	run.refresh(l)
 	if tmpl.Load != nil && withLoad {

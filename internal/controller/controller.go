@@ -77,6 +77,7 @@ type Controller struct {
 	Hooks *hooks.Runner
 
 	mu       sync.Mutex
+	ready    chan struct{} // closed by Run once routes are restored (Ready)
 	services map[string]*loop
 	order    []string
 	wg       sync.WaitGroup
@@ -105,6 +106,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			return fmt.Errorf("loading service %s: %w", name, err)
 		}
 	}
+	close(c.readyChan())
 	for _, name := range c.order {
 		l := c.services[name]
 		c.wg.Add(1)
@@ -116,6 +118,20 @@ func (c *Controller) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.wg.Wait()
 	return nil
+}
+
+// Ready is closed once Run has re-applied the stored routes and loaded
+// every service's rollout: a proxy that starts serving before then would
+// answer 404 for services it does not know yet.
+func (c *Controller) Ready() <-chan struct{} { return c.readyChan() }
+
+func (c *Controller) readyChan() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ready == nil {
+		c.ready = make(chan struct{})
+	}
+	return c.ready
 }
 
 // restoreRoutes applies the routes persisted by the previous run, so that

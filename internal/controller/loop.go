@@ -12,6 +12,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/checks"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
@@ -74,7 +75,8 @@ func (l *loop) load(ctx context.Context) error {
 	}
 	if len(rs) == 1 {
 		l.take(ctx, rs[0])
-		return nil
+		l.resumeAnalysis(ctx)
+		return l.owned(ctx)
 	}
 	r, err := l.create(ctx, l.version(l.svc.Spec.Version, nil, nil), l.svc.Spec.Strategy, "first start: deploying the configured version")
 	if err != nil {
@@ -89,6 +91,83 @@ func (l *loop) load(ctx context.Context) error {
 func (l *loop) adopt(ctx context.Context, r engine.Rollout) {
 	l.take(ctx, r)
 	l.notify(engine.Event{RolloutID: r.ID, Service: r.Service, Time: r.Started, Phase: r.Phase, Reason: r.Reason, Weights: r.Weights})
+}
+
+// owned marks, after a restart, the versions of recent rollouts whose
+// instances still run (the platform adopted them) as this run's, so that
+// they are stopped once superseded (collect) like the versions it starts.
+func (l *loop) owned(ctx context.Context) error {
+	rs, err := l.c.Store.ListRollouts(ctx, l.svc.Spec.Name, ownedLookback)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		for _, label := range []string{r.To.Label, r.From.Label, r.BaselineLabel()} {
+			if label == "" || l.deployed[label] {
+				continue
+			}
+			for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+				if in.State == platform.StateRunning {
+					l.deployed[label] = true
+					break
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ownedLookback is how many recent rollouts owned looks through: a
+// version older than that was stopped when it was superseded.
+const ownedLookback = 10
+
+// resumeAnalysis, at start, begins a canary's analysis step again when
+// the measurements since it began were lost with the process that held
+// them (the in-process proxy restarted with bluejay, so its counters went
+// back): judging the rest of the step on the few requests after the
+// restart would end it Inconclusive and pause a healthy canary. With a
+// source that kept counting (a separate proxy, Prometheus) the analysis
+// carries on from the step's start instead (runFor).
+func (l *loop) resumeAnalysis(ctx context.Context) {
+	r := l.r
+	if r.Strategy != engine.StrategyCanary || r.Phase != engine.PhaseProgressing || r.Step >= len(r.Params.Steps) ||
+		r.Params.Steps[r.Step].Kind != engine.StepAnalysis {
+		return
+	}
+	lost := len(r.StepCounts) == 0
+	for label, base := range r.StepCounts {
+		if l.counts(ctx, label).Requests < base.Requests {
+			lost = true
+		}
+	}
+	if !lost {
+		return
+	}
+	now := l.c.now()
+	next := r
+	next.StepSince, next.PhaseSince = now, now
+	next.StepCounts = l.stepCounts(ctx, next)
+	why := fmt.Sprintf("step %d/%d begins again: bluejay restarted and the measurements since the step began were lost with its in-process proxy",
+		r.Step+1, len(r.Params.Steps))
+	ev := &engine.Event{RolloutID: r.ID, Service: r.Service, Time: now, From: r.Phase, Phase: r.Phase, Reason: why, Weights: r.Weights}
+	if err := l.c.Store.UpdateRollout(ctx, next, ev); err != nil {
+		l.c.logger().Error("restarting an analysis step", "service", r.Service, "rollout", r.ID, "err", err)
+		return
+	}
+	l.c.logger().Info("analysis step begins again", "service", r.Service, "rollout", r.ID, "step", r.Step+1)
+	l.r = next
+}
+
+// stepCounts reads the counters of r's measured versions, for
+// Rollout.StepCounts.
+func (l *loop) stepCounts(ctx context.Context, r engine.Rollout) map[string]metrics.Counts {
+	out := map[string]metrics.Counts{}
+	for _, label := range []string{r.To.Label, r.From.Label, r.BaselineLabel()} {
+		if label != "" {
+			out[label] = l.counts(ctx, label)
+		}
+	}
+	return out
 }
 
 // take makes r the loop's current rollout.
@@ -210,6 +289,9 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	}
 	if !d.StepSince.IsZero() {
 		next.StepSince = d.StepSince
+	}
+	if !next.StepSince.Equal(l.r.StepSince) && d.StepSince.IsZero() {
+		next.StepCounts = l.stepCounts(ctx, next)
 	}
 	if err := l.c.Store.UpdateRollout(ctx, next, ev); err != nil {
 		return err

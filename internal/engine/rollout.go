@@ -95,6 +95,11 @@ type Rollout struct {
 	// all are done), and StepSince when it began.
 	Step      int       `json:"step"`
 	StepSince time.Time `json:"stepSince,omitzero"`
+	// StepCounts are the measured versions' cumulative counters when the
+	// step began, by label, so that an analysis resumed after a
+	// controller restart counts from the step's start (the engine does
+	// not read them).
+	StepCounts map[string]metrics.Counts `json:"stepCounts,omitempty"`
 	// Inconclusives counts the canary's analyses that ended Inconclusive.
 	Inconclusives int `json:"inconclusives,omitempty"`
 	// HeaderRoutes send matching requests to the canary while its steps

@@ -184,16 +184,24 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 3)
-	if s.dp != nil {
-		go func() { errc <- s.dp.serve() }()
-	}
-	go func() { errc <- serve(adminSrv, s.adminLn) }()
 	cctx, stopController := context.WithCancel(context.WithoutCancel(ctx))
 	controllerDone := make(chan struct{})
 	go func() {
 		defer close(controllerDone)
 		errc <- s.controller.Run(cctx)
 	}()
+	if s.dp != nil {
+		// Users wait in the listener's backlog until the stored routes are
+		// in the table, rather than get 404 from an empty one.
+		go func() {
+			select {
+			case <-s.controller.Ready():
+				errc <- s.dp.serve()
+			case <-cctx.Done():
+			}
+		}()
+	}
+	go func() { errc <- serve(adminSrv, s.adminLn) }()
 	go s.prune(cctx)
 	if p := s.cfg.Prometheus; p != nil && p.TargetsFile != "" {
 		go s.writeTargets(cctx, p.TargetsFile)
