@@ -175,6 +175,18 @@ anything (promote skips the current gate).`
 	return cmd
 }
 
+func newContract(g *globals) *cobra.Command {
+	cmd := newCommand(g, string(engine.CmdContract), "Run the new version's contract migration once no rollback needs the old schema")
+	cmd.Long = `contract runs the contract migration of SERVICE's latest rollout (migrations:
+versions.VERSION.contract): what only the old version needed is removed. It is
+refused while any rollback is still a traffic flip — until the rollout
+completed and the old version was stopped after its scale-down delay — since
+contracting then would break the version a rollback returns to. With
+migrations.autoContract it runs by itself at that moment. The outcome is in
+'bluejay events SERVICE'.`
+	return cmd
+}
+
 func newRollback(g *globals) *cobra.Command {
 	var to string
 	var wait bool

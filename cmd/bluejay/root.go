@@ -41,7 +41,7 @@ Exit status: 0 ok, 1 failed (including a deploy that was rolled back), 2 usage
 	root.PersistentFlags().StringVar(&g.caFile, "ca-file", "", "PEM certificates to trust for an https:// admin API (default $BLUEJAY_CA_FILE, admin.caFile or admin.tls.cert)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServe(g), newValidate(g), newDeploy(g), newStatus(g), newHistory(g), newEvents(g),
-		newRoutes(g), newPromote(g), newRetry(g), newPause(g), newResume(g),
+		newRoutes(g), newPromote(g), newRetry(g), newPause(g), newResume(g), newContract(g),
 		newCommand(g, "abort", "Abort the service's rollout; traffic returns to the stable version"),
 		newRollback(g), newProxy(g), newDemo(), newApp())
 	return root

@@ -50,6 +50,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/services/{name}/rollback", s.auth(s.rollback))
 	mux.Handle("POST /v1/services/{name}/pause", s.auth(s.command(engine.CmdPause)))
 	mux.Handle("POST /v1/services/{name}/resume", s.auth(s.command(engine.CmdResume)))
+	mux.Handle("POST /v1/services/{name}/contract", s.auth(s.command(engine.CmdContract)))
 	mux.Handle("GET /v1/services/{name}/rollouts", s.auth(s.listRollouts))
 	mux.Handle("GET /v1/services/{name}/events", s.auth(s.listEvents))
 	mux.Handle("GET /v1/rollouts/{id}", s.auth(s.getRollout))

@@ -22,12 +22,16 @@ func run(r Rollout, obs Observation, now time.Time) Decision {
 		r.Strategy = StrategyBlueGreen // a first version is deployed whole
 	}
 	b := machine{r: r, obs: obs, now: now}
+	if obs.Command == CmdContract {
+		return b.complement(b.contractCommand())
+	}
 	d, ok := b.holdCommand()
 	if !ok {
 		d = b.decide()
 		d = b.progressDeadline(d)
 	}
 	b.endHooks(&d)
+	b.contract(&d)
 	return b.complement(d)
 }
 

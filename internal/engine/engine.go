@@ -99,6 +99,10 @@ const (
 	// CmdResume continues a Paused rollout from where it was, without
 	// skipping a step (unlike CmdPromote, which skips the pause or step).
 	CmdResume Command = "resume"
+	// CmdContract runs the new version's contract migration once the
+	// rollout completed and the old version was stopped; refused while a
+	// rollback is still a traffic flip.
+	CmdContract Command = "contract"
 )
 
 // Decision is what Step decided: the controller persists it, then acts.

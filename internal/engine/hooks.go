@@ -54,28 +54,120 @@ func (b machine) askHook(d Decision, h Hook, before string) Decision {
 }
 
 // preRollout holds a rollout in Deploying, with nothing deployed, until
-// its preRollout hook passed. Passing restarts the phase's clock, so the
-// hook's time is not taken from the new version's readyTimeout.
+// its gate hooks passed, in order: preRollout, expand (the schema
+// migration the new version needs) and rehearsal (the old version's
+// smoke tests on the expanded schema). Passing one restarts the phase's
+// clock, so the gates' time is not taken from the new version's
+// readyTimeout.
 func (b machine) preRollout() (Decision, bool) {
-	if !b.awaits(HookPreRollout) {
-		return Decision{}, false
+	for _, h := range preDeploy {
+		if !b.awaits(h) {
+			continue
+		}
+		res := b.obs.Hooks[h]
+		switch {
+		case res == nil:
+			return b.askHook(b.stay(PhaseDeploying, "", nil), h, "deploying "+b.r.To.Label), true
+		case !res.Passed:
+			d := b.to(PhaseFailed, b.gateFailed(h, res.Reason), b.stableOnly())
+			return withHook(d, h, HookFailed), true
+		}
+		d := b.stay(PhaseDeploying, fmt.Sprintf("%s passed: %s", gateName(h), res.Reason), nil)
+		d.RestartStep = true
+		return withHook(d, h, HookPassed), true
 	}
-	res := b.obs.Hooks[HookPreRollout]
-	switch {
-	case res == nil:
-		return b.askHook(b.stay(PhaseDeploying, "", nil), HookPreRollout, "deploying "+b.r.To.Label), true
-	case !res.Passed:
-		d := b.to(PhaseFailed, fmt.Sprintf("preRollout hook failed: %s; nothing was deployed", res.Reason), b.stableOnly())
-		return withHook(d, HookPreRollout, HookFailed), true
-	}
-	d := b.stay(PhaseDeploying, fmt.Sprintf("preRollout hook passed: %s; deploying %s", res.Reason, b.r.To.Label), nil)
-	d.RestartStep = true
-	return withHook(d, HookPreRollout, HookPassed), true
+	return Decision{}, false
 }
 
-// preRolloutDone reports whether d lets the new version be deployed.
+// gateName names a gate hook in reasons.
+func gateName(h Hook) string {
+	switch h {
+	case HookExpand:
+		return "expand migration"
+	case HookRehearsal:
+		return "rollback rehearsal"
+	}
+	return string(h) + " hook"
+}
+
+// gateFailed is the reason of a rollout that a gate hook failed.
+func (b machine) gateFailed(h Hook, why string) string {
+	switch h {
+	case HookExpand:
+		return fmt.Sprintf("expand migration of %s failed: %s; %s was not deployed", b.r.To.Label, why, b.r.To.Label)
+	case HookRehearsal:
+		return fmt.Sprintf("rollback rehearsal failed: %s's smoke tests against the expanded schema: %s; the expand is not "+
+			"backward compatible, so %s was not deployed and no user saw it (%s serves on the expanded schema: fix it forward)",
+			b.r.From.Label, why, b.r.To.Label, b.r.From.Label)
+	}
+	return fmt.Sprintf("%s hook failed: %s; nothing was deployed", h, why)
+}
+
+// preRolloutDone reports whether d lets the new version be deployed: its
+// gate hooks passed.
 func (b machine) preRolloutDone(d Decision) bool {
-	return !b.configured(HookPreRollout) || d.Hooks[HookPreRollout] == HookPassed
+	for _, h := range preDeploy {
+		if b.configured(h) && d.Hooks[h] != HookPassed {
+			return false
+		}
+	}
+	return true
+}
+
+// contract runs the contract hook of a completed rollout once its
+// rollback window closed (the old version stopped: settled), on
+// CmdContract or at once with AutoContract. It returns the decision for a
+// contract command, handled whatever the phase.
+func (b machine) contract(d *Decision) {
+	if !b.configured(HookContract) || d.Phase != PhaseCompleted {
+		return
+	}
+	st := d.Hooks[HookContract]
+	if st == HookRunning {
+		res := b.obs.Hooks[HookContract]
+		switch {
+		case res == nil: // level-triggered: asked again after a restart
+			b.askContract(d, "running "+b.r.To.Label+"'s contract migration")
+		case res.Passed:
+			*d = withHook(*d, HookContract, HookPassed)
+		default:
+			*d = withHook(*d, HookContract, HookFailed)
+		}
+		return
+	}
+	if st == HookPassed || !d.Settled || !b.r.Params.AutoContract || st == HookFailed {
+		return
+	}
+	b.askContract(d, fmt.Sprintf("the rollback window closed (%s stopped): running %s's contract migration", b.r.From.Label, b.r.To.Label))
+}
+
+func (b machine) askContract(d *Decision, why string) {
+	d.Actions = append(d.Actions, Action{Kind: ActHook, Hook: HookContract, Version: b.r.To.Label, Reason: why})
+	*d = withHook(*d, HookContract, HookRunning)
+	d.Settled = false
+}
+
+// contractCommand takes or refuses a person's contract: only a completed
+// rollout whose old version was stopped may contract, since until then a
+// rollback is a traffic flip to a version that needs what contract drops.
+func (b machine) contractCommand() Decision {
+	switch {
+	case !b.configured(HookContract):
+		return b.reject(fmt.Sprintf("%s has no contract migration", b.r.To.Label))
+	case b.r.Phase != PhaseCompleted:
+		return b.reject(fmt.Sprintf("contract runs only after the rollout completed; it is %s", b.r.Phase))
+	case b.r.Hooks[HookContract] == HookPassed:
+		return b.reject(fmt.Sprintf("%s's contract migration already ran", b.r.To.Label))
+	case b.r.Hooks[HookContract] == HookRunning:
+		return b.reject(fmt.Sprintf("%s's contract migration is running", b.r.To.Label))
+	case b.obs.Old.Started || b.oldWarm():
+		return b.reject(fmt.Sprintf("contract refused: a rollback to %s is still possible (it stays warm until the scale-down delay %s "+
+			"passed and it was stopped); contracting now would break it", b.r.From.Label, b.r.Params.ScaleDownDelay))
+	}
+	d := b.stay(PhaseCompleted, b.r.Reason, nil)
+	d.Weights = b.newOnly()
+	b.askContract(&d, "contract requested")
+	return d
 }
 
 // confirm runs the prePromotion hook before promote, which gives the new

@@ -154,7 +154,26 @@ const (
 	// HookOnRollback runs once a rollout ends RolledBack, Failed or
 	// Aborted: whatever preRollout prepared may need undoing.
 	HookOnRollback Hook = "onRollback"
+
+	// HookExpand is the new version's expand migration, a gate after
+	// preRollout and before the version is deployed: a failure ends the
+	// rollout Failed with nothing deployed.
+	HookExpand Hook = "expand"
+	// HookRehearsal rehearses a rollback right after expand: the old
+	// version's smoke tests run against the expanded schema. A failure
+	// ends the rollout Failed before the new version runs: the expand is
+	// not backward compatible.
+	HookRehearsal Hook = "rehearsal"
+	// HookContract is the new version's contract migration, run once the
+	// rollout completed and the old version was stopped (automatically
+	// with Params.AutoContract, else on CmdContract). A failure is
+	// recorded; nothing rolls back.
+	HookContract Hook = "contract"
 )
+
+// preDeploy are the gate hooks that run, in this order, before the new
+// version is deployed.
+var preDeploy = []Hook{HookPreRollout, HookExpand, HookRehearsal}
 
 // HookState is where a rollout stands with one hook.
 type HookState string
@@ -228,6 +247,9 @@ type Params struct {
 	// pauses instead of rolling back.
 	ProgressDeadline time.Duration `json:"progressDeadline,omitempty"`
 	PauseOnDeadline  bool          `json:"pauseOnDeadline,omitempty"`
+	// AutoContract runs the contract hook as soon as the rollback window
+	// closed, rather than on CmdContract.
+	AutoContract bool `json:"autoContract,omitempty"`
 	// Hooks are the hooks configured for the service when the rollout
 	// started; the engine asks for those only.
 	Hooks []Hook `json:"hooks,omitempty"`

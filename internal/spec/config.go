@@ -200,6 +200,11 @@ type Service struct {
 	// Hooks run a command or a webhook before a rollout, before its
 	// promotion, after it and when it rolls back. Default none.
 	Hooks Hooks `yaml:"hooks"`
+	// Migrations tie the service's schema changes to its rollouts:
+	// expand before the new version starts (then the old version's smoke
+	// tests rehearse a rollback on the expanded schema), contract only
+	// after the rollback window closed. Default none.
+	Migrations *Migrations `yaml:"migrations"`
 }
 
 // Shield retries idempotent requests that failed on a new version.

@@ -96,6 +96,9 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	}
 	d.duration(&s.Rolling.ProgressDeadline, path+".rolling.progressDeadline", s.ProgressDeadline.D())
 	s.Hooks.applyDefaults(d, path+".hooks")
+	if m := s.Migrations; m != nil {
+		m.applyDefaults(d, path+".migrations")
+	}
 	// Canary defaults apply to every service: `deploy --strategy canary`
 	// may pick it for a service configured blue-green.
 	s.Canary.applyDefaults(d, path+".canary")

@@ -37,6 +37,9 @@ func (c *Config) resolvePaths() {
 		h.resolvePaths(c)
 	}
 	for i := range c.Services {
+		if m := c.Services[i].Migrations; m != nil {
+			m.resolvePaths(c)
+		}
 		if p := c.Services[i].Platform.Process; p != nil {
 			p.Dir = c.abs(p.Dir)
 			p.LogDir = c.abs(p.LogDir)

@@ -84,6 +84,9 @@ func (c *checker) service(s *Service, path string) {
 	c.rolling(&s.Rolling, path+".rolling")
 	c.serviceDeadline(s, path)
 	c.hooks(&s.Hooks, path+".hooks")
+	if m := s.Migrations; m != nil {
+		c.migrations(m, path+".migrations")
+	}
 	if s.Sticky != nil {
 		c.sticky(s.Sticky, path+".sticky")
 	}
