@@ -203,7 +203,7 @@ func (l *loop) scale(ctx context.Context, a engine.Action) {
 	}
 	l.scaling[a.Version] = true
 	l.record(ctx, fmt.Sprintf("scaling %s from %d to %d instances", a.Version, len(running), a.Replicas))
-	go func() {
+	l.scaleDowns = append(l.scaleDowns, scaleDown{victims, func() {
 		l.drain(ctx, victims)
 		err := l.svc.Platform.Deploy(ctx, v)
 		l.post(ctx, func() {
@@ -216,7 +216,36 @@ func (l *loop) scale(ctx context.Context, a engine.Action) {
 				l.c.logger().Error("scaling down", "service", l.svc.Spec.Name, "version", a.Version, "err", err)
 			}
 		})
-	}()
+	}})
+}
+
+// scaleDown is a scale-down waiting for its instances to leave the route.
+type scaleDown struct {
+	victims []string
+	run     func() // drains and stops them; runs on its own goroutine
+}
+
+// startScaleDowns starts the scale-downs whose instances the applied
+// route no longer sends requests to. Draining only means something once
+// the router stopped picking them: started earlier, the wait could find
+// nothing in flight while new requests still arrive (regression: a 502
+// from an instance stopped during a rolling batch).
+func (l *loop) startScaleDowns() {
+	routed := map[string]bool{}
+	for _, b := range l.applied.Backends {
+		for _, a := range b.Addrs {
+			routed[a] = true
+		}
+	}
+	waiting := l.scaleDowns[:0]
+	for _, sd := range l.scaleDowns {
+		if slices.ContainsFunc(sd.victims, func(a string) bool { return routed[a] }) {
+			waiting = append(waiting, sd)
+			continue
+		}
+		go sd.run()
+	}
+	l.scaleDowns = waiting
 }
 
 // smokeTests are the tests the current phase asks for: a canary's checks

@@ -161,6 +161,7 @@ func (l *loop) params(v platform.Version, strategy string) engine.Params {
 			MinHealthyTime: r.MinHealthyTime.D(), ProgressDeadline: r.ProgressDeadline.D(), AutoRevert: r.AutoRevert == nil || *r.AutoRevert}
 	}
 	l.fixParams(&p, strategy)
+	l.migrationParams(&p, v.Label, l.stableVersion().Label)
 	return p
 }
 

@@ -31,19 +31,28 @@ func (l *loop) runHook(ctx context.Context, a engine.Action) {
 	if l.hookRunning[key] || l.hookResults[a.Hook] != nil {
 		return
 	}
-	h := l.svc.Spec.Hooks.Get(string(a.Hook))
-	if h == nil { // the config no longer has it (a rollout started before a restart)
-		l.hookResults[a.Hook] = &engine.HookResult{Passed: true, Reason: "no longer configured"}
-		return
+	job := l.migrationJob(a.Hook)
+	if job == nil {
+		h := l.svc.Spec.Hooks.Get(string(a.Hook))
+		if h == nil { // the config no longer has it (a rollout started before a restart)
+			l.hookResults[a.Hook] = &engine.HookResult{Passed: true, Reason: "no longer configured"}
+			return
+		}
+		p := hooks.Payload{Hook: string(a.Hook), Service: l.r.Service, RolloutID: l.r.ID, Strategy: l.r.Strategy,
+			From: l.r.From.Label, To: l.r.To.Label, Phase: string(l.r.Phase), Reason: l.r.Reason, Weights: l.r.Weights,
+			Exposure: l.r.Exposure, Time: l.c.now()}
+		hook, runner := *h, l.c.hookRunner()
+		l.c.logger().Info("running hook", "service", l.r.Service, "rollout", l.r.ID, "hook", a.Hook, "what", describe(hook))
+		job = func(ctx context.Context) engine.HookResult {
+			res := runner.Run(ctx, hook, p)
+			return engine.HookResult{Passed: res.Passed, Reason: res.Reason}
+		}
+	} else {
+		l.c.logger().Info("running migration step", "service", l.r.Service, "rollout", l.r.ID, "step", a.Hook)
 	}
 	l.hookRunning[key] = true
-	p := hooks.Payload{Hook: string(a.Hook), Service: l.r.Service, RolloutID: l.r.ID, Strategy: l.r.Strategy,
-		From: l.r.From.Label, To: l.r.To.Label, Phase: string(l.r.Phase), Reason: l.r.Reason, Weights: l.r.Weights,
-		Exposure: l.r.Exposure, Time: l.c.now()}
-	hook, runner := *h, l.c.hookRunner()
-	l.c.logger().Info("running hook", "service", l.r.Service, "rollout", l.r.ID, "hook", a.Hook, "what", describe(hook))
 	go func() {
-		res := runner.Run(ctx, hook, p)
+		res := job(ctx)
 		l.post(ctx, func() {
 			delete(l.hookRunning, key)
 			if ctx.Err() != nil || l.r.ID != key.rollout {

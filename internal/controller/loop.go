@@ -48,6 +48,7 @@ type loop struct {
 	stepRun, bgRun *analysisRun      // the analyses under way
 	wake           chan struct{}     // signalled by Notify
 	failures       map[string]string // operation → its repeating error, logged once (failing)
+	scaleDowns     []scaleDown       // scale-downs waiting for the route to drop their instances
 
 	mu   sync.Mutex
 	snap snapshot
@@ -249,6 +250,7 @@ func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, e
 	if len(l.draining) > 0 {
 		l.route(ctx, d.Weights) // a scale-down took instances out of the split
 	}
+	l.startScaleDowns()
 	l.collect(ctx)
 	l.publish()
 	return d, nil

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/migrate/guard"
 )
 
 // Migrations are a service's schema changes, tied to its rollouts
@@ -150,8 +152,9 @@ func (c *checker) migrationStep(s *MigrationStep, path string, expand bool) {
 		if err != nil {
 			c.add(path+".sql", "%v", err)
 		} else if expand && !s.AllowDestructive {
-			for _, f := range destructive(string(b)) {
-				c.add(path+".sql", "%s:%d: %s — an expand must leave the schema usable by the old version; move it to contract, or set allowDestructive: true", s.SQL, f.line, f.what)
+			for _, f := range guard.Check(string(b)) {
+				c.add(path+".sql", "%s:%s: %s — an expand must leave the schema usable by the old version; move it to contract, or set allowDestructive: true",
+					s.SQL, f.Pos(), f)
 			}
 		}
 	}
@@ -159,36 +162,4 @@ func (c *checker) migrationStep(s *MigrationStep, path string, expand bool) {
 		c.add(path+".allowDestructive", "allowDestructive is for expand steps: a contract may always remove")
 	}
 	c.positive(s.Timeout, path+".timeout", "5m")
-}
-
-// finding is a destructive statement an expand must not run.
-type finding struct {
-	line int
-	what string
-}
-
-// destructive finds the statements of sql that would break the old
-// version. It is set by the guard (internal/migrate/guard) through
-// SetGuard, so that spec does not depend on a SQL parser; nil finds none.
-var destructive = func(string) []finding { return nil }
-
-// SetGuard installs the destructive-change guard validation uses: check
-// returns, per finding, its line and a description with the statement.
-func SetGuard(check func(sql string) []GuardFinding) {
-	destructive = func(sql string) []finding {
-		var out []finding
-		for _, f := range check(sql) {
-			out = append(out, finding{f.Line, f.What})
-		}
-		return out
-	}
-}
-
-// GuardFinding is one destructive statement the guard found.
-type GuardFinding struct {
-	// Line is the statement's first line, 1-based.
-	Line int
-	// What says what it does, with the statement: `drops column name:
-	// ALTER TABLE profiles DROP COLUMN name`.
-	What string
 }
