@@ -154,8 +154,11 @@ func (b machine) contractCommand() Decision {
 	switch {
 	case !b.configured(HookContract):
 		return b.reject(fmt.Sprintf("%s has no contract migration", b.r.To.Label))
+	case b.r.Phase.Active():
+		return b.reject(fmt.Sprintf("contract refused: the rollout is %s, so a rollback is still possible; contract runs once it "+
+			"completed and %s was stopped", b.r.Phase, b.r.From.Label))
 	case b.r.Phase != PhaseCompleted:
-		return b.reject(fmt.Sprintf("contract runs only after the rollout completed; it is %s", b.r.Phase))
+		return b.reject(fmt.Sprintf("contract runs only after a rollout that completed; this one ended %s", b.r.Phase))
 	case b.r.Hooks[HookContract] == HookPassed:
 		return b.reject(fmt.Sprintf("%s's contract migration already ran", b.r.To.Label))
 	case b.r.Hooks[HookContract] == HookRunning:

@@ -55,7 +55,7 @@ func TestMigrationGates(t *testing.T) {
 			rejected: "contract refused: a rollback to v1 is still possible"},
 		{name: "contract is refused before completion",
 			r: rollout(PhaseWatching, flipped, hooks(HookContract)), obs: obs(command(CmdContract)),
-			rejected: "contract runs only after the rollout completed; it is Watching"},
+			rejected: "contract refused: the rollout is Watching, so a rollback is still possible"},
 		{name: "contract runs on command once the old version stopped",
 			r: rollout(PhaseCompleted, newOnly, hooks(HookContract)), obs: obs(command(CmdContract), oldStopped), after: 10 * time.Minute,
 			phase: PhaseCompleted, actions: []string{"hook contract"}, hook: HookContract, state: HookRunning},
