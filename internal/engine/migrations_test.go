@@ -35,7 +35,7 @@ func TestMigrationGates(t *testing.T) {
 			r: rollout(PhaseDeploying, stable, hooks(HookPreRollout, HookExpand)), obs: obs(notStarted),
 			phase: PhaseDeploying, actions: []string{"hook preRollout"}, hook: HookExpand, state: ""},
 		{name: "expand passing runs the rehearsal, still nothing deployed",
-			r: rollout(PhaseDeploying, stable, hooks(HookExpand, HookRehearsal), hookState(HookExpand, HookPassed)),
+			r:   rollout(PhaseDeploying, stable, hooks(HookExpand, HookRehearsal), hookState(HookExpand, HookPassed)),
 			obs: obs(notStarted), phase: PhaseDeploying, actions: []string{"hook rehearsal"}, hook: HookRehearsal, state: HookRunning},
 		{name: "expand failing fails the rollout before the new version runs",
 			r:   rollout(PhaseDeploying, stable, hooks(HookExpand, HookRehearsal), hookState(HookExpand, HookRunning)),
