@@ -2,6 +2,7 @@ package sampleapp
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +34,10 @@ type options struct {
 	failHealth  bool
 	crashAfter  time.Duration
 	exitOnStart bool
+	// db is the PostgreSQL URL of the profiles API (--db, or the
+	// variable named by --db-env); "" serves no profiles API.
+	db     string
+	schema Schema
 }
 
 // Main runs the sample app with the given command-line arguments and
@@ -68,8 +73,20 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.failHealth, "fail-health", false, "answer /healthz with 503")
 	fs.DurationVar(&o.crashAfter, "crash-after", 0, "exit 1 after this long (0 = never)")
 	fs.BoolVar(&o.exitOnStart, "exit-on-start", false, "exit 1 immediately")
+	fs.StringVar(&o.db, "db", "", "serve the profiles API from the PostgreSQL database at `URL` (never logged)")
+	dbEnv := fs.String("db-env", "", "like --db, with the URL read from environment variable `NAME` (keeps it out of the process list)")
+	schema := fs.String("schema", "v1", "the profiles table's shape this version uses: v1 (name) or v2 (first_name, last_name)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	o.schema = Schema(*schema)
+	if *dbEnv != "" {
+		if o.db != "" {
+			return o, errors.New("--db and --db-env: give one")
+		}
+		if o.db = os.Getenv(*dbEnv); o.db == "" {
+			return o, fmt.Errorf("--db-env %s: the variable is empty", *dbEnv)
+		}
 	}
 	switch {
 	case o.port <= 0 || o.port > 65535:
@@ -78,6 +95,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("--error-rate %v: want a share between 0 and 1", o.errorRate)
 	case o.errorsAfter < 0:
 		return o, errors.New("--errors-after-requests must not be negative")
+	case o.schema != SchemaV1 && o.schema != SchemaV2:
+		return o, fmt.Errorf("--schema %q: want v1 or v2", o.schema)
 	}
 	return o, nil
 }
@@ -91,7 +110,17 @@ func run(o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: newApp(o).routes(), ReadHeaderTimeout: 5 * time.Second}
+	a := newApp(o)
+	if o.db != "" {
+		db, err := sql.Open("pgx", o.db)
+		if err != nil {
+			// The driver's parse error may quote the URL: not logged.
+			return errors.New("--db: not a valid PostgreSQL URL")
+		}
+		defer db.Close()
+		a.profiles = &Profiles{DB: db, Schema: o.schema}
+	}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
 	if o.crashAfter > 0 {
 		time.AfterFunc(o.crashAfter, func() {
 			log.Error("crashing as asked by --crash-after", "after", o.crashAfter)
@@ -100,7 +129,7 @@ func run(o options, log *slog.Logger) error {
 	}
 	log.Info("app listening", "addr", ln.Addr().String(), "version", o.version,
 		"errorRate", o.errorRate, "errorsAfter", o.errorsAfter, "latency", o.latency,
-		"failHealth", o.failHealth, "crashAfter", o.crashAfter)
+		"failHealth", o.failHealth, "crashAfter", o.crashAfter, "profiles", o.db != "", "schema", o.schema)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -123,6 +152,7 @@ func run(o options, log *slog.Logger) error {
 type app struct {
 	opts     options
 	body     string
+	profiles *Profiles    // the profiles API's table; nil without --db
 	served   atomic.Int64 // requests to / so far
 	inFlight atomic.Int64 // requests to / being answered
 
@@ -143,14 +173,17 @@ func newApp(o options) *app {
 	return a
 }
 
-// routes returns the handler: /healthz, /version, /stats, and / for
-// every other path.
+// routes returns the handler: /healthz, /version, /stats, /metrics, the
+// profiles API with --db, and / for every other path.
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /version", a.version)
 	mux.HandleFunc("GET /stats", a.stats)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	if a.profiles != nil {
+		a.profileRoutes(mux)
+	}
 	mux.Handle("/", a.measured(http.HandlerFunc(a.root)))
 	return mux
 }
@@ -199,10 +232,20 @@ func (a *app) root(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, a.body)
 }
 
-func (a *app) health(w http.ResponseWriter, _ *http.Request) {
+// health answers 503 with --fail-health, and with --db when the database
+// is unreachable or lacks the columns this version's schema needs.
+func (a *app) health(w http.ResponseWriter, r *http.Request) {
 	if a.opts.failHealth {
 		http.Error(w, "unhealthy (--fail-health)", http.StatusServiceUnavailable)
 		return
+	}
+	if a.profiles != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.profiles.Check(ctx); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 	}
 	fmt.Fprintln(w, "ok")
 }

@@ -19,6 +19,10 @@ func TestParseFlags(t *testing.T) {
 		{"error rate above 1", []string{"--port", "1", "--error-rate", "1.5"}, "between 0 and 1"},
 		{"negative errors after", []string{"--port", "1", "--errors-after-requests", "-1"}, "negative"},
 		{"unknown flag", []string{"--port", "1", "--nope"}, "not defined"},
+		{"schema v2 with db", []string{"--port", "1", "--db", "postgres://x@127.0.0.1/db", "--schema", "v2"}, ""},
+		{"unknown schema", []string{"--port", "1", "--schema", "v3"}, "want v1 or v2"},
+		{"db and db-env", []string{"--port", "1", "--db", "postgres://x@h/db", "--db-env", "HOME"}, "give one"},
+		{"empty db-env", []string{"--port", "1", "--db-env", "BLUEJAY_SAMPLEAPP_TEST_UNSET"}, "is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

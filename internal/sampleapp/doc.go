@@ -3,4 +3,21 @@
 // by `bluejay demo` so that the demo needs nothing but the one binary).
 // Its flags inject faults — errors, latency, failing health, crashes — so
 // that a version can be made to fail a rollout on purpose.
+//
+// With --db URL (or --db-env NAME) it also serves a small profiles API
+// backed by PostgreSQL, in the shape --schema says — v1 reads and writes
+// profiles.name, v2 profiles.first_name and last_name — so that two
+// versions can serve side by side over an expanded schema (the seed's
+// expand/contract story, examples/migrations/profiles):
+//
+//	POST /profiles        {"name": "Ada Lovelace"} or name=… → 201 {"id":1,"name":"Ada Lovelace",…}
+//	GET  /profiles        → 200 [{"id":1,…}, …] by id
+//	GET  /profiles/{id}   → 200 {"id":1,…}, 404
+//	PUT  /profiles/{id}   {"name": "…"} → 200 the renamed profile, 404
+//
+// Every answer carries "name"; a v2 app adds "first_name" and
+// "last_name". The app never changes the schema; /healthz answers 503
+// while the columns its schema needs are missing (or the database is
+// unreachable), so a version facing a schema it cannot use is never
+// ready and fails its smoke tests. GET / answers as without --db.
 package sampleapp
