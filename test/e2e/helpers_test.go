@@ -100,6 +100,13 @@ type options struct {
 	rolling string
 	// top is YAML appended at the top level (e.g. prometheus:), as is.
 	top string
+	// service is YAML appended to the service's block (e.g. sticky:,
+	// migrations:), unindented.
+	service string
+	// appArgs are appended to every instance's command; env is the
+	// process platform's env block, as a YAML flow map ("" for none).
+	appArgs []string
+	env     string
 }
 
 func defaultOptions() options { return options{watch: "2s", autoPromote: true} }
@@ -129,8 +136,8 @@ services:
     version: v1
     platform:
       process:
-        command: [%q, "app", "--port", "{{.Port}}", "--version", "{{.Version}}"]
-        replicas: 2
+        command: [%q, "app", "--port", "{{.Port}}", "--version", "{{.Version}}"%s]
+        replicas: 2%s
         stopGrace: 2s
     health: {path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 5s}
     smoke:
@@ -141,7 +148,10 @@ services:
       watch: %s
       minRequests: 10
       autoPromote: %t
-`, proxyAddr, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, smoke, o.previewWeight, o.watch, o.autoPromote)
+`, proxyAddr, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, quotedArgs(o.appArgs), envBlock(o.env), smoke, o.previewWeight, o.watch, o.autoPromote)
+	if o.service != "" {
+		cfg += indent(o.service, "    ")
+	}
 	if o.canary != "" {
 		cfg += "    canary:\n" + indent(o.canary, "      ")
 	}
@@ -157,6 +167,23 @@ services:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// quotedArgs renders args as the tail of a YAML flow list.
+func quotedArgs(args []string) string {
+	var b strings.Builder
+	for _, a := range args {
+		fmt.Fprintf(&b, ", %q", a)
+	}
+	return b.String()
+}
+
+// envBlock renders the process platform's env line, or nothing.
+func envBlock(env string) string {
+	if env == "" {
+		return ""
+	}
+	return "\n        env: " + env
 }
 
 // indent prefixes every non-empty line of the YAML y with prefix.
