@@ -215,7 +215,11 @@ func (c *Controller) Command(ctx context.Context, service string, cmd engine.Com
 	}
 	var r engine.Rollout
 	err = l.exec(ctx, func() error {
-		d, err := l.step(ctx, cmd)
+		// The step's actions outlive the request (smoke tests, hooks and
+		// migrations run in the background): they get the loop's context.
+		// Regression: a contract started by `bluejay contract` died with
+		// its HTTP request and never reported.
+		d, err := l.step(l.runCtx, cmd)
 		if err != nil {
 			return err
 		}

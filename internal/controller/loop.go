@@ -49,6 +49,7 @@ type loop struct {
 	wake           chan struct{}     // signalled by Notify
 	failures       map[string]string // operation → its repeating error, logged once (failing)
 	scaleDowns     []scaleDown       // scale-downs waiting for the route to drop their instances
+	runCtx         context.Context   // the loop's own context, for work a command starts (set by run)
 
 	mu   sync.Mutex
 	snap snapshot
@@ -185,6 +186,7 @@ func (l *loop) take(ctx context.Context, r engine.Rollout) {
 // run steps the rollout on every tick, readiness change, command or
 // finished action until ctx is done.
 func (l *loop) run(ctx context.Context) {
+	l.runCtx = ctx
 	go l.monitor.Run(ctx)
 	t := time.NewTicker(l.c.tick())
 	defer t.Stop()

@@ -266,6 +266,7 @@ func (s *Server) shutdown(adminSrv *http.Server, stopController func()) error {
 	if s.dp != nil {
 		s.log.Info("bluejay shutting down: draining the proxy")
 		err = s.dp.shutdown(ctx)
+		s.dp.ln.Close() // not served yet if the controller never got ready
 	}
 	err = errors.Join(err, adminSrv.Shutdown(ctx))
 	stopController()

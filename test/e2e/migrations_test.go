@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -146,7 +147,15 @@ migrations:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("contract never dropped profiles.name")
+			rows, _ := pgtest.Open(t, c.URL()).Query(`SELECT pid, state, wait_event_type, coalesce(query, '') FROM pg_stat_activity WHERE datname IS NOT NULL`)
+			var act strings.Builder
+			for rows != nil && rows.Next() {
+				var pid int
+				var st, w, q sql.NullString
+				rows.Scan(&pid, &st, &w, &q)
+				fmt.Fprintf(&act, "%d %s %s %.120s\n", pid, st.String, w.String, q.String)
+			}
+			t.Fatalf("contract never dropped profiles.name; sessions:\n%s\nthe decision log:\n%s", act.String(), s.cli("events", "web").stdout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
