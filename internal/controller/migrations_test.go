@@ -25,6 +25,9 @@ import (
 func dbBackend(t *testing.T, db *sql.DB, version, col string) *backend {
 	b := &backend{version: version}
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			return // readiness says the process runs; the schema is judged by / (the smoke tests)
+		}
 		if r.Header.Get("X-Forwarded-For") != "" {
 			b.viaProxy.Add(1)
 		}
