@@ -35,6 +35,11 @@ type Server struct {
 	// ...}` in its scrape config. There is no unauthenticated variant.
 	// nil means no /metrics route (404).
 	Metrics http.Handler
+	// Authorize, when set, is asked about a request that carries no valid
+	// bearer token; true lets it through. The dashboard (internal/web)
+	// sets it to accept its session cookie, with its CSRF check on
+	// requests that change state. nil means the bearer token only.
+	Authorize func(*http.Request) bool
 }
 
 // Handler returns the API's routes.
@@ -100,7 +105,10 @@ func unauthorized(w http.ResponseWriter) {
 
 func (s *Server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
+	if ok && s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1 {
+		return true
+	}
+	return s.Authorize != nil && s.Authorize(r)
 }
 
 // errorBody is every error answer: a sentence for people and a code

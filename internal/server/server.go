@@ -16,6 +16,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	"github.com/bluejay-deploy/bluejay/internal/hooks"
+	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
 	promsource "github.com/bluejay-deploy/bluejay/internal/metrics/prometheus"
@@ -26,6 +27,7 @@ import (
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
+	"github.com/bluejay-deploy/bluejay/internal/web"
 )
 
 // Server is one bluejay process: controller and admin API, and the proxy
@@ -175,9 +177,13 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // keep serving and the next run adopts them.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
-	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics()}
+	ui := s.dashboard()
+	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics(),
+		Authorize: ui.Authorize}
 	mux := http.NewServeMux()
 	mux.Handle("/", admin.Handler())
+	mux.Handle("/ui/", ui)
+	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	if s.dp != nil {
 		// The applied table, beside the stored one, for checks and tests.
 		mux.Handle("/v1/dataplane/", &dataplane.Handler{Proxy: s.dp.proxy, Token: s.cfg.Admin.Token, Logger: s.log})
@@ -226,6 +232,16 @@ func (s *Server) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	return errors.Join(err, s.shutdown(adminSrv, func() { stopController(); <-controllerDone }))
+}
+
+// dashboard returns the web dashboard served at /ui/, behind the admin
+// token (its login form) like the API.
+func (s *Server) dashboard() *web.Handler {
+	ui := &web.Handler{Token: s.cfg.Admin.Token, Secure: s.cfg.Admin.TLS != nil, Templates: s.cfg.Analysis, Logger: s.log}
+	if w, ok := s.controller.Metrics.(metrics.Windowed); ok {
+		ui.Window = w
+	}
+	return ui
 }
 
 // metrics returns the /metrics handler: the proxy's counters, every
