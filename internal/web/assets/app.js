@@ -438,7 +438,10 @@ function conditionLimits(r) {
 
 async function sampleWindows(st) {
   const r = st.rollout;
-  if (!state.windows || !r.id || terminal(r.phase) || r.strategy === 'rolling') return;
+  // Measure while the rollout runs and for a few seconds after it ended,
+  // so that the windows around its last decision are drawn.
+  const over = terminal(r.phase) && Date.now() - Date.parse(r.ended) > 6000;
+  if (!state.windows || !r.id || over || r.strategy === 'rolling') return;
   const canary = r.to.label, baseline = baselineLabel(r);
   if (!canary || !baseline) return;
   const q = v => `/ui/api/window?service=${enc(st.service)}&version=${enc(v)}&seconds=5`;
@@ -475,7 +478,10 @@ function renderCharts(st) {
       : 'Waiting for the first measurements…'));
     return;
   }
+  const first = s.canary[0].t;
   const now = terminal(r.phase) ? s.canary[s.canary.length - 1].t : Date.now();
+  // The span grows with the rollout, from 30 s to CHART_SPAN_MS.
+  const span = Math.min(CHART_SPAN_MS, Math.max(30000, now - first + 2000));
   const figs = [['errorRate', 'Error rate', pct, 0.01], ['p99', 'p99 latency', ms, 1]].map(([field, title, fmt, minMax]) => {
     const series = [
       {name: 'canary', cls: 'canary', label: `canary ${canary}`, points: s.canary.map(p => ({t: p.t, v: p[field]}))},
@@ -489,7 +495,7 @@ function renderCharts(st) {
     }));
     return el('figure', {id: 'chart-' + field},
       el('figcaption', {}, `${title}, canary vs baseline (last 5 s, each second)`),
-      lineChart(series, {title: `${title} of ${canary} and ${baseline}`, now, spanMs: CHART_SPAN_MS, format: fmt, minMax}),
+      lineChart(series, {title: `${title} of ${canary} and ${baseline}`, now, spanMs: span, format: fmt, minMax}),
       legend);
   });
   replace('charts', figs, el('p', {class: 'note'},

@@ -40,7 +40,8 @@ function lineChart(series, opts) {
     const pts = s.points.filter(p => p.t >= start && isFinite(p.v));
     if (pts.length === 0) continue;
     const d = pts.map(p => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
-    svg.appendChild(svgEl('polyline', {points: d, class: 'line ' + s.cls, 'data-series': s.name, 'data-count': pts.length}));
+    svg.appendChild(svgEl('polyline', {points: d, class: 'line ' + s.cls, 'data-series': s.name, 'data-count': pts.length,
+      'data-max': Math.max(...pts.map(p => p.v))}));
   }
   return svg;
 }
