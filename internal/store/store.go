@@ -20,6 +20,11 @@ var ErrNotFound = errors.New("not found")
 // an active rollout.
 var ErrConflict = errors.New("conflict")
 
+// ErrStale is returned by a write of a store that detects stale writers
+// (the etcd adapter) when the record changed, by another writer, since
+// this writer last read or wrote it. Nothing was written; read again.
+var ErrStale = errors.New("stale write")
+
 // Store is everything bluejay persists.
 type Store interface {
 	Rollouts
