@@ -12,7 +12,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
-	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
+	"github.com/bluejay-deploy/bluejay/internal/store"
 )
 
 // ProxyServer is `bluejay proxy`: the data plane alone. It routes users
@@ -21,12 +21,13 @@ import (
 // dataplane). It knows nothing of rollouts, so a controller that
 // restarts, upgrades or dies leaves traffic as the last decision said.
 type ProxyServer struct {
-	cfg      *spec.Config
-	log      *slog.Logger
-	store    *sqlite.Store
-	dp       *dataPlane
-	follower *dataplane.Follower
-	control  net.Listener
+	cfg       *spec.Config
+	log       *slog.Logger
+	store     store.Store
+	storeName string
+	dp        *dataPlane
+	follower  *dataplane.Follower
+	control   net.Listener
 }
 
 // NewProxy opens the store and binds the users' and the control
@@ -38,11 +39,11 @@ func NewProxy(cfg *spec.Config, log *slog.Logger) (*ProxyServer, error) {
 	if err := resolveAdminToken(cfg, log); err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(cfg.Store.Path)
+	st, storeName, err := openStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("opening store %s: %w", cfg.Store.Path, err)
+		return nil, err
 	}
-	p := &ProxyServer{cfg: cfg, log: log, store: st}
+	p := &ProxyServer{cfg: cfg, log: log, store: st, storeName: storeName}
 	if p.dp, err = newDataPlane(cfg.Proxy, log); err != nil {
 		st.Close()
 		return nil, err
@@ -87,7 +88,7 @@ func (p *ProxyServer) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- p.dp.serve() }()
 	go func() { errc <- serve(controlSrv, p.control) }()
-	p.log.Info("bluejay proxy serving", "proxy", p.Addr(), "control", p.ControlAddr(), "store", p.store.Path())
+	p.log.Info("bluejay proxy serving", "proxy", p.Addr(), "control", p.ControlAddr(), "store", p.storeName)
 
 	var err error
 	select {

@@ -11,13 +11,17 @@ import (
 const pruneEvery = time.Hour
 
 // prune trims the store's history to store.retention at start and every
-// pruneEvery until ctx ends.
+// pruneEvery until ctx ends, if the store can (store.Pruner).
 func (s *Server) prune(ctx context.Context) {
+	pruner, ok := s.store.(store.Pruner)
+	if !ok {
+		return // the etcd store keeps all history for now
+	}
 	ret := store.Retention{MaxAge: s.cfg.Store.Retention.MaxAge.D(), MaxRollouts: s.cfg.Store.Retention.MaxRollouts}
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
-		n, evs, err := s.store.Prune(ctx, ret, time.Now())
+		n, evs, err := pruner.Prune(ctx, ret, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("trimming history to store.retention", "err", err)

@@ -26,7 +26,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
-	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
+	"github.com/bluejay-deploy/bluejay/internal/store"
 	"github.com/bluejay-deploy/bluejay/internal/web"
 )
 
@@ -35,7 +35,8 @@ import (
 type Server struct {
 	cfg        *spec.Config
 	log        *slog.Logger
-	store      *sqlite.Store
+	store      store.Store
+	storeName  string            // how logs name the store: its file, or etcd's endpoints and prefix
 	dp         *dataPlane        // the in-process proxy; nil with proxy.control or an external router
 	external   externalRouter    // router.nginx or router.haproxy; nil for the builtin proxy
 	remote     *dataplane.Client // the separate proxy; nil without proxy.control
@@ -52,11 +53,11 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	if err := resolveAdminToken(cfg, log); err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(cfg.Store.Path)
+	st, storeName, err := openStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("opening store %s: %w", cfg.Store.Path, err)
+		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st, processes: process.New()}
+	s := &Server{cfg: cfg, log: log, store: st, storeName: storeName, processes: process.New()}
 	if s.external, err = newExternalRouter(cfg, log); err != nil {
 		st.Close()
 		return nil, err
@@ -80,7 +81,7 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 		s.closeOnError()
 		return nil, err
 	}
-	s.processes.SetStateFile(cfg.Store.Path + ".instances.json")
+	s.processes.SetStateFile(instanceStateFile(cfg))
 	s.controller = s.newController()
 	n, err := s.processes.Adopt(context.Background())
 	if err != nil {
@@ -217,13 +218,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.external != nil {
 		s.log.Info("bluejay serving; an external router serves users", "router", s.cfg.Router.Name(), "admin", s.AdminAddr(),
-			"store", s.store.Path())
+			"store", s.storeName)
 	} else if s.remote != nil {
 		go s.remote.FollowErrors(cctx, s.controller.Notify)
 		s.log.Info("bluejay serving; a separate proxy serves users", "control", s.cfg.Proxy.Control,
-			"admin", s.AdminAddr(), "store", s.store.Path())
+			"admin", s.AdminAddr(), "store", s.storeName)
 	} else {
-		s.log.Info("bluejay serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(), "store", s.store.Path())
+		s.log.Info("bluejay serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(), "store", s.storeName)
 	}
 
 	var err error

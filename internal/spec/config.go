@@ -128,12 +128,26 @@ func (c *Config) GeneratedTokenFile() string { return c.abs(DefaultTokenFile) }
 // StoreConfig configures persistence.
 type StoreConfig struct {
 	// Path is the SQLite database file, relative to the config file.
-	// Default ./bluejay.db.
+	// Default ./bluejay.db. Unused when Etcd is set.
 	Path string `yaml:"path"`
+	// Etcd, when set, keeps rollouts, events and routes in an etcd
+	// cluster instead of the SQLite file, so that bluejay processes on
+	// several machines share them. Default: unset (SQLite).
+	Etcd *EtcdStore `yaml:"etcd"`
 	// Retention bounds the decision log: which ended rollouts, with their
 	// events, are deleted (hourly, and at start). A service's latest
 	// rollout and every active one are always kept.
 	Retention Retention `yaml:"retention"`
+}
+
+// EtcdStore is the etcd store's connection.
+type EtcdStore struct {
+	// Endpoints are the cluster's client URLs, such as
+	// http://10.0.0.5:2379 (or host:port). Required: at least one.
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix roots every key bluejay writes, so that one cluster can hold
+	// several bluejays. Must start with '/'. Default /bluejay.
+	Prefix string `yaml:"prefix"`
 }
 
 // Retention bounds how much history the store keeps.

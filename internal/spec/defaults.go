@@ -54,6 +54,9 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	d.duration(&c.Proxy.IdleTimeout, "proxy.idleTimeout", 2*time.Minute)
 	defaultString(&c.Admin.Listen, defaultAdminListen)
 	defaultString(&c.Store.Path, defaultStorePath)
+	if c.Store.Etcd != nil {
+		defaultString(&c.Store.Etcd.Prefix, "/bluejay")
+	}
 	if c.Prometheus != nil {
 		d.duration(&c.Prometheus.Timeout, "prometheus.timeout", 10*time.Second)
 		defaultString(&c.Prometheus.Counts.Requests, defaultCountRequests)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,7 @@ func validate(x *index, cfg *Config) Errors {
 	c.proxy(&cfg.Proxy)
 	c.admin(&cfg.Admin)
 	c.retention(cfg.Store.Retention)
+	c.etcd(cfg.Store.Etcd)
 	c.listeners(cfg)
 	c.router(cfg)
 	c.prometheus(cfg.Prometheus, cfg.Analysis)
@@ -78,6 +80,30 @@ func (c *checker) retention(r Retention) {
 		c.add("store.retention.maxAge", "maxAge must be 0 (keep all) or more, such as 2160h")
 	}
 	c.atLeast(r.MaxRollouts, 0, "store.retention.maxRollouts")
+}
+
+func (c *checker) etcd(e *EtcdStore) {
+	if e == nil {
+		return
+	}
+	if len(e.Endpoints) == 0 {
+		c.add("store.etcd.endpoints", "endpoints needs at least one client URL, such as http://127.0.0.1:2379")
+	}
+	for i, ep := range e.Endpoints {
+		hostPort := ep
+		if u, err := url.Parse(ep); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+			hostPort = u.Host
+		} else if strings.Contains(ep, "://") {
+			c.add(indexPath("store.etcd.endpoints", i), "invalid endpoint %q: want http://host:port, https://host:port or host:port", ep)
+			continue
+		}
+		if err := checkHostPort(hostPort, true); err != nil {
+			c.add(indexPath("store.etcd.endpoints", i), "%v", err)
+		}
+	}
+	if !strings.HasPrefix(e.Prefix, "/") {
+		c.add("store.etcd.prefix", "prefix must start with '/', such as /bluejay")
+	}
 }
 
 func (c *checker) admin(a *AdminConfig) {
