@@ -133,6 +133,8 @@ const (
 	CodeNotFound = "not_found"
 	// CodeConflict: the request does not fit the service's state (409).
 	CodeConflict = "conflict"
+	// CodeStandby: this controller is a standby; the leader acts (503).
+	CodeStandby = "standby"
 	// CodeCanceled: the client went away (499).
 	CodeCanceled = "canceled"
 	// CodeInternal: the server failed (500); the log has the details.
@@ -168,6 +170,8 @@ func (s *Server) errorStatus(r *http.Request, err error) (int, string) {
 		return http.StatusNotFound, CodeNotFound
 	case errors.Is(err, controller.ErrConflict):
 		return http.StatusConflict, CodeConflict
+	case errors.Is(err, controller.ErrStandby):
+		return http.StatusServiceUnavailable, CodeStandby
 	case errors.Is(err, context.Canceled):
 		return 499, CodeCanceled
 	}

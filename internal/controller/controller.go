@@ -26,6 +26,9 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrConflict: the request conflicts with the service's state.
 	ErrConflict = errors.New("conflict")
+	// ErrStandby: this controller does not lead (several share an etcd
+	// store and another was elected); the leader takes commands.
+	ErrStandby = errors.New("this controller is not acting: it is a standby (another bluejay on the same etcd leads; send commands there) or still starting")
 )
 
 // Drainer waits until addresses have no in-flight requests. The builtin

@@ -208,6 +208,11 @@ func (l *loop) run(ctx context.Context) {
 
 // exec runs f on the loop's goroutine and returns its error.
 func (l *loop) exec(ctx context.Context, f func() error) error {
+	select {
+	case <-l.c.readyChan():
+	default:
+		return ErrStandby // the loops do not run (yet): nothing would take f
+	}
 	done := make(chan error, 1)
 	select {
 	case l.do <- func() { done <- f() }:

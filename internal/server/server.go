@@ -16,6 +16,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	"github.com/bluejay-deploy/bluejay/internal/hooks"
+	"github.com/bluejay-deploy/bluejay/internal/leader"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
@@ -39,6 +40,7 @@ type Server struct {
 	storeName  string            // how logs name the store: its file, or etcd's endpoints and prefix
 	dp         *dataPlane        // the in-process proxy; nil with proxy.control or an external router
 	external   externalRouter    // router.nginx or router.haproxy; nil for the builtin proxy
+	elector    *leader.Elector   // with the etcd store: one serve leads; nil on SQLite
 	remote     *dataplane.Client // the separate proxy; nil without proxy.control
 	processes  *process.Platform
 	controller *controller.Controller
@@ -83,6 +85,9 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.processes.SetStateFile(instanceStateFile(cfg))
 	s.controller = s.newController()
+	if s.elector = s.newElector(); s.elector != nil {
+		return s, nil // instances are adopted once this serve leads
+	}
 	n, err := s.processes.Adopt(context.Background())
 	if err != nil {
 		s.closeOnError()
@@ -195,9 +200,24 @@ func (s *Server) Run(ctx context.Context) error {
 	controllerDone := make(chan struct{})
 	go func() {
 		defer close(controllerDone)
+		if s.elector != nil {
+			if err := s.lead(cctx, errc); err != nil {
+				if cctx.Err() == nil {
+					errc <- err
+				}
+				return
+			}
+		}
 		errc <- s.controller.Run(cctx)
 	}()
-	if s.dp != nil {
+	if s.dp != nil && s.elector != nil {
+		// Leader or standby, the proxy routes as the store says.
+		if err := s.followStore(cctx); err != nil {
+			stopController()
+			return err
+		}
+		go func() { errc <- s.dp.serve() }()
+	} else if s.dp != nil {
 		// Users wait in the listener's backlog until the stored routes are
 		// in the table, rather than get 404 from an empty one.
 		go func() {
@@ -287,8 +307,8 @@ func (s *Server) shutdown(adminSrv *http.Server, stopController func()) error {
 	}
 	err = errors.Join(err, adminSrv.Shutdown(ctx))
 	stopController()
-	if s.dp == nil {
-		s.log.Info("bluejay stopped; the instances keep serving behind the separate proxy and the next start adopts them")
+	if s.dp == nil || s.elector != nil {
+		s.log.Info("bluejay stopped; the instances keep serving (another proxy or controller may route to them) and the next leader adopts them")
 		return err
 	}
 	return errors.Join(err, s.processes.StopAll(ctx))

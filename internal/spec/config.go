@@ -148,6 +148,10 @@ type EtcdStore struct {
 	// Prefix roots every key bluejay writes, so that one cluster can hold
 	// several bluejays. Must start with '/'. Default /bluejay.
 	Prefix string `yaml:"prefix"`
+	// LeaseTTL is the leader election's lease: several `bluejay serve` on
+	// one etcd elect one controller, and a standby takes over within this
+	// long of the leader's death. Default 5s; at least 1s.
+	LeaseTTL Duration `yaml:"leaseTTL"`
 }
 
 // Retention bounds how much history the store keeps.

@@ -56,6 +56,7 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	defaultString(&c.Store.Path, defaultStorePath)
 	if c.Store.Etcd != nil {
 		defaultString(&c.Store.Etcd.Prefix, "/bluejay")
+		d.duration(&c.Store.Etcd.LeaseTTL, "store.etcd.leaseTTL", 5*time.Second)
 	}
 	if c.Prometheus != nil {
 		d.duration(&c.Prometheus.Timeout, "prometheus.timeout", 10*time.Second)

@@ -3,6 +3,7 @@ package spec_test
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
@@ -19,7 +20,8 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &spec.EtcdStore{Endpoints: []string{"http://10.0.0.5:2379", "10.0.0.6:2379"}, Prefix: "/bluejay"}
+	want := &spec.EtcdStore{Endpoints: []string{"http://10.0.0.5:2379", "10.0.0.6:2379"}, Prefix: "/bluejay",
+		LeaseTTL: spec.Duration(5 * time.Second)}
 	if !reflect.DeepEqual(cfg.Store.Etcd, want) {
 		t.Errorf("store.etcd = %+v, want %+v", cfg.Store.Etcd, want)
 	}

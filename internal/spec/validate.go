@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // checker runs the semantic checks on a decoded, defaulted Config and
@@ -103,6 +104,9 @@ func (c *checker) etcd(e *EtcdStore) {
 	}
 	if !strings.HasPrefix(e.Prefix, "/") {
 		c.add("store.etcd.prefix", "prefix must start with '/', such as /bluejay")
+	}
+	if e.LeaseTTL < Duration(time.Second) {
+		c.add("store.etcd.leaseTTL", "leaseTTL must be at least 1s (etcd leases count whole seconds), such as 5s")
 	}
 }
 
