@@ -67,6 +67,13 @@ func (f *Follower) Run(ctx context.Context) {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	var changed <-chan struct{}
+	if w, ok := f.Store.(store.RouteWatcher); ok {
+		// A store that can watch signals each change; the poll stays as
+		// the safety net for a watch that broke.
+		changed = w.WatchRoutes(ctx)
+		interval = max(interval, watchedInterval)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
@@ -83,9 +90,16 @@ func (f *Follower) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // the watch ended: poll only
+			}
 		}
 	}
 }
+
+// watchedInterval is the poll period of a Follower whose store watches.
+const watchedInterval = 5 * time.Second
 
 func (f *Follower) logger() *slog.Logger {
 	if f.Logger != nil {

@@ -83,3 +83,12 @@ type Pruner interface {
 	// of now. It never deletes an active rollout nor a service's latest.
 	Prune(ctx context.Context, ret Retention, now time.Time) (rollouts, events int64, err error)
 }
+
+// RouteWatcher is the optional capability of a store that signals changes
+// of the routing table as they happen (etcd's watch), so that proxies
+// following the store need not wait for a poll. Found by type assertion.
+type RouteWatcher interface {
+	// WatchRoutes signals each change (several may share one signal)
+	// until ctx ends, when the channel closes.
+	WatchRoutes(ctx context.Context) <-chan struct{}
+}

@@ -64,3 +64,27 @@ func (s *Store) ListRoutes(ctx context.Context) ([]router.Route, error) {
 	}
 	return list, nil
 }
+
+var _ store.RouteWatcher = (*Store)(nil)
+
+// WatchRoutes signals each change of the routing table as etcd reports
+// it (a watch on the routes' prefix), so that a fleet of proxies applies
+// a change within the watch's latency rather than a poll period. A signal
+// says "read the table again"; several changes may share one. The channel
+// closes when ctx ends.
+func (s *Store) WatchRoutes(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for resp := range s.cli.Watch(clientv3.WithRequireLeader(ctx), s.routes(), clientv3.WithPrefix()) {
+			if resp.Err() != nil {
+				continue // the watch resumes or the loop ends with ctx; polling covers the gap
+			}
+			select {
+			case out <- struct{}{}:
+			default: // a signal is already pending
+			}
+		}
+	}()
+	return out
+}
