@@ -58,7 +58,14 @@ func get(t *testing.T, d *haproxytest.Daemon) string {
 // cli sends one command to a socket and returns the answer.
 func cli(t *testing.T, socket, cmd string) string {
 	t.Helper()
+	// While the master re-executes for a reload its sockets refuse
+	// connections for a moment: retry until a deadline.
+	deadline := time.Now().Add(5 * time.Second)
 	c, err := net.Dial("unix", socket)
+	for err != nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // polling the socket
+		c, err = net.Dial("unix", socket)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

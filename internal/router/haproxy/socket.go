@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -26,8 +27,7 @@ type runtime struct{ path string }
 
 // do sends cmds on one line and returns HAProxy's whole answer.
 func (s runtime) do(ctx context.Context, cmds ...string) (string, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", s.path)
+	conn, err := s.dial(ctx)
 	if err != nil {
 		return "", fmt.Errorf("haproxy runtime API %s: %w", s.path, err)
 	}
@@ -49,6 +49,29 @@ func (s runtime) do(ctx context.Context, cmds ...string) (string, error) {
 		return string(out), fmt.Errorf("haproxy runtime API %s: %w", s.path, err)
 	}
 	return string(out), nil
+}
+
+// redialFor is how long dial retries a refused socket: while HAProxy's
+// master re-executes itself for a reload, its sockets refuse connections
+// for a moment (regression: a reload right after another failed in CI).
+const redialFor = 3 * time.Second
+
+// dial connects to the socket, retrying a refused or missing socket for
+// up to redialFor.
+func (s runtime) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	until := time.Now().Add(redialFor)
+	for {
+		conn, err := d.DialContext(ctx, "unix", s.path)
+		if err == nil || !(errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)) || time.Now().After(until) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // batch sends cmds in as few exchanges as the line limit allows and
