@@ -51,6 +51,12 @@ type Controller struct {
 	Router router.Router
 	// Metrics measures versions. Required.
 	Metrics metrics.Metrics
+	// FreshMetrics says the metrics source started with this controller
+	// (the in-process proxy): counters persisted by a previous run do not
+	// carry over, so an analysis step under way at start begins again.
+	// False: the source outlives the controller (a separate proxy,
+	// Prometheus), and the step resumes counting from its start.
+	FreshMetrics bool
 	// Queries evaluates the queries of analysis templates that have them
 	// (Prometheus). Nil: such templates' analyses end in Error.
 	Queries metrics.Querier

@@ -136,7 +136,10 @@ func (l *loop) resumeAnalysis(ctx context.Context) {
 		r.Params.Steps[r.Step].Kind != engine.StepAnalysis {
 		return
 	}
-	lost := len(r.StepCounts) == 0
+	// With a fresh source, counters at the step's start that were 0 would
+	// look unchanged: only the flag tells (regression: a second crash in
+	// one step judged it on the moments after the restart, and paused).
+	lost := l.c.FreshMetrics || len(r.StepCounts) == 0
 	for label, base := range r.StepCounts {
 		if l.counts(ctx, label).Requests < base.Requests {
 			lost = true

@@ -117,6 +117,7 @@ func (s *Server) newController() *controller.Controller {
 		// A failed request wakes the service's loop, so that a failing
 		// canary is judged as its failures arrive.
 		s.dp.proxy.OnError = func(service, _ string) { c.Notify(service) }
+		c.FreshMetrics = true // its counters start with this process
 	} else if s.external != nil {
 		c.Router, c.Drainer = s.external, s.external
 		if m, err := externalMetrics(s.cfg); err == nil {
