@@ -183,6 +183,17 @@ func textHas(sel string, want ...string) string {
 		sel, strings.Join(conds, " && "))
 }
 
+// anyHas is a JS expression: some element matching sel contains every
+// string of want.
+func anyHas(sel string, want ...string) string {
+	var conds []string
+	for _, w := range want {
+		conds = append(conds, fmt.Sprintf(`t.includes(%q)`, w))
+	}
+	return fmt.Sprintf(`[...document.querySelectorAll(%q)].some(e => { const t = e.textContent; return %s; })`,
+		sel, strings.Join(conds, " && "))
+}
+
 // TestUIDashboard drives the dashboard in headless Chromium against a
 // real `bluejay serve`: it logs in through the form (a wrong token first),
 // sees the services view, watches a canary failing half its requests
@@ -234,8 +245,11 @@ func TestUIDashboard(t *testing.T) {
 	b.shot("03-canary-progressing")
 	b.waitJS("rollout v2 RolledBack with the error-rate reason", 60*time.Second,
 		textHas("#rollout-title", "v1 → v2")+" && "+textHas("#rollout-phase", "RolledBack")+" && "+textHas("#rollout-reason", "error-rate", "canary", "baseline"))
+	// Any RolledBack row: later events of the rollout (stopping v2 after
+	// its abort delay) are RolledBack too, and come first (regression: a
+	// flake when the stop was recorded before this check).
 	b.waitJS("the decision log's RolledBack row and the history row", 10*time.Second,
-		textHas(`#events tr[data-phase="RolledBack"]`, "error-rate")+" && "+textHas(`#history tr[data-phase="RolledBack"]`, "v1 → v2", "canary", "error-rate"))
+		anyHas(`#events tr[data-phase="RolledBack"]`, "error-rate")+" && "+anyHas(`#history tr[data-phase="RolledBack"]`, "v1 → v2", "canary", "error-rate"))
 	// The page measures the sides for a few seconds after the end: the
 	// last windows hold the canary's failures.
 	b.waitJS("the error-rate chart with canary, baseline and limit lines, the canary's above 20%", 15*time.Second,
@@ -268,7 +282,7 @@ func TestUIDashboard(t *testing.T) {
 	b.waitJS("the abort's result", 15*time.Second, textHas("#action-result", "Abort done", "abort requested"))
 	b.waitJS("rollout v3 rolled back to v1 with all traffic", 20*time.Second,
 		textHas("#rollout-title", "v1 → v3")+" && "+textHas("#rollout-phase", "RolledBack")+" && "+
-			textHas(`tr.service-row[data-service="web"]`, "v1 100%")+" && "+textHas(`#history tr[data-phase="RolledBack"]`, "v1 → v3", "abort requested"))
+			textHas(`tr.service-row[data-service="web"]`, "v1 100%")+" && "+anyHas(`#history tr[data-phase="RolledBack"]`, "v1 → v3", "abort requested"))
 	b.shot("06-aborted")
 	st = s.waitStatus("v3 rolled back by the abort", 10*time.Second, func(st status) bool {
 		return st.Rollout.To.Label == "v3" && st.Rollout.Phase == "RolledBack" && onlyStable(st.Weights, "v1")
