@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +14,17 @@ import (
 // inUTC shows times in UTC for the test, so that golden files do not
 // depend on the machine's zone.
 func inUTC(t *testing.T) {
-	local := time.Local
+	if time.Local != time.UTC {
+		t.Fatal("the tables are pinned in UTC: TestMain sets time.Local")
+	}
+}
+
+// TestMain pins the local zone to UTC before any test runs: setting it
+// inside a test raced with goroutines other tests left running (the
+// race detector failed CI once).
+func TestMain(m *testing.M) {
 	time.Local = time.UTC
-	t.Cleanup(func() { time.Local = local })
+	os.Exit(m.Run())
 }
 
 // TestGoldenTables pins the read commands' tables: status, history,

@@ -209,12 +209,21 @@ func (l *loop) run(ctx context.Context) {
 	}
 }
 
+// standbyWait is how long a command waits for the loops to run before
+// it is answered ErrStandby.
+const standbyWait = 3 * time.Second
+
 // exec runs f on the loop's goroutine and returns its error.
 func (l *loop) exec(ctx context.Context, f func() error) error {
+	// The loops run once Run restored the routes and loaded the
+	// rollouts: a command in the moments before waits for them; a
+	// standby's (its loops never run while another leads) gives up.
 	select {
 	case <-l.c.readyChan():
-	default:
-		return ErrStandby // the loops do not run (yet): nothing would take f
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(standbyWait):
+		return ErrStandby
 	}
 	done := make(chan error, 1)
 	select {
