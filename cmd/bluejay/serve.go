@@ -22,8 +22,13 @@ func newServe(g *globals) *cobra.Command {
 rollout controller, and the admin API on admin.listen. On the first start each
 service's configured version is deployed; on later starts routes are re-applied
 from the store and rollouts resume from their persisted phase.
+With proxy.control set it runs no proxy and drives a separate 'bluejay proxy';
+with router.nginx or router.haproxy it drives that router; with store.etcd
+several serves elect one leader and the others stand by.
 An invalid config is refused whole, with every error, and nothing starts.
-SIGINT or SIGTERM drains the proxy, then stops the instances.`,
+SIGINT or SIGTERM drains the proxy, then stops the instances — unless another
+proxy or controller may still route to them (separate proxy, external router,
+etcd), in which case they keep serving and the next leader adopts them.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load()
