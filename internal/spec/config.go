@@ -31,11 +31,14 @@ type Config struct {
 	// Slack-compatible). Default none.
 	Notifications []Notification `yaml:"notifications"`
 	// Router chooses what splits traffic: the builtin proxy (default),
-	// or an NGINX or HAProxy the user runs.
+	// an NGINX or HAProxy the user runs, or a Kubernetes Gateway.
 	Router RouterConfig `yaml:"router"`
 	// Prometheus is the Prometheus server analysis templates with
 	// queries read. Default none.
 	Prometheus *PrometheusConfig `yaml:"prometheus"`
+	// Kubernetes is the cluster of the kubernetes platform and the
+	// gatewayAPI router. Default: see KubernetesConfig.
+	Kubernetes KubernetesConfig `yaml:"kubernetes"`
 
 	// Dir is the directory of the config file; relative paths in the
 	// config are resolved against it. Not read from YAML.
@@ -316,6 +319,20 @@ type Platform struct {
 	Process *Process `yaml:"process"`
 	// Static routes to addresses that something else runs.
 	Static *Static `yaml:"static"`
+	// Kubernetes runs each version as a Deployment and a Service in the
+	// cluster named by the top-level kubernetes block.
+	Kubernetes *KubernetesPlatform `yaml:"kubernetes"`
+}
+
+// count is how many platforms are set.
+func (p Platform) count() int {
+	n := 0
+	for _, set := range []bool{p.Process != nil, p.Static != nil, p.Kubernetes != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // Process runs versions as child processes of bluejay.

@@ -69,6 +69,10 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	if c.Router.HAProxy != nil {
 		c.Router.HAProxy.applyDefaults(d, c.Proxy)
 	}
+	if c.Router.GatewayAPI != nil {
+		c.Router.GatewayAPI.applyDefaults(d)
+	}
+	defaultString(&c.Kubernetes.Namespace, "default")
 	d.duration(&c.Store.Retention.MaxAge, "store.retention.maxAge", 90*24*time.Hour)
 	d.int(&c.Store.Retention.MaxRollouts, "store.retention.maxRollouts", 1000)
 	for i := range c.Services {
@@ -85,6 +89,9 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	defaultString(&s.Strategy, StrategyBlueGreen)
 	if p := s.Platform.Process; p != nil {
 		p.applyDefaults(d, path+".platform.process")
+	}
+	if p := s.Platform.Kubernetes; p != nil {
+		p.applyDefaults(d, path+".platform.kubernetes")
 	}
 	s.Health.applyDefaults(d, path+".health")
 	for i := range s.Smoke {

@@ -36,6 +36,7 @@ func (c *Config) resolvePaths() {
 	if h := c.Router.HAProxy; h != nil {
 		h.resolvePaths(c)
 	}
+	c.Kubernetes.Kubeconfig = c.absSet(c.Kubernetes.Kubeconfig)
 	for i := range c.Services {
 		if m := c.Services[i].Migrations; m != nil {
 			m.resolvePaths(c)

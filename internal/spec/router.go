@@ -12,23 +12,34 @@ type RouterConfig struct {
 	// HAProxy drives an HAProxy the user runs, through its runtime API.
 	// Default none.
 	HAProxy *HAProxyRouter `yaml:"haproxy"`
+	// GatewayAPI writes HTTPRoutes for a Kubernetes Gateway the user
+	// runs. Default none.
+	GatewayAPI *GatewayAPIRouter `yaml:"gatewayAPI"`
 }
 
-// Name is the configured router's name: builtin,
-// nginx or haproxy.
+// Name is the configured router's name: builtin, nginx, haproxy or
+// gatewayAPI.
 func (r RouterConfig) Name() string {
 	switch {
 	case r.Nginx != nil:
 		return "nginx"
 	case r.HAProxy != nil:
 		return "haproxy"
+	case r.GatewayAPI != nil:
+		return "gatewayAPI"
 	}
 	return "builtin"
 }
 
 func (c *checker) router(cfg *Config) {
-	if cfg.Router.Nginx != nil && cfg.Router.HAProxy != nil {
-		c.add("router.haproxy", "set only one of router.nginx and router.haproxy")
+	n := 0
+	for _, set := range []bool{cfg.Router.Nginx != nil, cfg.Router.HAProxy != nil, cfg.Router.GatewayAPI != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		c.add("router", "set only one of router.nginx, router.haproxy and router.gatewayAPI")
 	}
 	if n := cfg.Router.Nginx; n != nil {
 		c.nginxRouter(n, cfg.Services)
@@ -36,4 +47,8 @@ func (c *checker) router(cfg *Config) {
 	if h := cfg.Router.HAProxy; h != nil {
 		c.haproxyRouter(h, cfg.Services)
 	}
+	if g := cfg.Router.GatewayAPI; g != nil {
+		c.gatewayAPIRouter(g, cfg)
+	}
+	c.kubernetes(cfg)
 }

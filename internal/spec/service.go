@@ -11,10 +11,13 @@ func (c *Config) Service(name string) (*Service, bool) {
 }
 
 // Replicas is how many instances of each version run: the process
-// platform's replicas, or 1 on the static platform, whose instances are
+// or kubernetes platform's replicas, or 1 on the static platform, whose instances are
 // the targets given for each version.
 func (s *Service) Replicas() int {
 	if p := s.Platform.Process; p != nil && p.Replicas > 0 {
+		return p.Replicas
+	}
+	if p := s.Platform.Kubernetes; p != nil && p.Replicas > 0 {
 		return p.Replicas
 	}
 	return 1

@@ -18,12 +18,14 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 func (c *checker) platform(s *Service, path string) {
 	p := s.Platform
 	switch {
-	case p.Process == nil && p.Static == nil:
-		c.add(path, "one of process and static is required")
-	case p.Process != nil && p.Static != nil:
-		c.add(path, "set only one of process and static")
+	case p.count() == 0:
+		c.add(path, "one of process, static and kubernetes is required")
+	case p.count() > 1:
+		c.add(path, "set only one of process, static and kubernetes")
 	case p.Process != nil:
 		c.process(p.Process, path+".process")
+	case p.Kubernetes != nil:
+		c.kubernetesPlatform(p.Kubernetes, path+".kubernetes")
 	default:
 		c.static(p.Static, s.Version, path+".static")
 	}
@@ -55,12 +57,11 @@ func (c *checker) process(p *Process, path string) {
 // template checks one templated string and reports whether it uses
 // {{.Port}} (or might: a template that does not parse is not judged).
 func (c *checker) template(text, path string) (usesPort bool) {
-	t, err := template.New("arg").Parse(text)
-	if err != nil {
-		c.add(path, "invalid template %q: %s", text, templateError(err))
+	fields, ok := c.templateFields(text, path)
+	if !ok {
 		return true
 	}
-	for _, f := range topFields(t.Root) {
+	for _, f := range fields {
 		if f == "Port" {
 			usesPort = true
 		}
@@ -69,6 +70,18 @@ func (c *checker) template(text, path string) (usesPort bool) {
 		}
 	}
 	return usesPort
+}
+
+// templateFields parses one templated string and returns the top-level
+// fields it uses; a template that does not parse is reported, and ok is
+// false.
+func (c *checker) templateFields(text, path string) (fields []string, ok bool) {
+	t, err := template.New("arg").Parse(text)
+	if err != nil {
+		c.add(path, "invalid template %q: %s", text, templateError(err))
+		return nil, false
+	}
+	return topFields(t.Root), true
 }
 
 var templatePrefix = regexp.MustCompile(`^template: arg:(\d+:)*\s*`)
