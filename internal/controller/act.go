@@ -190,7 +190,10 @@ func (l *loop) scale(ctx context.Context, a engine.Action) {
 		return
 	}
 	l.deployed[a.Version] = true
-	if len(running) <= a.Replicas {
+	if len(running) <= a.Replicas || l.selfReady() { // such a platform drains what it removes
+		if len(running) > a.Replicas {
+			l.record(ctx, fmt.Sprintf("scaling %s from %d to %d instances", a.Version, len(running), a.Replicas))
+		}
 		if err := l.svc.Platform.Deploy(ctx, v); err != nil {
 			l.deployErr[a.Version] = fmt.Sprintf("scaling %s to %d: %v", a.Version, a.Replicas, err)
 		}

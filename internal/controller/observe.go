@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
@@ -45,36 +46,60 @@ func (l *loop) versionObs(label string) engine.VersionObs {
 func (l *loop) count(v *engine.VersionObs, in platform.Instance) {
 	if in.State != platform.StateRunning {
 		v.Exited++
-		l.monitor.Forget(in.Addr)
+		if !l.selfReady() {
+			l.monitor.Forget(in.Addr)
+		}
 		setProblem(v, fmt.Sprintf("%s exited: %s", in.ID, in.LastExit))
 		return
 	}
 	v.Running++
-	l.monitor.Watch(in.Addr)
-	st := l.monitor.Status(in.Addr)
+	key, ready, lastErr := l.readiness(in)
 	switch {
-	case st.Ready:
+	case ready:
 		v.Ready++
-		l.everReady[in.Addr] = true
-		if l.available(in.Addr) {
+		l.everReady[key] = true
+		if l.available(key) {
 			v.Available++
 		}
-	case l.everReady[in.Addr]:
-		delete(l.readySince, in.Addr)
+	case l.everReady[key]:
+		delete(l.readySince, key)
 		v.Failing++
-		setProblem(v, fmt.Sprintf("%s not ready: %s", in.ID, st.LastError))
-	case st.LastError != "" && v.Probe == "":
-		v.Probe = fmt.Sprintf("%s: %s", in.ID, st.LastError)
+		setProblem(v, fmt.Sprintf("%s not ready: %s", in.ID, lastErr))
+	case lastErr != "" && v.Probe == "":
+		v.Probe = fmt.Sprintf("%s: %s", in.ID, lastErr)
 	}
 }
 
-// available reports whether a ready address has stayed ready for the
-// rolling strategy's MinHealthyTime (any ready address, otherwise).
-func (l *loop) available(addr string) bool {
+// readiness reads a running instance's readiness: from the platform when
+// it reports readiness (keyed by the instance, as instances may share an
+// address), else from bluejay's probes of its address, which it starts.
+func (l *loop) readiness(in platform.Instance) (key string, ready bool, lastErr string) {
+	if l.selfReady() {
+		if !in.Ready {
+			lastErr = "the platform reports it unready"
+		}
+		return in.ID, in.Ready, lastErr
+	}
+	l.monitor.Watch(in.Addr)
+	st := l.monitor.Status(in.Addr)
+	return in.Addr, st.Ready, st.LastError
+}
+
+// selfReady reports whether the platform reports readiness itself
+// (platform.Readiness): bluejay then probes nothing and drains nothing.
+func (l *loop) selfReady() bool {
+	_, ok := l.svc.Platform.(platform.Readiness)
+	return ok
+}
+
+// available reports whether a ready instance (by its readiness key) has
+// stayed ready for the rolling strategy's MinHealthyTime (any ready
+// instance, otherwise).
+func (l *loop) available(key string) bool {
 	now := l.c.now()
-	since, ok := l.readySince[addr]
+	since, ok := l.readySince[key]
 	if !ok {
-		l.readySince[addr] = now
+		l.readySince[key] = now
 		since = now
 	}
 	if p := l.r.Params.Rolling; p != nil {
@@ -89,11 +114,16 @@ func setProblem(v *engine.VersionObs, p string) {
 	}
 }
 
-// readyAddrs lists the addresses of a version's ready instances.
+// readyAddrs lists the addresses of a version's ready instances, each
+// once (a platform's instances may share their Service's address).
 func (l *loop) readyAddrs(label string) []string {
 	var out []string
 	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
-		if in.State == platform.StateRunning && l.ready(in.Addr) && !l.draining[in.Addr] {
+		ready := in.Ready
+		if !l.selfReady() {
+			ready = l.ready(in.Addr) && !l.draining[in.Addr]
+		}
+		if in.State == platform.StateRunning && ready && !slices.Contains(out, in.Addr) {
 			out = append(out, in.Addr)
 		}
 	}

@@ -87,8 +87,12 @@ func (l *loop) publish() {
 			continue
 		}
 		for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
-			st := l.monitor.Status(in.Addr)
-			s.Instances = append(s.Instances, InstanceStatus{Instance: in, Ready: in.State == platform.StateRunning && st.Ready, LastError: st.LastError})
+			ready, lastErr := in.Ready, ""
+			if !l.selfReady() {
+				st := l.monitor.Status(in.Addr)
+				ready, lastErr = st.Ready, st.LastError
+			}
+			s.Instances = append(s.Instances, InstanceStatus{Instance: in, Ready: in.State == platform.StateRunning && ready, LastError: lastErr})
 		}
 	}
 	l.mu.Lock()

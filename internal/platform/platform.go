@@ -1,6 +1,7 @@
 // Package platform defines the Platform port: how bluejay runs the
 // versions of a service. Adapters live in sub-packages: process (local
-// child processes) and static (addresses run by something else).
+// child processes), static (addresses run by something else) and
+// kubernetes (Deployments).
 package platform
 
 import (
@@ -93,6 +94,23 @@ type Instance struct {
 	Started time.Time `json:"started"`
 	// LogPath is the file the instance's output goes to, if any.
 	LogPath string `json:"logPath,omitempty"`
+	// Ready is the instance's readiness as a platform with the Readiness
+	// capability sees it; other platforms leave it false and bluejay's
+	// health checks decide.
+	Ready bool `json:"ready,omitempty"`
+}
+
+// Readiness is the optional capability of a platform that knows its
+// instances' readiness itself and reports it in Instance.Ready
+// (Kubernetes: the kubelet runs the readiness probes and the
+// Deployment's status counts the ready pods). bluejay then sends no
+// probes of its own, and a platform that removes an instance from
+// service drains it itself, so scaling down needs no drain from bluejay.
+// Several instances may share one address (a Service). Found by type
+// assertion.
+type Readiness interface {
+	// ReportsReadiness marks the capability; it does nothing.
+	ReportsReadiness()
 }
 
 // Resources is the optional capability of a Platform that can read its

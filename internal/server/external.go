@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	promsource "github.com/bluejay-deploy/bluejay/internal/metrics/prometheus"
 	"github.com/bluejay-deploy/bluejay/internal/router"
@@ -12,7 +14,8 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
-// externalRouter is a router the user runs (NGINX, HAProxy): it serves
+// externalRouter is a router the user runs (NGINX, HAProxy, a Kubernetes
+// Gateway): it serves
 // users itself, so bluejay runs no proxy, and the instances keep serving
 // behind it when bluejay stops.
 type externalRouter interface {
@@ -22,7 +25,7 @@ type externalRouter interface {
 
 // newExternalRouter returns the configured external router, or nil when
 // the builtin proxy routes.
-func newExternalRouter(cfg *spec.Config, log *slog.Logger) (externalRouter, error) {
+func newExternalRouter(cfg *spec.Config, log *slog.Logger, rc *rest.Config) (externalRouter, error) {
 	switch {
 	case cfg.Router.Nginx != nil:
 		rt, err := nginx.New(*cfg.Router.Nginx, log)
@@ -36,6 +39,8 @@ func newExternalRouter(cfg *spec.Config, log *slog.Logger) (externalRouter, erro
 			return nil, fmt.Errorf("router.haproxy: %w", err)
 		}
 		return rt, nil
+	case cfg.Router.GatewayAPI != nil:
+		return newGatewayRouter(cfg, rc)
 	}
 	return nil, nil
 }

@@ -23,6 +23,7 @@ import (
 	promsource "github.com/bluejay-deploy/bluejay/internal/metrics/prometheus"
 	"github.com/bluejay-deploy/bluejay/internal/notify"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
+	kubeplatform "github.com/bluejay-deploy/bluejay/internal/platform/kubernetes"
 	"github.com/bluejay-deploy/bluejay/internal/platform/process"
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
@@ -43,6 +44,7 @@ type Server struct {
 	elector    *leader.Elector   // with the etcd store: one serve leads; nil on SQLite
 	remote     *dataplane.Client // the separate proxy; nil without proxy.control
 	processes  *process.Platform
+	kube       *kubeplatform.Platform // services on platform.kubernetes; nil without
 	controller *controller.Controller
 	notifier   *notify.Notifier // nil without notifications
 	adminLn    net.Listener
@@ -60,8 +62,15 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st, storeName: storeName, processes: process.New()}
-	if s.external, err = newExternalRouter(cfg, log); err != nil {
-		st.Close()
+	rc, err := kubeConfig(cfg)
+	if err == nil {
+		s.kube, err = newKubePlatform(cfg, rc)
+	}
+	if err == nil {
+		s.external, err = newExternalRouter(cfg, log, rc)
+	}
+	if err != nil {
+		s.closeOnError()
 		return nil, err
 	}
 	switch {
@@ -100,6 +109,9 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 }
 
 func (s *Server) closeOnError() {
+	if s.kube != nil {
+		s.kube.Close()
+	}
 	if s.dp != nil {
 		s.dp.ln.Close()
 	}
@@ -159,6 +171,9 @@ func (s *Server) platform(svc spec.Service) platform.Platform {
 			p.SetTargets(svc.Name, version, addrs)
 		}
 		return p
+	}
+	if svc.Platform.Kubernetes != nil {
+		return s.kube
 	}
 	pc := svc.Platform.Process
 	s.processes.Configure(svc.Name, process.Config{Command: pc.Command, Env: pc.Env, Dir: pc.Dir,
@@ -311,6 +326,9 @@ func (s *Server) shutdown(adminSrv *http.Server, stopController func()) error {
 	if s.dp == nil || s.elector != nil {
 		s.log.Info("bluejay stopped; the instances keep serving (another proxy or controller may route to them) and the next leader adopts them")
 		return err
+	}
+	if s.kube != nil {
+		s.kube.Close() // the Deployments keep running: they are the cluster's
 	}
 	return errors.Join(err, s.processes.StopAll(ctx))
 }

@@ -1,0 +1,411 @@
+package kubernetes
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	appsac "k8s.io/client-go/applyconfigurations/apps/v1"
+	coreac "k8s.io/client-go/applyconfigurations/core/v1"
+	metaac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/informers"
+	k8s "k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/bluejay-deploy/bluejay/internal/kube"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
+)
+
+// ErrUnknownService is returned by Deploy for a service that was never
+// configured.
+var ErrUnknownService = errors.New("service not configured for the kubernetes platform")
+
+// Config says how to run one service's versions.
+type Config struct {
+	// Namespace holds the service's Deployments and Services. Required.
+	Namespace string
+	// Image is the container image, a Go template with {{.Version}}
+	// (the version's build) and {{.Service}}. Required.
+	Image string
+	// Port is the container's port and its Service's. Required.
+	Port int
+	// Replicas is how many pods each version runs. 0 means 1.
+	Replicas int
+	// Args and Env are the container's arguments and extra environment,
+	// templated like Image. A version's own Args are appended.
+	Args []string
+	Env  map[string]string
+	// Requests and Limits are the container's resources ({cpu: 100m}).
+	Requests, Limits map[string]string
+	// StopGrace is the pods' termination grace period. 0 means
+	// Kubernetes' default (30s).
+	StopGrace time.Duration
+	// Probe is the pods' readiness probe: an HTTP GET of Path on the
+	// container's port.
+	Probe Probe
+}
+
+// Probe is an HTTP readiness probe.
+type Probe struct {
+	// Path is requested with GET; any 2xx or 3xx passes. "" means no
+	// probe: a pod is ready once it runs.
+	Path string
+	// Period and Timeout are rounded up to whole seconds (at least 1).
+	Period, Timeout time.Duration
+	// Success and Failure are the thresholds (at least 1).
+	Success, Failure int
+}
+
+// Platform runs versions as Deployments. The zero value is not usable;
+// call New, Configure each service, then Start. It is safe for
+// concurrent use.
+type Platform struct {
+	client k8s.Interface
+
+	mu       sync.Mutex
+	services map[string]Config
+	listers  map[string]appslisters.DeploymentLister // by namespace
+	synced   map[string]cache.InformerSynced
+	watches  []informers.SharedInformerFactory
+	stop     chan struct{}
+	started  bool
+}
+
+var (
+	_ platform.Platform  = (*Platform)(nil)
+	_ platform.Readiness = (*Platform)(nil)
+)
+
+// New returns a Platform that talks to the cluster through client.
+func New(client k8s.Interface) *Platform {
+	return &Platform{client: client, services: map[string]Config{}, listers: map[string]appslisters.DeploymentLister{},
+		synced: map[string]cache.InformerSynced{}, stop: make(chan struct{})}
+}
+
+// ReportsReadiness marks the platform.Readiness capability.
+func (*Platform) ReportsReadiness() {}
+
+// Configure sets how a service's versions run, and watches its namespace
+// (from Start on).
+func (p *Platform) Configure(service string, c Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.services[service] = c
+	if _, ok := p.listers[c.Namespace]; ok {
+		return
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithNamespace(c.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.Set{kube.LabelManagedBy: kube.FieldManager}.String()
+		}))
+	inf := f.Apps().V1().Deployments()
+	p.listers[c.Namespace] = inf.Lister()
+	p.synced[c.Namespace] = inf.Informer().HasSynced
+	p.watches = append(p.watches, f)
+	if p.started {
+		f.Start(p.stop)
+	}
+}
+
+// Start starts watching every configured namespace and waits until the
+// caches hold what the cluster has, so that Instances is true from the
+// first call (the controller restores routes from it).
+func (p *Platform) Start(ctx context.Context) error {
+	p.mu.Lock()
+	p.started = true
+	for _, f := range p.watches {
+		f.Start(p.stop) // starts only what is not started yet
+	}
+	synced := slices.Collect(maps.Values(p.synced))
+	p.mu.Unlock()
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("kubernetes: listing Deployments: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
+// Close stops the watches and waits for them to end.
+func (p *Platform) Close() {
+	p.mu.Lock()
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	watches := p.watches
+	p.mu.Unlock()
+	for _, f := range watches {
+		f.Shutdown()
+	}
+}
+
+func (p *Platform) config(service string) (Config, appslisters.DeploymentLister, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.services[service]
+	if !ok {
+		return Config{}, nil, fmt.Errorf("%w: %s", ErrUnknownService, service)
+	}
+	return c, p.listers[c.Namespace], nil
+}
+
+// Deploy applies the version's Service and Deployment with its replicas
+// (v.Replicas, else the configured count), and returns once the cache
+// sees the change: a new Deployment starts with no ready pods.
+func (p *Platform) Deploy(ctx context.Context, v platform.Version) error {
+	c, lister, err := p.config(v.Service)
+	if err != nil {
+		return err
+	}
+	name := kube.Name(v.Service, v.Label)
+	replicas := v.Replicas
+	if replicas <= 0 {
+		replicas = max(c.Replicas, 1)
+	}
+	dep, err := deployment(c, v, name, int32(replicas))
+	if err != nil {
+		return fmt.Errorf("deployment %s/%s: %w", c.Namespace, name, err)
+	}
+	opts := metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true}
+	if _, err := p.client.CoreV1().Services(c.Namespace).Apply(ctx, service(c, v, name), opts); err != nil {
+		return fmt.Errorf("service %s/%s: %w", c.Namespace, name, err)
+	}
+	applied, err := p.client.AppsV1().Deployments(c.Namespace).Apply(ctx, dep, opts)
+	if err != nil {
+		return fmt.Errorf("deployment %s/%s: %w", c.Namespace, name, err)
+	}
+	return waitCache(ctx, func() bool {
+		d, err := lister.Deployments(c.Namespace).Get(name)
+		return err == nil && d.Generation >= applied.Generation
+	})
+}
+
+// Stop deletes the version's Deployment (Kubernetes stops its pods, each
+// with its grace period) and Service, and returns once the cache no
+// longer has the Deployment.
+func (p *Platform) Stop(ctx context.Context, service, version string) error {
+	c, lister, err := p.config(service)
+	if err != nil {
+		return err
+	}
+	name := kube.Name(service, version)
+	bg := metav1.DeletePropagationBackground
+	err = p.client.AppsV1().Deployments(c.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting deployment %s/%s: %w", c.Namespace, name, err)
+	}
+	err = p.client.CoreV1().Services(c.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting service %s/%s: %w", c.Namespace, name, err)
+	}
+	return waitCache(ctx, func() bool {
+		_, err := lister.Deployments(c.Namespace).Get(name)
+		return apierrors.IsNotFound(err)
+	})
+}
+
+// cacheWait bounds how long Deploy and Stop wait for the watch to bring
+// their own change back; the API server already accepted it.
+const cacheWait = 30 * time.Second
+
+// waitCache polls the informer's cache (memory, no API call) until done.
+func waitCache(ctx context.Context, done func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, cacheWait)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(context.Context) (bool, error) { return done(), nil })
+	if err != nil {
+		return fmt.Errorf("waiting for the watch to see the change: %w", err)
+	}
+	return nil
+}
+
+// Instances lists the version's desired replicas, read from the cache:
+// the first readyReplicas are ready.
+func (p *Platform) Instances(service, version string) []platform.Instance {
+	c, lister, err := p.config(service)
+	if err != nil {
+		return nil
+	}
+	d, err := lister.Deployments(c.Namespace).Get(kube.Name(service, version))
+	if err != nil {
+		return nil
+	}
+	return instances(d, version, c.Port)
+}
+
+// instances reads a Deployment's status as platform instances.
+func instances(d *appsv1.Deployment, version string, port int) []platform.Instance {
+	n := int32(1)
+	if d.Spec.Replicas != nil {
+		n = *d.Spec.Replicas
+	}
+	st := d.Status
+	ready := min(st.ReadyReplicas, n)
+	if st.ObservedGeneration >= d.Generation {
+		// Pods of an older template (args changed) do not count.
+		ready = min(ready, st.UpdatedReplicas)
+	}
+	failed := failure(d)
+	addr := fmt.Sprintf("%s.%s.svc:%d", d.Name, d.Namespace, port)
+	out := make([]platform.Instance, n)
+	for i := range out {
+		in := platform.Instance{
+			ID:      fmt.Sprintf("%s-%d", d.Name, i),
+			Version: version,
+			Addr:    addr,
+			State:   platform.StateRunning,
+			Ready:   int32(i) < ready,
+			Started: d.CreationTimestamp.Time,
+		}
+		if !in.Ready && failed != "" {
+			in.State, in.LastExit = platform.StateExited, failed
+		}
+		out[i] = in
+	}
+	return out
+}
+
+// failure says why the Deployment will not get more pods ready by
+// itself, "" when nothing says so.
+func failure(d *appsv1.Deployment) string {
+	for _, c := range d.Status.Conditions {
+		switch {
+		case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue,
+			c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse:
+			return strings.TrimSpace(fmt.Sprintf("%s: %s", c.Reason, c.Message))
+		}
+	}
+	return ""
+}
+
+// templateData is what Image, Args and Env may use.
+type templateData struct{ Version, Service string }
+
+func render(text string, data templateData) (string, error) {
+	t, err := template.New("").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// service is the version's Service: its pods on Port.
+func service(c Config, v platform.Version, name string) *coreac.ServiceApplyConfiguration {
+	return coreac.Service(name, c.Namespace).
+		WithLabels(kube.Labels(v.Service, v.Label)).
+		WithAnnotations(map[string]string{kube.AnnotationVersion: v.Label}).
+		WithSpec(coreac.ServiceSpec().
+			WithSelector(kube.Selector(v.Service, v.Label)).
+			WithPorts(coreac.ServicePort().WithName("http").WithPort(int32(c.Port)).
+				WithTargetPort(intstr.FromString("http"))))
+}
+
+// deployment is the version's Deployment.
+func deployment(c Config, v platform.Version, name string, replicas int32) (*appsac.DeploymentApplyConfiguration, error) {
+	data := templateData{Version: v.BuildOf(), Service: v.Service}
+	image, err := render(c.Image, data)
+	if err != nil {
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	var args []string
+	for _, a := range c.Args {
+		s, err := render(a, data)
+		if err != nil {
+			return nil, fmt.Errorf("args: %w", err)
+		}
+		args = append(args, s)
+	}
+	args = append(args, v.Args...)
+	ctr := coreac.Container().WithName(v.Service).WithImage(image).
+		WithPorts(coreac.ContainerPort().WithName("http").WithContainerPort(int32(c.Port)))
+	if len(args) > 0 {
+		ctr.WithArgs(args...)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		s, err := render(c.Env[k], data)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", k, err)
+		}
+		ctr.WithEnv(coreac.EnvVar().WithName(k).WithValue(s))
+	}
+	if res, err := resources(c); err != nil {
+		return nil, err
+	} else if res != nil {
+		ctr.WithResources(res)
+	}
+	if pr := c.Probe; pr.Path != "" {
+		ctr.WithReadinessProbe(coreac.Probe().
+			WithHTTPGet(coreac.HTTPGetAction().WithPath(pr.Path).WithPort(intstr.FromString("http"))).
+			WithPeriodSeconds(seconds(pr.Period)).WithTimeoutSeconds(seconds(pr.Timeout)).
+			WithSuccessThreshold(int32(max(pr.Success, 1))).WithFailureThreshold(int32(max(pr.Failure, 1))))
+	}
+	pod := coreac.PodSpec().WithContainers(ctr)
+	if c.StopGrace > 0 {
+		pod.WithTerminationGracePeriodSeconds(int64(seconds(c.StopGrace)))
+	}
+	l := kube.Labels(v.Service, v.Label)
+	ann := map[string]string{kube.AnnotationVersion: v.Label}
+	return appsac.Deployment(name, c.Namespace).WithLabels(l).WithAnnotations(ann).
+		WithSpec(appsac.DeploymentSpec().WithReplicas(replicas).
+			WithSelector(metaac.LabelSelector().WithMatchLabels(kube.Selector(v.Service, v.Label))).
+			WithTemplate(coreac.PodTemplateSpec().WithLabels(l).WithAnnotations(ann).WithSpec(pod))), nil
+}
+
+// resources parses the configured quantities (validated at load).
+func resources(c Config) (*coreac.ResourceRequirementsApplyConfiguration, error) {
+	if len(c.Requests) == 0 && len(c.Limits) == 0 {
+		return nil, nil
+	}
+	parse := func(m map[string]string) (corev1.ResourceList, error) {
+		out := corev1.ResourceList{}
+		for k, s := range m {
+			q, err := resource.ParseQuantity(s)
+			if err != nil {
+				return nil, fmt.Errorf("resource %s: %w", k, err)
+			}
+			out[corev1.ResourceName(k)] = q
+		}
+		return out, nil
+	}
+	req, err := parse(c.Requests)
+	if err != nil {
+		return nil, err
+	}
+	lim, err := parse(c.Limits)
+	if err != nil {
+		return nil, err
+	}
+	r := coreac.ResourceRequirements()
+	if len(req) > 0 {
+		r.WithRequests(req)
+	}
+	if len(lim) > 0 {
+		r.WithLimits(lim)
+	}
+	return r, nil
+}
+
+// seconds rounds a duration up to whole seconds, at least 1.
+func seconds(d time.Duration) int32 {
+	return int32(max((d+time.Second-1)/time.Second, 1))
+}
