@@ -41,7 +41,7 @@ const (
 func Config(cfg spec.KubernetesConfig) (*rest.Config, error) {
 	if cfg.Kubeconfig == "" && cfg.Context == "" {
 		if c, err := rest.InClusterConfig(); err == nil {
-			return c, nil
+			return tune(c), nil
 		} else if !errors.Is(err, rest.ErrNotInCluster) {
 			return nil, fmt.Errorf("in-cluster config: %w", err)
 		}
@@ -62,8 +62,18 @@ func Config(cfg spec.KubernetesConfig) (*rest.Config, error) {
 		}
 		return nil, fmt.Errorf("kubeconfig %s: %w", where, err)
 	}
+	return tune(c), nil
+}
+
+// tune names bluejay to the API server and lifts client-go's default
+// rate limit (5 requests a second), which would pace a rollout's
+// applies and reads behind one another.
+func tune(c *rest.Config) *rest.Config {
 	c.UserAgent = "bluejay"
-	return c, nil
+	if c.QPS == 0 {
+		c.QPS, c.Burst = 50, 100
+	}
+	return c
 }
 
 func homeDir() string {

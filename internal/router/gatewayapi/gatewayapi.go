@@ -11,8 +11,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	watchtools "k8s.io/client-go/tools/watch"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
@@ -89,7 +91,7 @@ func (r *Router) SetRoute(ctx context.Context, rt router.Route) error {
 	if r.cfg.AcceptTimeout <= 0 {
 		return nil
 	}
-	return r.waitAccepted(ctx, svc.Namespace, want.Name, got.Generation, want.Spec.ParentRefs)
+	return r.waitAccepted(ctx, svc.Namespace, want.Name, got, want.Spec.ParentRefs)
 }
 
 // applied is what an apply sends: an HTTPRoute without its status.
@@ -238,54 +240,87 @@ func summary(s gwv1.HTTPRouteSpec) string {
 	return b.String()
 }
 
-// acceptPoll is how often waitAccepted reads the route's status.
-const acceptPoll = 50 * time.Millisecond
-
-// waitAccepted waits until every parent reports the route Accepted and
-// its references resolved at generation gen (or later), and fails at
-// once when one reports either False there.
-func (r *Router) waitAccepted(ctx context.Context, ns, name string, gen int64, parents []gwv1.ParentReference) error {
+// waitAccepted waits, following a watch on the route from the applied
+// revision, until every parent reports the route Accepted and its
+// references resolved at generation gen (or later), and fails at once
+// when one reports either False there.
+func (r *Router) waitAccepted(ctx context.Context, ns, name string, applied *gwv1.HTTPRoute, parents []gwv1.ParentReference) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.AcceptTimeout)
 	defer cancel()
 	routes := r.client.GatewayV1().HTTPRoutes(ns)
+	gen, rv := applied.Generation, applied.ResourceVersion
 	var pending string
-	err := wait.PollUntilContextCancel(ctx, acceptPoll, true, func(ctx context.Context) (bool, error) {
-		hr, err := routes.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			pending = err.Error()
-			return false, nil
-		}
+	check := func(hr *gwv1.HTTPRoute) (bool, error) {
 		if hr.Generation > gen {
 			gen = hr.Generation // a later change is being applied: judge that one
 		}
-		pending = ""
-		for _, p := range parents {
-			st, ok := parentStatus(hr.Status.Parents, p, ns)
-			if !ok {
-				pending = fmt.Sprintf("gateway %s has not reported on the route", parentName(p, ns))
-				return false, nil
-			}
-			for _, t := range []gwv1.RouteConditionType{gwv1.RouteConditionAccepted, gwv1.RouteConditionResolvedRefs} {
-				c := meta.FindStatusCondition(st.Conditions, string(t))
-				switch {
-				case c == nil || c.ObservedGeneration < gen:
-					pending = fmt.Sprintf("gateway %s (%s) has not reported %s for generation %d", parentName(p, ns), st.ControllerName, t, gen)
-					return false, nil
-				case c.Status == metav1.ConditionFalse:
-					return false, fmt.Errorf("httproute %s/%s %w %s (%s): %s %s: %s", ns, name, ErrRejected,
-						parentName(p, ns), st.ControllerName, t, c.Reason, c.Message)
-				case c.Status != metav1.ConditionTrue:
-					pending = fmt.Sprintf("gateway %s: %s is %s: %s", parentName(p, ns), t, c.Status, c.Message)
+		pending = accepted(hr, gen, parents)
+		if strings.HasPrefix(pending, rejected) {
+			return false, fmt.Errorf("httproute %s/%s %w %s", ns, name, ErrRejected, strings.TrimPrefix(pending, rejected))
+		}
+		return pending == "", nil
+	}
+	if done, err := check(applied); done || err != nil {
+		return err
+	}
+	for {
+		w, err := routes.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
+			ResourceVersion: rv})
+		if err == nil {
+			_, err = watchtools.UntilWithoutRetry(ctx, w, func(ev watch.Event) (bool, error) {
+				hr, ok := ev.Object.(*gwv1.HTTPRoute)
+				if !ok {
 					return false, nil
 				}
+				rv = hr.ResourceVersion
+				return check(hr)
+			})
+			if err == nil || errors.Is(err, ErrRejected) {
+				return err
 			}
 		}
-		return true, nil
-	})
-	if err != nil && pending != "" && !errors.Is(err, ErrRejected) {
-		return fmt.Errorf("httproute %s/%s not accepted within %s: %s", ns, name, r.cfg.AcceptTimeout, pending)
+		if ctx.Err() != nil {
+			return fmt.Errorf("httproute %s/%s not accepted within %s: %s", ns, name, r.cfg.AcceptTimeout, pending)
+		}
+		// The watch ended early (or its revision is too old): read the
+		// route and watch again from there.
+		hr, err := routes.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			pending = err.Error()
+			continue
+		}
+		rv = hr.ResourceVersion
+		if done, err := check(hr); done || err != nil {
+			return err
+		}
 	}
-	return err
+}
+
+// rejected starts what accepted says of a parent that refused the route.
+const rejected = "rejected: "
+
+// accepted says what the route still waits for at generation gen: ""
+// when every parent accepted it with its references resolved, else the
+// first parent's missing report, or rejected and the refusal.
+func accepted(hr *gwv1.HTTPRoute, gen int64, parents []gwv1.ParentReference) string {
+	for _, p := range parents {
+		st, ok := parentStatus(hr.Status.Parents, p, hr.Namespace)
+		if !ok {
+			return fmt.Sprintf("gateway %s has not reported on the route", parentName(p, hr.Namespace))
+		}
+		for _, t := range []gwv1.RouteConditionType{gwv1.RouteConditionAccepted, gwv1.RouteConditionResolvedRefs} {
+			c := meta.FindStatusCondition(st.Conditions, string(t))
+			switch {
+			case c == nil || c.ObservedGeneration < gen:
+				return fmt.Sprintf("gateway %s (%s) has not reported %s for generation %d", parentName(p, hr.Namespace), st.ControllerName, t, gen)
+			case c.Status == metav1.ConditionFalse:
+				return fmt.Sprintf("%s%s (%s): %s %s: %s", rejected, parentName(p, hr.Namespace), st.ControllerName, t, c.Reason, c.Message)
+			case c.Status != metav1.ConditionTrue:
+				return fmt.Sprintf("gateway %s: %s is %s: %s", parentName(p, hr.Namespace), t, c.Status, c.Message)
+			}
+		}
+	}
+	return ""
 }
 
 // parentStatus finds the status a parent's Gateway wrote for p.
