@@ -20,6 +20,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
+	"github.com/bluejay-deploy/bluejay/internal/store"
 	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
 )
 
@@ -62,7 +63,7 @@ type rig struct {
 	ctrl   *controller.Controller
 	proxy  *proxy.Proxy
 	front  *httptest.Server
-	store  *sqlite.Store
+	store  store.Store
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -90,6 +91,12 @@ func newRig(t *testing.T, dbPath string, svc spec.Service, templates ...map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newRigOn(t, st, svc, templates...)
+}
+
+// newRigOn is newRig on a store of the caller's, which the rig closes.
+func newRigOn(t *testing.T, st store.Store, svc spec.Service, templates ...map[string]spec.AnalysisTemplate) *rig {
+	t.Helper()
 	p := &proxy.Proxy{VersionHeader: "X-Bluejay-Version", Logger: quiet}
 	plat := static.New()
 	for v, addrs := range svc.Platform.Static.Targets {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/router"
+	"github.com/bluejay-deploy/bluejay/internal/store"
 )
 
 // loop is one service's reconcile loop. Everything but snap is owned by
@@ -186,6 +188,22 @@ func (l *loop) take(ctx context.Context, r engine.Rollout) {
 	l.publish()
 }
 
+// reread, after a write refused as stale (another controller wrote the
+// rollout since this one read it: this one may have lost its lease),
+// takes the service's latest stored rollout as the truth. The refused
+// decision was never acted on, so the next step decides afresh from
+// what was persisted instead of failing on every tick.
+func (l *loop) reread(ctx context.Context) {
+	rs, err := l.c.Store.ListRollouts(ctx, l.svc.Spec.Name, 1)
+	if err != nil || len(rs) == 0 {
+		l.c.logger().Error("rereading the rollout after a stale write", "service", l.svc.Spec.Name, "err", err)
+		return
+	}
+	l.c.logger().Warn("another controller wrote the rollout; carrying on from the stored one",
+		"service", l.svc.Spec.Name, "rollout", rs[0].ID, "phase", rs[0].Phase)
+	l.take(ctx, rs[0])
+}
+
 // run steps the rollout on every tick, readiness change, command or
 // finished action until ctx is done.
 func (l *loop) run(ctx context.Context) {
@@ -257,6 +275,9 @@ func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, e
 	}
 	l.supervise(ctx, obs)
 	if err := l.persist(ctx, d, now); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			l.reread(ctx)
+		}
 		return d, fmt.Errorf("persisting decision %s: %w", d.Phase, err)
 	}
 	// Deploys go first so that, after a restart, the platform knows the
