@@ -140,6 +140,9 @@ func (s *Server) newController() *controller.Controller {
 	} else {
 		c.Router, c.Metrics, c.Drainer = s.remote, s.remote, s.remote
 	}
+	if s.external == nil {
+		c.Metrics = s.fleet(c.Metrics)
+	}
 	if mem, err := process.HostMemory(); err == nil {
 		c.HostMemory = mem
 	}

@@ -60,6 +60,10 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	}
 	if c.Prometheus != nil {
 		d.duration(&c.Prometheus.Timeout, "prometheus.timeout", 10*time.Second)
+		if c.Prometheus.Fleet {
+			defaultString(&c.Prometheus.Counts.Requests, defaultFleetCountRequests)
+			defaultString(&c.Prometheus.Counts.Errors, defaultFleetCountErrors)
+		}
 		defaultString(&c.Prometheus.Counts.Requests, defaultCountRequests)
 		defaultString(&c.Prometheus.Counts.Errors, defaultCountErrors)
 	}

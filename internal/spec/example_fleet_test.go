@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,10 @@ func TestExampleFleetConfig(t *testing.T) {
 		t.Errorf("store.etcd = %+v", e)
 	}
 	if cfg.Prometheus == nil || cfg.Services[0].Canary.Analysis != spec.PrometheusTemplate {
-		t.Errorf("the canary is not judged from Prometheus: %+v", cfg.Services[0].Canary)
+		t.Fatalf("the canary is not judged from Prometheus: %+v", cfg.Services[0].Canary)
+	}
+	// With fleet, counts default to every proxy's series, not the apps'.
+	if p := cfg.Prometheus; !p.Fleet || !strings.Contains(p.Counts.Requests, "bluejay_requests_total") {
+		t.Errorf("prometheus = %+v", p)
 	}
 }

@@ -36,8 +36,17 @@ type PrometheusConfig struct {
 	// (router.nginx, router.haproxy) bluejay's proxy sees no traffic, and
 	// these give the blast radius and blue-green's watch their numbers.
 	// Default: the conventional http_requests_total of the instances
-	// bluejay lists in TargetsFile (labels service, version; code).
+	// bluejay lists in TargetsFile (labels service, version; code); with
+	// Fleet, bluejay's own bluejay_requests_total summed over every proxy.
 	Counts PromCounts `yaml:"counts"`
+	// Fleet says that several bluejay proxies share the users (a fleet
+	// on store.etcd), each seeing a share of every version's traffic: the
+	// counts behind the blast radius, blue-green's preview and watch, and
+	// a canary's exposure then come from Prometheus scraping every
+	// proxy's /metrics (Counts), not from this serve's proxy alone.
+	// Latency windows for rank tests still come from this serve's proxy.
+	// Builtin router only. Default false.
+	Fleet bool `yaml:"fleet"`
 }
 
 // PromCounts are the two queries of PrometheusConfig.Counts.
@@ -50,10 +59,13 @@ type PromCounts struct {
 	Errors string `yaml:"errors"`
 }
 
-// Default queries of PromCounts.
+// Default queries of PromCounts: over the instances' own metrics, or
+// over bluejay's proxies' with Fleet.
 const (
-	defaultCountRequests = `sum(http_requests_total{service="{{.Service}}",version="{{.Version}}"})`
-	defaultCountErrors   = `sum(http_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5.."}) or vector(0)`
+	defaultCountRequests      = `sum(http_requests_total{service="{{.Service}}",version="{{.Version}}"})`
+	defaultCountErrors        = `sum(http_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5.."}) or vector(0)`
+	defaultFleetCountRequests = `sum(bluejay_requests_total{service="{{.Service}}",version="{{.Version}}",code!="canceled"})`
+	defaultFleetCountErrors   = `sum(bluejay_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5xx|error"}) or vector(0)`
 )
 
 // QueryData is what a query template is executed with.
@@ -140,6 +152,9 @@ func (c *checker) external(cfg *Config) {
 	name := cfg.Router.Name()
 	if name == "builtin" {
 		return
+	}
+	if p := cfg.Prometheus; p != nil && p.Fleet {
+		c.add("prometheus.fleet", "with router.%s every count already comes from Prometheus (prometheus.counts): fleet is for bluejay's own proxies", name)
 	}
 	if cfg.Prometheus == nil {
 		c.add("router."+name, "with router.%s bluejay's proxy sees no traffic: set prometheus (address, targetsFile) so that versions are judged from it", name)

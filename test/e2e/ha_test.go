@@ -101,3 +101,59 @@ steps:
 	l.waitServed(t, "v2", 50, 20*time.Second)
 	l.assertNoFailures(t)
 }
+
+// TestFleetJudgedAsOneFromPrometheus: two serves on one etcd, each with
+// its proxy; users reach only the standby's. With prometheus.fleet, the
+// leader — whose own proxy sees none of the traffic — judges the canary
+// from Prometheus scraping both serves' /metrics: the failing canary is
+// rolled back on the errors the standby's proxy saw, and the blast
+// radius counts them.
+func TestFleetJudgedAsOneFromPrometheus(t *testing.T) {
+	srv := etcdtest.New(t)
+	prefix := srv.Prefix(t)
+	dir := t.TempDir()
+	t.Cleanup(func() { killInstances(t, filepath.Join(dir, "bluejay")) })
+	fleet := filepath.Join(t.TempDir(), "fleet.json")
+	if err := os.WriteFile(fleet, []byte("[]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := startPrometheusJob(t, filepath.Join(t.TempDir(), "apps.json"), fmt.Sprintf(`
+- job_name: fleet
+  authorization: {credentials: e2e-token}
+  file_sd_configs: [{files: [%q], refresh_interval: 1s}]`, fleet))
+	o := canaryOptions(`
+analysis: prometheus
+steps:
+  - setWeight: 50
+  - analysis: {duration: 30s}
+  - setWeight: 100`, "")
+	o.top = fmt.Sprintf("prometheus: {address: %q, fleet: true}\n", url)
+
+	a := haServer(t, dir, "a", o, srv.Endpoints(), prefix)
+	a.waitStatus("a leads and v1 is Completed", 20*time.Second, func(st status) bool {
+		return st.Rollout.To.Label == "v1" && st.Rollout.Phase == "Completed"
+	})
+	b := haServer(t, dir, "b", o, srv.Endpoints(), prefix)
+	targets := fmt.Sprintf(`[{"targets": [%q, %q]}]`, a.admin, b.admin)
+	if err := os.WriteFile(fleet, []byte(targets), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitProxyServes(t, b.proxy, "v1", 10, 10*time.Second)
+	l := startLoadEvery(t, b.proxy, 10*time.Millisecond) // the leader's proxy serves no one
+
+	r := a.cli(deployCanary("v2", true, "--error-rate", "0.5")...)
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "RolledBack") {
+		t.Fatalf("deploy of a failing canary served by the standby's proxy: want exit 1 and RolledBack, got:\n%s", r)
+	}
+	ro := a.rolloutTo("v2")
+	t.Logf("rolled back: %s (exposure %d requests, %d errors)", ro.Reason, ro.Exposure.Requests, ro.Exposure.Errors)
+	if !strings.Contains(ro.Reason, "error-rate: Fail: canary") {
+		t.Errorf("the rollback reason lacks the canary's errors from Prometheus: %q", ro.Reason)
+	}
+	if ro.Exposure.Requests == 0 || ro.Exposure.Errors == 0 {
+		t.Errorf("exposure = %+v: the blast radius missed the requests the standby's proxy sent to v2", ro.Exposure)
+	}
+	if served := l.byVersion()["v2"]; int64(served) < ro.Exposure.Requests/2 {
+		t.Errorf("exposure counts %d requests to v2, but users saw only %d", ro.Exposure.Requests, served)
+	}
+}

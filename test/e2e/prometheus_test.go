@@ -16,6 +16,14 @@ import (
 // and returns its URL once it is ready.
 func startPrometheus(t *testing.T, targets string) string {
 	t.Helper()
+	return startPrometheusJob(t, targets, "")
+}
+
+// startPrometheusJob is startPrometheus with job's YAML (unindented)
+// added to scrape_configs: another job, such as one with an
+// authorization block.
+func startPrometheusJob(t *testing.T, targets, job string) string {
+	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		if os.Getenv("BLUEJAY_REQUIRE_ENGINES") == "1" {
@@ -31,7 +39,7 @@ func startPrometheus(t *testing.T, targets string) string {
 scrape_configs:
   - job_name: apps
     file_sd_configs: [{files: [%q], refresh_interval: 1s}]
-`, targets)
+`, targets) + indent(job, "  ")
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
