@@ -70,12 +70,12 @@ func (l *loop) checkDeploy(req DeployRequest) error {
 		return fmt.Errorf("%w: version %q: want letters, digits, '.', '_', '+' or '-', at most 63", ErrInvalid, req.Version)
 	case req.Strategy != "" && req.Strategy != spec.StrategyBlueGreen && req.Strategy != spec.StrategyCanary && req.Strategy != spec.StrategyRolling:
 		return fmt.Errorf("%w: strategy %q: want %s, %s or %s", ErrInvalid, req.Strategy, spec.StrategyBlueGreen, spec.StrategyCanary, spec.StrategyRolling)
-	case req.Strategy == spec.StrategyRolling && l.svc.Spec.Platform.Process == nil:
-		return fmt.Errorf("%w: the rolling strategy needs the process platform; %s is static", ErrInvalid, req.Service)
+	case req.Strategy == spec.StrategyRolling && l.svc.Spec.Platform.Static != nil:
+		return fmt.Errorf("%w: the rolling strategy adds and removes instances, which needs the process or kubernetes platform; %s is static", ErrInvalid, req.Service)
 	case l.svc.Spec.Platform.Static != nil && len(l.targets(req.Version, req.Targets)) == 0:
 		return fmt.Errorf("%w: no targets for %s %s: pass --target or set platform.static.targets", ErrInvalid, req.Service, req.Version)
 	case l.svc.Spec.Platform.Static == nil && len(req.Targets) > 0:
-		return fmt.Errorf("%w: --target is for the static platform; %s runs on process", ErrInvalid, req.Service)
+		return fmt.Errorf("%w: --target is for the static platform; %s runs on %s", ErrInvalid, req.Service, l.svc.Spec.Platform.Name())
 	}
 	return nil
 }
@@ -145,10 +145,8 @@ func (l *loop) params(v platform.Version, strategy string) engine.Params {
 	if bg.AutoPromote != nil {
 		p.AutoPromote = *bg.AutoPromote
 	}
-	switch {
-	case s.Platform.Process != nil:
-		p.Replicas = max(1, s.Platform.Process.Replicas)
-	case len(v.Targets) > 0:
+	p.Replicas = s.Replicas()
+	if len(v.Targets) > 0 { // static: one instance per target given
 		p.Replicas = len(v.Targets)
 	}
 	switch strategy {

@@ -324,6 +324,17 @@ type Platform struct {
 	Kubernetes *KubernetesPlatform `yaml:"kubernetes"`
 }
 
+// Name is the platform's name: process, static or kubernetes.
+func (p Platform) Name() string {
+	switch {
+	case p.Static != nil:
+		return "static"
+	case p.Kubernetes != nil:
+		return "kubernetes"
+	}
+	return "process"
+}
+
 // count is how many platforms are set.
 func (p Platform) count() int {
 	n := 0

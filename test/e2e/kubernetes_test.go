@@ -77,6 +77,7 @@ services:
       kubernetes: {image: "registry.example.com/web:{{.Version}}", port: 8080, replicas: 2}
     health: {readyTimeout: 4s}
     strategy: canary
+    rolling: {minHealthyTime: 300ms}
     canary:
       analysis: prometheus
       scaleDownDelay: 1s
@@ -156,6 +157,54 @@ services:
 		}
 		waitKubeGone(t, cs, ns, "web-v4")
 	})
+
+	t.Run("rolling", func(t *testing.T) {
+		s := s.on(t)
+		// Follow both Deployments' replicas while the rollout runs.
+		var mu sync.Mutex
+		var seen []string
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			last := ""
+			for {
+				cur := fmt.Sprintf("v2=%d v5=%d", replicas(cs, ns, "web-v2"), replicas(cs, ns, "web-v5"))
+				if cur != last {
+					mu.Lock()
+					seen = append(seen, cur)
+					mu.Unlock()
+					last = cur
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond): // sampling the replicas
+				}
+			}
+		}()
+		s.mustCLI(0, "deploy", "web", "v5", "--strategy", "rolling", "--wait")
+		close(stop)
+		<-done
+		t.Logf("replicas as the rolling update went: %q", seen)
+		// Two replicas, one surge: v5 scales up by one while v2 scales down.
+		for _, want := range []string{"v2=2 v5=1", "v2=1 v5=2"} {
+			if !slices.Contains(seen, want) {
+				t.Errorf("the rolling update never had %s; it went %q", want, seen)
+			}
+		}
+		waitKubeGone(t, cs, ns, "web-v2")
+		splits.wait(t, "web-v5:8080=100")
+	})
+}
+
+// replicas reads a Deployment's desired replicas, -1 when it is gone.
+func replicas(cs k8s.Interface, ns, name string) int32 {
+	d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil || d.Spec.Replicas == nil {
+		return -1
+	}
+	return *d.Spec.Replicas
 }
 
 // routeLog records every split a route goes through, as a Gateway
