@@ -66,6 +66,9 @@ type HAProxyRouter struct {
 	// ReloadTimeout bounds how long a reload has to become live before
 	// the change fails. Default 10s; must be more than 0.
 	ReloadTimeout Duration `yaml:"reloadTimeout"`
+	// VersionHeader, when set, names a response header carrying the
+	// version that served the request. Default: proxy.versionHeader.
+	VersionHeader string `yaml:"versionHeader"`
 }
 
 // applyDefaults fills the HAProxy router's unset fields from proxy,
@@ -74,6 +77,7 @@ func (h *HAProxyRouter) applyDefaults(d defaulter, proxy ProxyConfig) {
 	const p = "router.haproxy"
 	defaultString(&h.Binary, defaultHAProxyBinary)
 	defaultString(&h.Listen, proxy.Listen)
+	defaultString(&h.VersionHeader, proxy.VersionHeader)
 	if h.StateFile == "" && h.Config != "" {
 		h.StateFile = h.Config + ".state"
 	}

@@ -10,6 +10,10 @@
 // each), of Slots servers s1 … sN. Beside it bluejay writes Config.map
 // (each version backend's share), the server-state file and Config.json
 // (which version holds which backend and server, read by the next start).
+// With a version header, Config.versions.map names each version
+// backend's version, and every backend sets the header from it on its
+// responses; it is replaced through the runtime API before the ranges,
+// so a backend's version is named before requests reach it.
 //
 // # Why a backend per version
 //

@@ -77,8 +77,11 @@ func New(cfg spec.HAProxyRouter, log *slog.Logger) (*Router, error) {
 	if cfg.ReloadTimeout <= 0 {
 		cfg.ReloadTimeout = spec.Duration(10 * time.Second)
 	}
-	fs := files{config: cfg.Config, mapFile: cfg.Config + ".map", stateFile: cfg.StateFile}
-	for _, p := range []string{fs.config, fs.mapFile, fs.stateFile} {
+	fs := files{config: cfg.Config, mapFile: cfg.Config + ".map", stateFile: cfg.StateFile, versionMap: cfg.Config + ".versions.map"}
+	if err := checkWord("versionHeader", cfg.VersionHeader); err != nil {
+		return nil, fmt.Errorf("haproxy router: %w", err)
+	}
+	for _, p := range []string{fs.config, fs.mapFile, fs.stateFile, fs.versionMap} {
 		if err := checkWord("path", p); err != nil {
 			return nil, fmt.Errorf("haproxy router: %w", err)
 		}
@@ -87,7 +90,7 @@ func New(cfg spec.HAProxyRouter, log *slog.Logger) (*Router, error) {
 		log = slog.Default()
 	}
 	rt := &Router{cfg: cfg, log: log, admin: runtime{cfg.Socket}, model: cfg.Config + ".json",
-		set:     settings{bind: cfg.Listen, timeout: cfg.Timeout.D(), files: fs},
+		set:     settings{bind: cfg.Listen, timeout: cfg.Timeout.D(), files: fs, versionHeader: cfg.VersionHeader},
 		resolve: lookupIP, current: &model{Services: map[string]*service{}}}
 	if err := rt.load(); err != nil {
 		return nil, err
@@ -125,7 +128,8 @@ func (rt *Router) load() error {
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{rt.set.files.config, file}, {rt.set.files.mapFile, renderMap(mapEntries(rt.current))}, {rt.set.files.stateFile, nil}} {
+	}{{rt.set.files.config, file}, {rt.set.files.mapFile, renderMap(mapEntries(rt.current))}, {rt.set.files.stateFile, nil},
+		{rt.set.files.versionMap, renderMap(versionEntries(rt.current))}} {
 		if _, err := os.Stat(f.path); errors.Is(err, os.ErrNotExist) {
 			if err := writeAtomic(f.path, f.data); err != nil {
 				return fmt.Errorf("haproxy router: %w", err)
@@ -245,6 +249,13 @@ func (rt *Router) runtimeChange(ctx context.Context, next *model) error {
 	if err := rt.admin.batch(ctx, join); err != nil {
 		return err
 	}
+	// The version map first: a backend's version is named before the
+	// ranges send it requests.
+	if rt.set.versionHeader != "" {
+		if err := rt.admin.replaceMap(ctx, rt.set.files.versionMap, versionEntries(next)); err != nil {
+			return err
+		}
+	}
 	if err := rt.admin.replaceMap(ctx, rt.set.files.mapFile, mapEntries(next)); err != nil {
 		return err
 	}
@@ -268,7 +279,8 @@ func (rt *Router) reload(ctx context.Context, next *model, file []byte, marker s
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{rt.set.files.mapFile, renderMap(mapEntries(next))}, {rt.set.files.stateFile, nil}, {rt.set.files.config, file}} {
+	}{{rt.set.files.mapFile, renderMap(mapEntries(next))}, {rt.set.files.versionMap, renderMap(versionEntries(next))},
+		{rt.set.files.stateFile, nil}, {rt.set.files.config, file}} {
 		if err := writeAtomic(f.path, f.data); err != nil {
 			return fmt.Errorf("haproxy router: %w", err)
 		}
@@ -354,6 +366,17 @@ func (rt *Router) verify(ctx context.Context, next *model) (string, error) {
 			problems = append(problems, fmt.Sprintf("map %s is %q, want %s", e[0], got[e[0]], e[1]))
 		}
 	}
+	if rt.set.versionHeader != "" {
+		got, err := rt.admin.showMap(ctx, rt.set.files.versionMap)
+		if err != nil {
+			return "", err
+		}
+		for _, e := range versionEntries(next) {
+			if got[e[0]] != e[1] {
+				problems = append(problems, fmt.Sprintf("version map %s is %q, want %s", e[0], got[e[0]], e[1]))
+			}
+		}
+	}
 	if len(problems) > 0 {
 		return "", fmt.Errorf("haproxy router: HAProxy does not serve the new split: %s", strings.Join(problems, "; "))
 	}
@@ -371,7 +394,8 @@ func (rt *Router) persist(next *model, file []byte, state string) error {
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{rt.set.files.config, file}, {rt.set.files.mapFile, renderMap(mapEntries(next))}, {rt.set.files.stateFile, ownState(state)}, {rt.model, js}} {
+	}{{rt.set.files.config, file}, {rt.set.files.mapFile, renderMap(mapEntries(next))}, {rt.set.files.versionMap, renderMap(versionEntries(next))},
+		{rt.set.files.stateFile, ownState(state)}, {rt.model, js}} {
 		if err := writeAtomic(f.path, f.data); err != nil {
 			return err
 		}

@@ -264,3 +264,44 @@ func TestWaitDrained(t *testing.T) {
 	}
 	all(t, d, 5, "v2")
 }
+
+// TestVersionHeader: with a version header, every answer names the
+// version that served it (the body says which backend did), through
+// weight changes and a version taking a backend another held.
+func TestVersionHeader(t *testing.T) {
+	d := haproxytest.New(t)
+	d.Router.VersionHeader = "X-Bluejay-Version"
+	rt, err := haproxy.New(d.Router, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, v2, v3 := backend(t, "v1"), backend(t, "v2"), backend(t, "v3")
+	check := func(n int) map[string]int {
+		t.Helper()
+		seen := map[string]int{}
+		for range n {
+			res, err := http.Get(d.URL() + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if h := res.Header.Get("X-Bluejay-Version"); h != string(body) {
+				t.Fatalf("answered by %s with X-Bluejay-Version %q", body, h)
+			}
+			seen[string(body)]++
+		}
+		return seen
+	}
+	set(t, rt, split(50, v2, v1))
+	if seen := check(60); seen["v1"] == 0 || seen["v2"] == 0 {
+		t.Errorf("a 50/50 split answered %v", seen)
+	}
+	// v3 replaces v1: a version new to the service takes a free backend
+	// through the runtime API, and the version map follows.
+	set(t, rt, router.Route{Service: "web", Backends: []router.Backend{
+		{Version: "v3", Weight: 100, Addrs: []string{v3}}, {Version: "v2", Weight: 0, Addrs: []string{v2}}}})
+	if seen := check(20); seen["v3"] != 20 {
+		t.Errorf("after v3 took all traffic: %v", seen)
+	}
+}

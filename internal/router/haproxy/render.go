@@ -16,6 +16,9 @@ import (
 // files are the paths HAProxy reads that bluejay writes.
 type files struct {
 	config, mapFile, stateFile string
+	// versionMap names each version backend's version, for the version
+	// header: a map of its own, as map_str_int would refuse its values.
+	versionMap string
 }
 
 // settings are the parts of the rendered file that come from the
@@ -24,6 +27,9 @@ type settings struct {
 	bind    string
 	timeout time.Duration
 	files   files
+	// versionHeader, when set, names the response header that carries
+	// the version that served the request.
+	versionHeader string
 }
 
 // markerPrefix names the empty backend that tells which generation of
@@ -89,6 +95,9 @@ func renderWith(m *model, st settings, state bool, marker string) []byte {
 			w("    balance roundrobin")
 			w("    load-server-state-from-file local")
 			w("    server-state-file-name %s", st.files.stateFile)
+			if st.versionHeader != "" {
+				w("    http-response set-header %s %%[str(%s),map(%s)]", st.versionHeader, mapKey(s.Name, i, "version"), st.files.versionMap)
+			}
 			for j, sv := range sl.Servers {
 				switch {
 				case state && sv.Addr != "" && sv.Ready:
@@ -233,6 +242,20 @@ func mapEntries(m *model) [][2]string {
 	for _, s := range m.sortedServices() {
 		for i, sl := range s.Slots {
 			out = append(out, [2]string{mapKey(s.Name, i, "lo"), strconv.Itoa(sl.Lo)}, [2]string{mapKey(s.Name, i, "hi"), strconv.Itoa(sl.Hi)})
+		}
+	}
+	return out
+}
+
+// versionEntries are the version map's entries: each version backend's
+// version (a backend no version holds has none).
+func versionEntries(m *model) [][2]string {
+	var out [][2]string
+	for _, s := range m.sortedServices() {
+		for i, sl := range s.Slots {
+			if sl.Version != "" {
+				out = append(out, [2]string{mapKey(s.Name, i, "version"), sl.Version})
+			}
 		}
 	}
 	return out
