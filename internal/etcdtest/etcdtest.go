@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,11 +17,13 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/bluejay-deploy/bluejay/internal/enginetest"
 )
 
 // RequireEnv names the environment variable that turns a missing etcd
 // into a test failure instead of a skip (CI sets it to 1).
-const RequireEnv = "BLUEJAY_REQUIRE_ENGINES"
+const RequireEnv = enginetest.RequireEnv
 
 // startTimeout bounds how long a new etcd may take to serve a read.
 const startTimeout = 30 * time.Second
@@ -171,66 +172,17 @@ func (s *Server) kill() {
 	<-s.done
 }
 
-var shared struct {
-	sync.Mutex
-	enabled bool
-	s       *Server
-	err     error
-}
+var shared = &enginetest.Shared[*Server]{Engine: "etcd", Start: Start, Stop: (*Server).Stop,
+	NotInstalled: []error{ErrNotInstalled}}
 
 // Main runs the tests of m with one etcd shared by every New, and stops
 // it when they end. Call it from TestMain: os.Exit(etcdtest.Main(m)).
-func Main(m *testing.M) int {
-	shared.Lock()
-	shared.enabled = true
-	shared.Unlock()
-	code := m.Run()
-	shared.Lock()
-	defer shared.Unlock()
-	if shared.s != nil {
-		if err := shared.s.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "etcdtest: stopping the shared etcd:", err)
-		}
-	}
-	return code
-}
+func Main(m *testing.M) int { return shared.Main(m) }
 
 // New returns a running etcd for the test: the binary's shared one under
 // Main, else one of its own stopped at t's cleanup. Without etcd it
 // skips the test, or fails it when BLUEJAY_REQUIRE_ENGINES=1.
 func New(t testing.TB) *Server {
 	t.Helper()
-	shared.Lock()
-	if shared.enabled {
-		defer shared.Unlock()
-		if shared.s == nil && shared.err == nil {
-			shared.s, shared.err = Start()
-		}
-		if shared.err != nil {
-			unavailable(t, shared.err)
-		}
-		return shared.s
-	}
-	shared.Unlock()
-	s, err := Start()
-	if err != nil {
-		unavailable(t, err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("etcdtest: %v", err)
-		}
-	})
-	return s
-}
-
-func unavailable(t testing.TB, err error) {
-	t.Helper()
-	if !errors.Is(err, ErrNotInstalled) {
-		t.Fatalf("etcdtest: starting etcd: %v", err)
-	}
-	if os.Getenv(RequireEnv) == "1" {
-		t.Fatalf("etcd is required (%s=1): %v", RequireEnv, err)
-	}
-	t.Skipf("etcd unavailable (set %s=1 to fail instead): %v", RequireEnv, err)
+	return shared.New(t)
 }

@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/bluejay-deploy/bluejay/internal/enginetest"
 	"github.com/bluejay-deploy/bluejay/internal/etcdtest"
 )
 
@@ -388,29 +388,12 @@ func (s *Server) kill() {
 	<-s.done
 }
 
-var shared struct {
-	sync.Mutex
-	enabled bool
-	s       *Server
-	err     error
-}
+var shared = &enginetest.Shared[*Server]{Engine: "kube-apiserver", Start: Start, Stop: (*Server).Stop,
+	NotInstalled: []error{ErrNotInstalled, etcdtest.ErrNotInstalled}}
 
 // Main runs the tests of m with one apiserver shared by every New, and
 // stops it when they end. Call it from TestMain: os.Exit(kubetest.Main(m)).
-func Main(m *testing.M) int {
-	shared.Lock()
-	shared.enabled = true
-	shared.Unlock()
-	code := m.Run()
-	shared.Lock()
-	defer shared.Unlock()
-	if shared.s != nil {
-		if err := shared.s.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "kubetest: stopping the shared kube-apiserver:", err)
-		}
-	}
-	return code
-}
+func Main(m *testing.M) int { return shared.Main(m) }
 
 // New returns a running apiserver for the test: the binary's shared one
 // under Main, else one of its own stopped at t's cleanup. Without
@@ -418,37 +401,5 @@ func Main(m *testing.M) int {
 // BLUEJAY_REQUIRE_ENGINES=1.
 func New(t testing.TB) *Server {
 	t.Helper()
-	shared.Lock()
-	if shared.enabled {
-		defer shared.Unlock()
-		if shared.s == nil && shared.err == nil {
-			shared.s, shared.err = Start()
-		}
-		if shared.err != nil {
-			unavailable(t, shared.err)
-		}
-		return shared.s
-	}
-	shared.Unlock()
-	s, err := Start()
-	if err != nil {
-		unavailable(t, err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("kubetest: %v", err)
-		}
-	})
-	return s
-}
-
-func unavailable(t testing.TB, err error) {
-	t.Helper()
-	if !errors.Is(err, ErrNotInstalled) && !errors.Is(err, etcdtest.ErrNotInstalled) {
-		t.Fatalf("kubetest: starting kube-apiserver: %v", err)
-	}
-	if os.Getenv(etcdtest.RequireEnv) == "1" {
-		t.Fatalf("kube-apiserver is required (%s=1): %v", etcdtest.RequireEnv, err)
-	}
-	t.Skipf("kube-apiserver unavailable (set %s=1 to fail instead): %v", etcdtest.RequireEnv, err)
+	return shared.New(t)
 }

@@ -23,11 +23,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	"github.com/bluejay-deploy/bluejay/internal/enginetest"
 )
 
 // RequireEnv names the environment variable that turns a missing
 // PostgreSQL into a test failure instead of a skip (CI sets it to 1).
-const RequireEnv = "BLUEJAY_REQUIRE_ENGINES"
+const RequireEnv = enginetest.RequireEnv
 
 // startTimeout bounds how long a new cluster may take to accept
 // connections.
@@ -349,16 +351,8 @@ func (c *Cluster) kill() {
 	}
 }
 
-// Shared cluster: started by the first New after Main began, stopped
-// when Main's tests end.
-var (
-	shared struct {
-		sync.Mutex
-		enabled bool
-		c       *Cluster
-		err     error
-	}
-)
+var shared = &enginetest.Shared[*Cluster]{Engine: "PostgreSQL", Start: Start, Stop: (*Cluster).Stop,
+	NotInstalled: []error{ErrNotInstalled}}
 
 // Main runs the tests of m with one cluster shared by every New, and
 // stops it when they end; use it in TestMain:
@@ -366,59 +360,12 @@ var (
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 //
 // The cluster is started only if a test asks for one.
-func Main(m *testing.M) int {
-	shared.Lock()
-	shared.enabled = true
-	shared.Unlock()
-	code := m.Run()
-	shared.Lock()
-	defer shared.Unlock()
-	if shared.c != nil {
-		if err := shared.c.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "pgtest: stopping the shared cluster:", err)
-		}
-	}
-	return code
-}
+func Main(m *testing.M) int { return shared.Main(m) }
 
 // New returns a running cluster for the test: the binary's shared one
 // under Main, else one of its own stopped at t's cleanup. Without
 // PostgreSQL it skips the test, or fails it when BLUEJAY_REQUIRE_ENGINES=1.
 func New(t testing.TB) *Cluster {
 	t.Helper()
-	shared.Lock()
-	if shared.enabled {
-		defer shared.Unlock()
-		if shared.c == nil && shared.err == nil {
-			shared.c, shared.err = Start()
-		}
-		if shared.err != nil {
-			unavailable(t, shared.err)
-		}
-		return shared.c
-	}
-	shared.Unlock()
-	c, err := Start()
-	if err != nil {
-		unavailable(t, err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("pgtest: %v", err)
-		}
-	})
-	return c
-}
-
-// unavailable skips or fails t because no cluster could be started:
-// skips only when PostgreSQL is not installed and RequireEnv is not 1.
-func unavailable(t testing.TB, err error) {
-	t.Helper()
-	if !errors.Is(err, ErrNotInstalled) {
-		t.Fatalf("pgtest: starting PostgreSQL: %v", err)
-	}
-	if os.Getenv(RequireEnv) == "1" {
-		t.Fatalf("PostgreSQL is required (%s=1): %v", RequireEnv, err)
-	}
-	t.Skipf("PostgreSQL unavailable (set %s=1 to fail instead): %v", RequireEnv, err)
+	return shared.New(t)
 }

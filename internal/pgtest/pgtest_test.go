@@ -67,7 +67,7 @@ func TestDBIsDroppedAtCleanup(t *testing.T) {
 func TestStartStop(t *testing.T) {
 	c, err := Start()
 	if err != nil {
-		unavailable(t, err)
+		shared.Unavailable(t, err)
 	}
 	if os.Geteuid() == 0 {
 		// Refused as root: it must run as the postgres user.

@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluejay-deploy/bluejay/internal/enginetest"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
 // RequireEnv names the environment variable that turns a missing NGINX
 // into a test failure instead of a skip (CI sets it to 1).
-const RequireEnv = "BLUEJAY_REQUIRE_ENGINES"
+const RequireEnv = enginetest.RequireEnv
 
 // Binary returns the nginx program: in PATH, else /usr/sbin/nginx.
 func Binary() (string, error) {
@@ -150,10 +151,7 @@ func (d *Daemon) Stop() error {
 func New(t testing.TB) *Daemon {
 	t.Helper()
 	if _, err := Binary(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("%v (%s=1: the real engines are required)", err, RequireEnv)
-		}
-		t.Skipf("%v: skipping the tests against a real NGINX (install nginx, or set %s=1 to make this a failure)", err, RequireEnv)
+		enginetest.Missing(t, "NGINX", err)
 	}
 	d, err := Start(t.TempDir())
 	if err != nil {
