@@ -7,38 +7,26 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/store"
+	"github.com/bluejay-deploy/bluejay/internal/store/storetest"
 )
 
-// history creates n ended rollouts of web (ended at t0), each with
-// perRollout events, then an active rollout of api, and returns web's ids
-// oldest first.
-func history(t *testing.T, s *Store, n, perRollout int) []int64 {
-	t.Helper()
-	var ids []int64
-	for range n {
-		ids = append(ids, ended(t, s, perRollout))
-	}
-	r := rollout("api", engine.PhaseProgressing)
-	if err := s.CreateRollout(context.Background(), &r, event(engine.PhaseDeploying, t0)); err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
-// ended creates a rollout of web that completed at t0 with perRollout
-// events, and returns its id.
-func ended(t *testing.T, s *Store, perRollout int) int64 {
+// ended stores r, a rollout that has ended, as one created active and
+// ended by its last update, with events (at least 2) events in all, and
+// returns its id.
+func ended(t *testing.T, s *Store, r engine.Rollout, events int) int64 {
 	t.Helper()
 	ctx := context.Background()
-	r := rollout("web", engine.PhaseProgressing)
-	if err := s.CreateRollout(ctx, &r, event(engine.PhaseDeploying, t0)); err != nil {
+	final := r
+	r.Phase, r.Ended = engine.PhaseProgressing, time.Time{}
+	if err := s.CreateRollout(ctx, &r, storetest.Event(engine.PhaseDeploying, storetest.T0)); err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i < perRollout; i++ {
-		if i == perRollout-1 {
-			r.Phase, r.Ended = engine.PhaseCompleted, t0
+	final.ID = r.ID
+	for i := 1; i < events; i++ {
+		if i == events-1 {
+			r = final
 		}
-		ev := event(r.Phase, t0)
+		ev := storetest.Event(r.Phase, storetest.T0)
 		if err := s.UpdateRollout(ctx, r, &ev); err != nil {
 			t.Fatal(err)
 		}
@@ -46,17 +34,11 @@ func ended(t *testing.T, s *Store, perRollout int) int64 {
 	return r.ID
 }
 
-func rolloutIDs(t *testing.T, s *Store, service string) []int64 {
-	t.Helper()
-	rs, err := s.ListRollouts(context.Background(), service, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for _, r := range rs {
-		ids = append(ids, r.ID)
-	}
-	return ids
+// completedAt is a completed rollout of web that ended at at.
+func completedAt(at time.Time) engine.Rollout {
+	r := storetest.Rollout("web", engine.PhaseCompleted)
+	r.PhaseSince, r.Ended = at, at
+	return r
 }
 
 func eventCount(t *testing.T, s *Store, service string) int {
@@ -68,63 +50,34 @@ func eventCount(t *testing.T, s *Store, service string) int {
 	return len(evs)
 }
 
-// TestPruneKeepsNewestRollouts: beyond maxRollouts, ended rollouts go
-// with their events (both copies of each key); the newest and the
-// active stay.
-func TestPruneKeepsNewestRollouts(t *testing.T) {
+// TestPruneAgeCountsFromEnded pins etcd's reading of a rollout's age:
+// from its Ended time, else from when its last phase began (PhaseSince),
+// whenever the rollout was written. (SQLite reads the last write
+// instead; the conformance suite tests only where the two agree.) Every
+// rollout here is written now, long after the times it carries.
+func TestPruneAgeCountsFromEnded(t *testing.T) {
 	s := openTemp(t)
-	ids := history(t, s, 5, 2)
-	n, evs, err := s.Prune(context.Background(), store.Retention{MaxRollouts: 2}, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 3 || evs != 6 {
-		t.Errorf("Prune deleted %d rollouts and %d events, want 3 and 6", n, evs)
-	}
-	if got := rolloutIDs(t, s, "web"); len(got) != 2 || got[0] != ids[4] || got[1] != ids[3] {
-		t.Errorf("web's rollouts after pruning = %v, want the newest two %v", got, ids[3:])
-	}
-	if got := rolloutIDs(t, s, ""); len(got) != 3 {
-		t.Errorf("all rollouts after pruning = %v, want web's two and api's active one", got)
-	}
-	if got := eventCount(t, s, "web"); got != 4 {
-		t.Errorf("web has %d events after pruning, want the 4 of the two kept rollouts", got)
-	}
-	if got := eventCount(t, s, ""); got != 5 {
-		t.Errorf("%d events in all after pruning, want 5", got)
-	}
-	if _, err := s.Rollout(context.Background(), ids[0]); err == nil {
-		t.Errorf("rollout %d still readable by id", ids[0])
-	}
-}
+	ctx := context.Background()
+	t0 := storetest.T0
+	// Its phase began long before it ended: only Ended says it is young.
+	byEnded := completedAt(t0)
+	byEnded.PhaseSince = t0.Add(-10 * time.Hour)
+	// No Ended: its age counts from PhaseSince.
+	bySince := storetest.Rollout("web", engine.PhaseFailed)
+	bySince.PhaseSince = t0
+	ids := []int64{ended(t, s, byEnded, 2), ended(t, s, bySince, 2), ended(t, s, completedAt(t0), 2)}
+	active := storetest.Create(t, s, storetest.Rollout("api", engine.PhaseProgressing)).ID
 
-// TestPruneByAgeKeepsLatestAndActive: rollouts that ended longer than
-// maxAge ago go, except a service's latest and the active ones.
-func TestPruneByAgeKeepsLatestAndActive(t *testing.T) {
-	s := openTemp(t)
-	ids := history(t, s, 3, 2)
 	ret := store.Retention{MaxAge: time.Hour}
-	if n, _, err := s.Prune(context.Background(), ret, t0.Add(30*time.Minute)); err != nil || n != 0 {
+	if n, _, err := s.Prune(ctx, ret, t0.Add(30*time.Minute)); err != nil || n != 0 {
 		t.Fatalf("Prune 30 minutes after they ended = %d, %v; want 0, nil", n, err)
 	}
-	n, _, err := s.Prune(context.Background(), ret, t0.Add(2*time.Hour))
-	if err != nil {
-		t.Fatal(err)
+	n, evs, err := s.Prune(ctx, ret, t0.Add(2*time.Hour))
+	if err != nil || n != 2 || evs != 4 {
+		t.Fatalf("Prune two hours after they ended = %d, %d, %v; want 2 rollouts and their 4 events", n, evs, err)
 	}
-	if n != 2 {
-		t.Errorf("Prune two hours on deleted %d rollouts, want 2", n)
-	}
-	if got := rolloutIDs(t, s, ""); len(got) != 2 || got[1] != ids[2] {
-		t.Errorf("rollouts left = %v, want api's active one and web's latest %d", got, ids[2])
-	}
-}
-
-// TestPruneWithoutLimitsDeletesNothing: no limits, no deletes.
-func TestPruneWithoutLimitsDeletesNothing(t *testing.T) {
-	s := openTemp(t)
-	history(t, s, 3, 2)
-	if n, evs, err := s.Prune(context.Background(), store.Retention{}, t0.Add(1000*time.Hour)); err != nil || n != 0 || evs != 0 {
-		t.Errorf("Prune with no limits = %d, %d, %v; want nothing deleted", n, evs, err)
+	if got := storetest.RolloutIDs(t, s, ""); len(got) != 2 || got[0] != active || got[1] != ids[2] {
+		t.Errorf("rollouts left = %v, want api's active %d and web's latest %d", got, active, ids[2])
 	}
 }
 
@@ -133,8 +86,10 @@ func TestPruneWithoutLimitsDeletesNothing(t *testing.T) {
 // left without their rollout go at the next.
 func TestPruneManyEventsAndOrphans(t *testing.T) {
 	s := openTemp(t)
-	ids := history(t, s, 2, 150)
-	n, evs, err := s.Prune(context.Background(), store.Retention{MaxRollouts: 1}, t0)
+	ctx := context.Background()
+	t0 := storetest.T0
+	ids := []int64{ended(t, s, completedAt(t0), 150), ended(t, s, completedAt(t0), 150)}
+	n, evs, err := s.Prune(ctx, store.Retention{MaxRollouts: 1}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,19 +99,25 @@ func TestPruneManyEventsAndOrphans(t *testing.T) {
 	if got := eventCount(t, s, "web"); got != 150 {
 		t.Errorf("web has %d events, want the kept rollout's 150", got)
 	}
+	if got := eventCount(t, s, ""); got != 150 {
+		t.Errorf("%d events in all, want the kept rollout's 150 (both copies of each pruned one deleted)", got)
+	}
 
 	// A prune that died after deleting the rollout, before its events.
-	gone := ended(t, s, 3)
-	if _, err := s.cli.Delete(context.Background(), s.rolloutKey(gone)); err != nil {
+	gone := ended(t, s, completedAt(t0), 3)
+	if _, err := s.cli.Delete(ctx, s.rolloutKey(gone)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.cli.Delete(context.Background(), s.rolloutsOf("web")+pad(gone)); err != nil {
+	if _, err := s.cli.Delete(ctx, s.rolloutsOf("web")+pad(gone)); err != nil {
 		t.Fatal(err)
 	}
-	if _, evs, err := s.Prune(context.Background(), store.Retention{MaxRollouts: 100}, t0); err != nil || evs != 3 {
+	if _, evs, err := s.Prune(ctx, store.Retention{MaxRollouts: 100}, t0); err != nil || evs != 3 {
 		t.Errorf("Prune of orphaned events = %d, %v; want 3", evs, err)
 	}
-	if got := rolloutIDs(t, s, "web"); len(got) != 1 || got[0] != ids[1] {
+	if got := eventCount(t, s, ""); got != 150 {
+		t.Errorf("%d events in all after sweeping orphans, want 150", got)
+	}
+	if got := storetest.RolloutIDs(t, s, "web"); len(got) != 1 || got[0] != ids[1] {
 		t.Errorf("web's rollouts = %v, want %d", got, ids[1])
 	}
 }

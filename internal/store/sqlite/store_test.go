@@ -5,17 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
-	"github.com/bluejay-deploy/bluejay/internal/metrics"
-	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/store"
+	"github.com/bluejay-deploy/bluejay/internal/store/storetest"
 )
 
 // openTemp opens a store in a fresh temporary directory.
@@ -29,66 +28,22 @@ func openTemp(t *testing.T) *Store {
 	return s
 }
 
-// t0 has nanoseconds and a zone other than UTC, to show that times
-// round-trip to the nanosecond.
-var t0 = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))
-
-func rollout(service string, phase engine.Phase) engine.Rollout {
-	return engine.Rollout{
-		Service:  service,
-		Strategy: "blue-green",
-		From:     platform.Version{Service: service, Label: "v1"},
-		To:       platform.Version{Service: service, Label: "v2", Args: []string{"--fail"}},
-		Params: engine.Params{
-			Replicas: 2, ReadyTimeout: 2 * time.Minute, Watch: 30 * time.Second,
-			MaxErrorRate: 0.05, MinRequests: 20, AutoPromote: true,
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		Open: func(t *testing.T) store.Store { return openTemp(t) },
+		// A second Store on the same file stands for another process:
+		// only SQLite's locking orders the two.
+		Another: func(t *testing.T, s store.Store) store.Store {
+			t.Helper()
+			o, err := Open(s.(*Store).Path())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { o.Close() })
+			return o
 		},
-		Phase:      phase,
-		Reason:     "because",
-		Weights:    map[string]int{"v1": 100, "v2": 0},
-		Exposure:   metrics.Counts{Requests: 7, Errors: 1},
-		Started:    t0,
-		PhaseSince: t0.Add(time.Second),
-	}
+	})
 }
-
-func event(phase engine.Phase, at time.Time) engine.Event {
-	return engine.Event{
-		Time: at, Phase: phase, Reason: "reason " + string(phase),
-		Weights: map[string]int{"v1": 100}, Numbers: map[string]float64{"errorRate": 0.25},
-	}
-}
-
-// create creates a rollout and fails the test on error.
-func create(t *testing.T, s *Store, r engine.Rollout) engine.Rollout {
-	t.Helper()
-	if err := s.CreateRollout(context.Background(), &r, event(r.Phase, t0)); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// end moves a rollout to a terminal phase.
-func end(t *testing.T, s *Store, r engine.Rollout) engine.Rollout {
-	t.Helper()
-	r.Phase = engine.PhaseCompleted
-	r.Ended = t0.Add(time.Hour)
-	if err := s.UpdateRollout(context.Background(), r, nil); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func ids[T any](list []T, id func(T) int64) []int64 {
-	out := []int64{}
-	for _, v := range list {
-		out = append(out, id(v))
-	}
-	return out
-}
-
-func rolloutID(r engine.Rollout) int64 { return r.ID }
-func eventID(e engine.Event) int64     { return e.ID }
 
 func TestOpenSetsPragmas(t *testing.T) {
 	s := openTemp(t)
@@ -127,7 +82,7 @@ func TestOpenOddPath(t *testing.T) {
 	if s.Path() != path {
 		t.Errorf("Path() = %q, want %q", s.Path(), path)
 	}
-	create(t, s, rollout("web", engine.PhaseDeploying))
+	storetest.Create(t, s, storetest.Rollout("web", engine.PhaseDeploying))
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*.db")); len(m) != 1 || m[0] != path {
 		t.Errorf("database files = %q, want [%q]", m, path)
 	}
@@ -152,8 +107,8 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	r := create(t, s, rollout("web", engine.PhasePreview))
-	if err := s.PutRoute(ctx, route("web", 10)); err != nil {
+	r := storetest.Create(t, s, storetest.Rollout("web", engine.PhasePreview))
+	if err := s.PutRoute(ctx, storetest.Route("web", 10)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -172,12 +127,12 @@ func TestReopen(t *testing.T) {
 	if evs, err := s.ListEvents(ctx, "web", 0); err != nil || len(evs) != 1 {
 		t.Errorf("events after reopen = %+v, %v; want 1", evs, err)
 	}
-	if routes, err := s.ListRoutes(ctx); err != nil || len(routes) != 1 || !routes[0].Equal(route("web", 10)) {
+	if routes, err := s.ListRoutes(ctx); err != nil || len(routes) != 1 || !routes[0].Equal(storetest.Route("web", 10)) {
 		t.Errorf("routes after reopen = %+v, %v", routes, err)
 	}
 	// The rollout is still active after the restart.
-	r2 := rollout("web", engine.PhaseDeploying)
-	if err := s.CreateRollout(ctx, &r2, event(r2.Phase, t0)); !errors.Is(err, store.ErrConflict) {
+	r2 := storetest.Rollout("web", engine.PhaseDeploying)
+	if err := s.CreateRollout(ctx, &r2, storetest.Event(r2.Phase, storetest.T0)); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("create after reopen: err = %v, want ErrConflict", err)
 	}
 }
@@ -194,6 +149,13 @@ func TestCommitSurvivesKill(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCommitSurvivesKill$")
 	cmd.Env = append(os.Environ(), "BLUEJAY_SQLITE_KILL_CHILD="+path)
 	cmd.Stderr = os.Stderr
+	// The child blocks on its stdin until it is killed; held open here,
+	// it closes (and the child exits) if this process dies first.
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -223,15 +185,15 @@ func TestCommitSurvivesKill(t *testing.T) {
 	}
 }
 
-// killChild commits, reports and waits to be killed.
+// killChild commits, reports and blocks on stdin until it is killed.
 func killChild(path string) {
 	s, err := Open(path)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	r := rollout("web", engine.PhaseDeploying)
-	ev := event(r.Phase, t0)
+	r := storetest.Rollout("web", engine.PhaseDeploying)
+	ev := storetest.Event(r.Phase, storetest.T0)
 	if err := s.CreateRollout(context.Background(), &r, ev); err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -242,6 +204,6 @@ func killChild(path string) {
 		os.Exit(1)
 	}
 	fmt.Printf("committed %d\n", r.ID)
-	time.Sleep(time.Minute) // killed long before
+	io.Copy(io.Discard, os.Stdin) // returns only if the parent died first
 	os.Exit(1)
 }
