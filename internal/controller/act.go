@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -46,7 +47,11 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 		return
 	}
 	err = l.c.Router.SetRoute(ctx, rt)
-	l.failing("applying route", err, slog.LevelError)
+	level := slog.LevelError
+	if errors.Is(err, router.ErrPending) {
+		level = slog.LevelInfo // written; the next step checks again
+	}
+	l.failing("applying route", err, level)
 	if err != nil {
 		return
 	}
@@ -193,6 +198,8 @@ func (l *loop) scale(ctx context.Context, a engine.Action) {
 	if len(running) <= a.Replicas || l.selfReady() { // such a platform drains what it removes
 		if len(running) > a.Replicas {
 			l.record(ctx, fmt.Sprintf("scaling %s from %d to %d instances", a.Version, len(running), a.Replicas))
+			// Its instance ids come back if it grows again: as new instances.
+			l.forgetReadiness(l.readinessKeys(running[a.Replicas:]))
 		}
 		if err := l.svc.Platform.Deploy(ctx, v); err != nil {
 			l.deployErr[a.Version] = fmt.Sprintf("scaling %s to %d: %v", a.Version, a.Replicas, err)
@@ -270,6 +277,7 @@ func (l *loop) stop(ctx context.Context, label, reason string) {
 	l.stopping[label] = true
 	l.record(ctx, fmt.Sprintf("stopping %s: %s", label, reason))
 	addrs := l.addrs(label)
+	keys := l.readinessKeys(l.svc.Platform.Instances(l.svc.Spec.Name, label))
 	go func() {
 		l.drain(ctx, addrs)
 		err := l.svc.Platform.Stop(ctx, l.svc.Spec.Name, label)
@@ -278,6 +286,7 @@ func (l *loop) stop(ctx context.Context, label, reason string) {
 			delete(l.deployed, label)
 			delete(l.deployErr, label)
 			l.monitor.Forget(addrs...)
+			l.forgetReadiness(keys)
 			if err != nil {
 				l.c.logger().Error("stopping version", "service", l.svc.Spec.Name, "version", label, "err", err)
 			}

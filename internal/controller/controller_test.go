@@ -16,6 +16,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
+	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
@@ -97,11 +98,17 @@ func newRig(t *testing.T, dbPath string, svc spec.Service, templates ...map[stri
 // newRigOn is newRig on a store of the caller's, which the rig closes.
 func newRigOn(t *testing.T, st store.Store, svc spec.Service, templates ...map[string]spec.AnalysisTemplate) *rig {
 	t.Helper()
-	p := &proxy.Proxy{VersionHeader: "X-Bluejay-Version", Logger: quiet}
 	plat := static.New()
 	for v, addrs := range svc.Platform.Static.Targets {
 		plat.SetTargets(svc.Name, v, addrs)
 	}
+	return newRigWith(t, st, svc, plat, templates...)
+}
+
+// newRigWith is newRigOn with a platform of the caller's.
+func newRigWith(t *testing.T, st store.Store, svc spec.Service, plat platform.Platform, templates ...map[string]spec.AnalysisTemplate) *rig {
+	t.Helper()
+	p := &proxy.Proxy{VersionHeader: "X-Bluejay-Version", Logger: quiet}
 	c := &controller.Controller{Store: st, Router: &routerbuiltin.Router{Proxy: p}, Metrics: &metricsbuiltin.Metrics{Proxy: p},
 		Drainer: p, Tick: 20 * time.Millisecond, DrainTimeout: time.Second, Logger: quiet}
 	if len(templates) > 0 {

@@ -85,6 +85,30 @@ func (l *loop) readiness(in platform.Instance) (key string, ready bool, lastErr 
 	return in.Addr, st.Ready, st.LastError
 }
 
+// readinessKeys are the keys readiness keeps of instances (see
+// readiness).
+func (l *loop) readinessKeys(ins []platform.Instance) []string {
+	keys := make([]string, len(ins))
+	for i, in := range ins {
+		keys[i] = in.Addr
+		if l.selfReady() {
+			keys[i] = in.ID
+		}
+	}
+	return keys
+}
+
+// forgetReadiness drops what was known of instances that are gone, so
+// that an instance that comes back under the same key (a Deployment's
+// pod index, a static target) starts afresh, not as one that lost its
+// readiness.
+func (l *loop) forgetReadiness(keys []string) {
+	for _, k := range keys {
+		delete(l.everReady, k)
+		delete(l.readySince, k)
+	}
+}
+
 // selfReady reports whether the platform reports readiness itself
 // (platform.Readiness): bluejay then probes nothing and drains nothing.
 func (l *loop) selfReady() bool {

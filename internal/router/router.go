@@ -5,8 +5,15 @@ package router
 
 import (
 	"context"
+	"errors"
 	"slices"
 )
+
+// ErrPending wraps SetRoute's answer when the change is written but its
+// data plane has not confirmed it live yet (a Gateway that has not
+// accepted the HTTPRoute): the caller may go on and call SetRoute with
+// the same route again, which then only checks.
+var ErrPending = errors.New("the change is not live yet")
 
 // Router applies a service's traffic split to a data plane.
 type Router interface {

@@ -36,7 +36,9 @@ import (
 //   - a version whose pods never become ready fails before the route
 //     ever names it, and its Deployment is deleted;
 //   - a canary whose pods stop being ready mid-rollout is rolled back:
-//     the route goes back to the stable version alone.
+//     the route goes back to the stable version alone;
+//   - a rolling update scales the new Deployment up and the old down a
+//     pod at a time, and an earlier version can come back the same way.
 func TestKubernetesCanaryThroughGatewayAPI(t *testing.T) {
 	k := kubetest.New(t)
 	ns := k.Namespace(t)
@@ -45,7 +47,7 @@ func TestKubernetesCanaryThroughGatewayAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v4Ready atomic.Bool
+	var v4Ready, v2Held atomic.Bool
 	v4Ready.Store(true)
 	kubetest.Kubelet(t, cs, ns, func(d *appsv1.Deployment) bool {
 		switch d.Labels[kube.LabelVersion] {
@@ -53,6 +55,8 @@ func TestKubernetesCanaryThroughGatewayAPI(t *testing.T) {
 			return false // never ready: a broken build
 		case "v4":
 			return v4Ready.Load()
+		case "v2":
+			return !v2Held.Load()
 		}
 		return true
 	})
@@ -195,6 +199,23 @@ services:
 		}
 		waitKubeGone(t, cs, ns, "web-v2")
 		splits.wait(t, "web-v5:8080=100")
+	})
+
+	// v2 comes back: its Deployment and pod indexes are the ones it had,
+	// and none may count as an instance that lost its readiness.
+	t.Run("an earlier version again", func(t *testing.T) {
+		s := s.on(t)
+		v2Held.Store(true) // its first pod starts unready, as pods do
+		d := s.cliBackground("deploy", "web", "v2", "--strategy", "rolling", "--wait")
+		s.waitStatus("v2's first pod up, not ready yet", 20*time.Second, func(st status) bool {
+			return slices.ContainsFunc(st.Instances, func(in instance) bool { return in.Version == "v2" && !in.Ready })
+		})
+		v2Held.Store(false)
+		if r := d.wait(); r.code != 0 {
+			t.Fatalf("v2 again: want exit 0, got:\n%s", r)
+		}
+		waitKubeGone(t, cs, ns, "web-v5")
+		splits.wait(t, "web-v2:8080=100")
 	})
 }
 

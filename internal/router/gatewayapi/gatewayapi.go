@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
-	watchtools "k8s.io/client-go/tools/watch"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
@@ -51,47 +51,109 @@ type Service struct {
 // ErrRejected wraps a Gateway's refusal of a route.
 var ErrRejected = errors.New("rejected by the gateway")
 
+
+// acceptWait bounds how long one SetRoute waits for acceptance before
+// answering router.ErrPending, so that a slow Gateway does not hold the
+// service's loop (and a person's abort) for AcceptTimeout.
+const acceptWait = 2 * time.Second
+
+// minCheck is the least time one SetRoute gives a check of acceptance.
+const minCheck = 200 * time.Millisecond
+
 // Router writes HTTPRoutes. It is safe for concurrent use.
 type Router struct {
 	client gwclient.Interface
 	cfg    Config
+
+	mu      sync.Mutex
+	pending map[string]written // by service: a change not yet accepted
+}
+
+// written is a change applied and awaiting acceptance.
+type written struct {
+	summary string    // what was written (summary of the spec)
+	gen     int64     // the route's generation it became
+	at      time.Time // when
 }
 
 var _ router.Router = (*Router)(nil)
 
 // New returns a Router that writes routes through client.
 func New(client gwclient.Interface, cfg Config) *Router {
-	return &Router{client: client, cfg: cfg}
+	return &Router{client: client, cfg: cfg, pending: map[string]written{}}
 }
 
 // SetRoute applies the service's HTTPRoute, checks that the API server
-// stored it as written, and waits for its Gateways to accept it.
+// stored it as written, and waits (up to acceptWait) for its Gateways to
+// accept it. A change not accepted yet answers router.ErrPending; calling again
+// with the same route only checks the acceptance, until AcceptTimeout
+// after the write, when it answers that the Gateway did not accept it.
 func (r *Router) SetRoute(ctx context.Context, rt router.Route) error {
 	svc, ok := r.cfg.Services[rt.Service]
 	if !ok {
 		return fmt.Errorf("gatewayapi: service %q is not configured", rt.Service)
 	}
 	want := r.route(rt, svc)
+	sum := summary(want.Spec)
+	r.mu.Lock()
+	w, ok := r.pending[rt.Service]
+	r.mu.Unlock()
+	if !ok || w.summary != sum {
+		gen, err := r.apply(ctx, want, svc.Namespace)
+		if err != nil {
+			return err
+		}
+		if r.cfg.AcceptTimeout <= 0 {
+			return nil
+		}
+		w = written{summary: sum, gen: gen, at: time.Now()}
+		r.mu.Lock()
+		r.pending[rt.Service] = w
+		r.mu.Unlock()
+	}
+	left := r.cfg.AcceptTimeout - time.Since(w.at)
+	pending, err := r.waitAccepted(ctx, svc.Namespace, want.Name, w.gen, want.Spec.ParentRefs, max(min(left, acceptWait), minCheck))
+	switch {
+	case err == nil && pending == "":
+		r.forget(rt.Service, w)
+		return nil
+	case err != nil:
+		r.forget(rt.Service, w)
+		return err
+	case left <= acceptWait:
+		return fmt.Errorf("httproute %s/%s not accepted within %s of the change: %s", svc.Namespace, want.Name, r.cfg.AcceptTimeout, pending)
+	}
+	return fmt.Errorf("httproute %s/%s: %w: waiting for the gateway to accept it: %s", svc.Namespace, want.Name, router.ErrPending, pending)
+}
+
+// forget drops the service's pending change if it is still w.
+func (r *Router) forget(service string, w written) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pending[service] == w {
+		delete(r.pending, service)
+	}
+}
+
+// apply writes the route by server-side apply and checks the stored
+// spec against the written one; it returns the route's generation.
+func (r *Router) apply(ctx context.Context, want *gwv1.HTTPRoute, ns string) (int64, error) {
 	body, err := json.Marshal(applied{want.TypeMeta, want.ObjectMeta, want.Spec}) // no status: the Gateway's
 	if err != nil {
-		return err
+		return 0, err
 	}
-	routes := r.client.GatewayV1().HTTPRoutes(svc.Namespace)
 	force := true
-	got, err := routes.Patch(ctx, want.Name, types.ApplyPatchType, body,
+	got, err := r.client.GatewayV1().HTTPRoutes(ns).Patch(ctx, want.Name, types.ApplyPatchType, body,
 		metav1.PatchOptions{FieldManager: kube.FieldManager, Force: &force})
 	if err != nil {
-		return fmt.Errorf("applying httproute %s/%s: %w", svc.Namespace, want.Name, err)
+		return 0, fmt.Errorf("applying httproute %s/%s: %w", ns, want.Name, err)
 	}
 	// The apply's answer is the stored object: what a read would return.
 	if w, g := summary(want.Spec), summary(got.Spec); w != g {
-		return fmt.Errorf("httproute %s/%s was stored otherwise than written (an older Gateway API CRD?):\nwrote:  %s\nstored: %s",
-			svc.Namespace, want.Name, w, g)
+		return 0, fmt.Errorf("httproute %s/%s was stored otherwise than written (an older Gateway API CRD?):\nwrote:  %s\nstored: %s",
+			ns, want.Name, w, g)
 	}
-	if r.cfg.AcceptTimeout <= 0 {
-		return nil
-	}
-	return r.waitAccepted(ctx, svc.Namespace, want.Name, got, want.Spec.ParentRefs)
+	return got.Generation, nil
 }
 
 // applied is what an apply sends: an HTTPRoute without its status.
@@ -187,20 +249,25 @@ func backend(service, version string, port int) gwv1.BackendObjectReference {
 
 // headerMatch matches a rule's header, or its cookie within the Cookie
 // header. Gateway API has exact and regular-expression header matches;
-// a prefix is a regular expression.
+// a prefix is a regular expression. Whether an implementation searches
+// for the expression (Go, NGINX) or requires it to match the whole value
+// (Envoy: Envoy Gateway, Istio, Cilium, Contour) is its own choice, so
+// the expressions written here match alike either way: anchored at both
+// ends, with the rest of the value spelt out. A rule's own regex is
+// passed as written, with the implementation's semantics.
 func headerMatch(rule router.Rule) gwv1.HTTPHeaderMatch {
 	if rule.Cookie != "" {
-		value := regexp.QuoteMeta(rule.Exact) + `(;|$)`
+		value := regexp.QuoteMeta(rule.Exact)
 		if rule.Exact == "" {
-			value = regexp.QuoteMeta(rule.Prefix) // validate refuses cookie regexes
+			value = regexp.QuoteMeta(rule.Prefix) + `[^;]*` // validate refuses cookie regexes
 		}
 		return gwv1.HTTPHeaderMatch{Type: ptr(gwv1.HeaderMatchRegularExpression), Name: "Cookie",
-			Value: `(^|;\s*)` + regexp.QuoteMeta(rule.Cookie) + "=" + value}
+			Value: `^(.*;\s*)?` + regexp.QuoteMeta(rule.Cookie) + "=" + value + `\s*(;.*)?$`}
 	}
 	m := gwv1.HTTPHeaderMatch{Type: ptr(gwv1.HeaderMatchExact), Name: gwv1.HTTPHeaderName(rule.Header), Value: rule.Exact}
 	switch {
 	case rule.Prefix != "":
-		m.Type, m.Value = ptr(gwv1.HeaderMatchRegularExpression), "^"+regexp.QuoteMeta(rule.Prefix)
+		m.Type, m.Value = ptr(gwv1.HeaderMatchRegularExpression), "^"+regexp.QuoteMeta(rule.Prefix)+".*$"
 	case rule.Regex != "":
 		m.Type, m.Value = ptr(gwv1.HeaderMatchRegularExpression), rule.Regex
 	}
@@ -240,60 +307,93 @@ func summary(s gwv1.HTTPRouteSpec) string {
 	return b.String()
 }
 
-// waitAccepted waits, following a watch on the route from the applied
-// revision, until every parent reports the route Accepted and its
-// references resolved at generation gen (or later), and fails at once
-// when one reports either False there.
-func (r *Router) waitAccepted(ctx context.Context, ns, name string, applied *gwv1.HTTPRoute, parents []gwv1.ParentReference) error {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.AcceptTimeout)
+// waitAccepted reads the route, then follows a watch on it for up to
+// wait, until every parent reports it Accepted with its references
+// resolved at generation gen (or later); it returns what the route still
+// waits for ("" once accepted), or an error when a parent rejected it or
+// the route cannot be read or watched at all (no permission, say).
+func (r *Router) waitAccepted(ctx context.Context, ns, name string, gen int64, parents []gwv1.ParentReference, wait time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	routes := r.client.GatewayV1().HTTPRoutes(ns)
-	gen, rv := applied.Generation, applied.ResourceVersion
-	var pending string
-	check := func(hr *gwv1.HTTPRoute) (bool, error) {
+	check := func(hr *gwv1.HTTPRoute) (string, error) {
 		if hr.Generation > gen {
 			gen = hr.Generation // a later change is being applied: judge that one
 		}
-		pending = accepted(hr, gen, parents)
+		pending := accepted(hr, gen, parents)
 		if strings.HasPrefix(pending, rejected) {
-			return false, fmt.Errorf("httproute %s/%s %w %s", ns, name, ErrRejected, strings.TrimPrefix(pending, rejected))
+			return "", fmt.Errorf("httproute %s/%s %w %s", ns, name, ErrRejected, strings.TrimPrefix(pending, rejected))
 		}
-		return pending == "", nil
+		return pending, nil
 	}
-	if done, err := check(applied); done || err != nil {
-		return err
-	}
+	backoff := 50 * time.Millisecond
+	pending := "the gateway has not reported on the route"
 	for {
-		w, err := routes.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(),
-			ResourceVersion: rv})
-		if err == nil {
-			_, err = watchtools.UntilWithoutRetry(ctx, w, func(ev watch.Event) (bool, error) {
-				hr, ok := ev.Object.(*gwv1.HTTPRoute)
-				if !ok {
-					return false, nil
-				}
-				rv = hr.ResourceVersion
-				return check(hr)
-			})
-			if err == nil || errors.Is(err, ErrRejected) {
-				return err
+		hr, err := routes.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case ctx.Err() != nil:
+			return pending, nil
+		case err != nil && fatal(err):
+			return "", fmt.Errorf("reading httproute %s/%s: %w", ns, name, err)
+		case err != nil:
+			pending = "reading the route: " + err.Error()
+		default:
+			if pending, err = check(hr); err != nil || pending == "" {
+				return pending, err
+			}
+			pending, err = r.follow(ctx, ns, name, hr.ResourceVersion, check)
+			if err != nil || pending == "" {
+				return pending, err
 			}
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("httproute %s/%s not accepted within %s: %s", ns, name, r.cfg.AcceptTimeout, pending)
+		// The read or the watch failed or ended early: try again, a
+		// little later each time.
+		select {
+		case <-ctx.Done():
+			return pending, nil
+		case <-time.After(backoff):
 		}
-		// The watch ended early (or its revision is too old): read the
-		// route and watch again from there.
-		hr, err := routes.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			pending = err.Error()
-			continue
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// follow watches the route from revision rv, checking each version of
+// it, until check says it is accepted or fails, the watch ends, or ctx
+// does; it returns what the route still waits for.
+func (r *Router) follow(ctx context.Context, ns, name, rv string, check func(*gwv1.HTTPRoute) (string, error)) (string, error) {
+	w, err := r.client.GatewayV1().HTTPRoutes(ns).Watch(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String(), ResourceVersion: rv})
+	if err != nil {
+		if fatal(err) {
+			return "", fmt.Errorf("watching httproute %s/%s: %w", ns, name, err)
 		}
-		rv = hr.ResourceVersion
-		if done, err := check(hr); done || err != nil {
-			return err
+		return "watching the route: " + err.Error(), nil
+	}
+	defer w.Stop()
+	pending := "the gateway has not reported on the route"
+	for {
+		select {
+		case <-ctx.Done():
+			return pending, nil
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return pending, nil
+			}
+			hr, isRoute := ev.Object.(*gwv1.HTTPRoute)
+			if !isRoute {
+				continue // an error event (an expired revision): the caller reads again
+			}
+			if pending, err = check(hr); err != nil || pending == "" {
+				return pending, err
+			}
 		}
 	}
+}
+
+// fatal reports whether an API error will not go away by retrying.
+func fatal(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) ||
+		apierrors.IsMethodNotSupported(err) || apierrors.IsBadRequest(err)
 }
 
 // rejected starts what accepted says of a parent that refused the route.

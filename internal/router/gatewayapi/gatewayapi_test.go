@@ -201,3 +201,30 @@ func BenchmarkSetRoute(b *testing.B) {
 		}
 	}
 }
+
+// TestPendingThenAccepted: a change the Gateway has not accepted yet
+// answers router.ErrPending after a short wait (the service's loop is not
+// held for acceptTimeout); asking again with the same route only checks,
+// without writing it again, and succeeds once the Gateway accepts it.
+func TestPendingThenAccepted(t *testing.T) {
+	rt, client, ns := setup(t, time.Minute)
+	start := time.Now()
+	err := rt.SetRoute(ctx(t), canary(10))
+	if !errors.Is(err, router.ErrPending) {
+		t.Fatalf("no gateway yet: %v, want ErrPending", err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("SetRoute held the caller %s", took)
+	}
+	gen := get(t, client, ns).Generation
+	kubetest.Gateway(t, client, ns, nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for err = rt.SetRoute(ctx(t), canary(10)); err != nil; err = rt.SetRoute(ctx(t), canary(10)) {
+		if !errors.Is(err, router.ErrPending) || time.Now().After(deadline) {
+			t.Fatalf("after the gateway came: %v", err)
+		}
+	}
+	if g := get(t, client, ns).Generation; g != gen {
+		t.Errorf("asking again wrote the route again: generation %d → %d", gen, g)
+	}
+}
