@@ -51,7 +51,6 @@ type Service struct {
 // ErrRejected wraps a Gateway's refusal of a route.
 var ErrRejected = errors.New("rejected by the gateway")
 
-
 // acceptWait bounds how long one SetRoute waits for acceptance before
 // answering router.ErrPending, so that a slow Gateway does not hold the
 // service's loop (and a person's abort) for AcceptTimeout.
