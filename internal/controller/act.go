@@ -323,6 +323,9 @@ const restartBackoff = 5 * time.Second
 // outside the rollout's judgement: the old version, and the new one once
 // it is stable.
 func (l *loop) supervise(ctx context.Context, obs engine.Observation) {
+	if l.selfReady() {
+		return // such a platform restarts its instances itself (the kubelet)
+	}
 	if obs.Old.Exited > 0 && !l.stopping[l.r.From.Label] && l.deployErr[l.r.From.Label] == "" {
 		l.restart(ctx, l.r.From, obs.Old.Problem)
 	}

@@ -202,6 +202,7 @@ func (l *loop) reread(ctx context.Context) {
 	l.c.logger().Warn("another controller wrote the rollout; carrying on from the stored one",
 		"service", l.svc.Spec.Name, "rollout", rs[0].ID, "phase", rs[0].Phase)
 	l.take(ctx, rs[0])
+	l.applied = router.Route{} // the other controller may have routed otherwise: route afresh
 }
 
 // run steps the rollout on every tick, readiness change, command or

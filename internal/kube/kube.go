@@ -36,10 +36,11 @@ const (
 )
 
 // Config returns the REST config of the cluster cfg names: its kubeconfig
-// file (and context) if set; else the pod's service account when bluejay
-// runs in a cluster; else $KUBECONFIG or ~/.kube/config.
+// file (and context) if set; else $KUBECONFIG if set; else the pod's
+// service account when bluejay runs in a cluster; else ~/.kube/config —
+// kubectl's order.
 func Config(cfg spec.KubernetesConfig) (*rest.Config, error) {
-	if cfg.Kubeconfig == "" && cfg.Context == "" {
+	if cfg.Kubeconfig == "" && cfg.Context == "" && os.Getenv("KUBECONFIG") == "" {
 		if c, err := rest.InClusterConfig(); err == nil {
 			return tune(c), nil
 		} else if !errors.Is(err, rest.ErrNotInCluster) {

@@ -57,6 +57,7 @@ func newKubePlatform(cfg *spec.Config, rc *rest.Config) (*kubeplatform.Platform,
 			Args: k.Args, Env: k.Env, Requests: k.Requests, Limits: k.Limits, StopGrace: k.StopGrace.D(),
 			Probe: kubeplatform.Probe{Path: s.Health.Path, Period: s.Health.Interval.D(), Timeout: s.Health.Timeout.D(),
 				Success: s.Health.HealthyThreshold, Failure: s.Health.UnhealthyThreshold},
+			ProgressDeadline: s.Health.ReadyTimeout.D(),
 		})
 	}
 	if n == 0 {

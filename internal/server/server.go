@@ -78,7 +78,7 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 		// The user's router serves users: bluejay runs no proxy.
 	case cfg.Proxy.Control == "":
 		if s.dp, err = newDataPlane(cfg.Proxy, log); err != nil {
-			st.Close()
+			s.closeOnError()
 			return nil, err
 		}
 	default:
@@ -326,12 +326,12 @@ func (s *Server) shutdown(adminSrv *http.Server, stopController func()) error {
 	}
 	err = errors.Join(err, adminSrv.Shutdown(ctx))
 	stopController()
+	if s.kube != nil {
+		s.kube.Close() // the Deployments keep running: they are the cluster's
+	}
 	if s.dp == nil || s.elector != nil {
 		s.log.Info("bluejay stopped; the instances keep serving (another proxy or controller may route to them) and the next leader adopts them")
 		return err
-	}
-	if s.kube != nil {
-		s.kube.Close() // the Deployments keep running: they are the cluster's
 	}
 	return errors.Join(err, s.processes.StopAll(ctx))
 }

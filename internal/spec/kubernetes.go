@@ -13,8 +13,8 @@ import (
 // gatewayAPI router talk to.
 type KubernetesConfig struct {
 	// Kubeconfig is the kubeconfig file, relative to the config file.
-	// Default "": the pod's service account when bluejay runs in the
-	// cluster, else $KUBECONFIG, else ~/.kube/config.
+	// Default "": $KUBECONFIG if set, else the pod's service account
+	// when bluejay runs in the cluster, else ~/.kube/config.
 	Kubeconfig string `yaml:"kubeconfig"`
 	// Context is the kubeconfig context to use. Default "": its current
 	// context.

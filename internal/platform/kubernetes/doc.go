@@ -15,9 +15,9 @@
 // Deployment's status counts the ready pods. The platform therefore has
 // the platform.Readiness capability and reports it on each instance;
 // bluejay sends no probes of its own. A Deployment whose Progressing
-// condition is False (its progress deadline passed) or whose
-// ReplicaFailure condition is True reports its unready instances as
-// exited, with the condition's reason, so that the rollout fails at once.
+// condition is False (its progress deadline, set to the service's ready
+// timeout, passed: pods that crash-loop or whose image cannot be pulled)
+// reports its unready instances as exited, with Kubernetes' reason.
 //
 // Instances are the Deployment's desired replicas, named NAME-0..N-1:
 // the first readyReplicas of them are ready (Kubernetes does not say

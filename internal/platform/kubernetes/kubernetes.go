@@ -59,6 +59,12 @@ type Config struct {
 	// Probe is the pods' readiness probe: an HTTP GET of Path on the
 	// container's port.
 	Probe Probe
+	// ProgressDeadline is the Deployment's progressDeadlineSeconds: how
+	// long its rollout may make no progress before Kubernetes reports it
+	// failed (then its unready instances are exited). 0 means
+	// Kubernetes' default (600s); set it to the service's ready timeout
+	// so that the reason is Kubernetes' own.
+	ProgressDeadline time.Duration
 }
 
 // Probe is an HTTP readiness probe.
@@ -182,6 +188,9 @@ func (p *Platform) Deploy(ctx context.Context, v platform.Version) error {
 	if err != nil {
 		return fmt.Errorf("deployment %s/%s: %w", c.Namespace, name, err)
 	}
+	if err := p.owned(ctx, c.Namespace, name, v); err != nil {
+		return err
+	}
 	opts := metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true}
 	if _, err := p.client.CoreV1().Services(c.Namespace).Apply(ctx, service(c, v, name), opts); err != nil {
 		return fmt.Errorf("service %s/%s: %w", c.Namespace, name, err)
@@ -196,15 +205,50 @@ func (p *Platform) Deploy(ctx context.Context, v platform.Version) error {
 	})
 }
 
+// owned refuses to write over a Deployment or Service of that name that
+// is not this version's: another service's version can have the same
+// name (web + api-v1 and web-api + v1 are both web-api-v1), or something
+// else made it. A forced apply would take it over.
+func (p *Platform) owned(ctx context.Context, ns, name string, v platform.Version) error {
+	want := kube.Labels(v.Service, v.Label)
+	check := func(kind string, labels map[string]string) error {
+		if labels[kube.LabelService] == want[kube.LabelService] && labels[kube.LabelVersion] == want[kube.LabelVersion] {
+			return nil
+		}
+		if svc := labels[kube.LabelService]; svc != "" {
+			return fmt.Errorf("%s %s/%s belongs to version %s of service %s, not %s of %s: rename a service so that their names differ",
+				kind, ns, name, labels[kube.LabelVersion], svc, v.Label, v.Service)
+		}
+		return fmt.Errorf("%s %s/%s exists and is not bluejay's (no %s label): remove or rename it", kind, ns, name, kube.LabelService)
+	}
+	if d, err := p.client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		if err := check("deployment", d.Labels); err != nil {
+			return err
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading deployment %s/%s: %w", ns, name, err)
+	}
+	if svc, err := p.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		return check("service", svc.Labels)
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading service %s/%s: %w", ns, name, err)
+	}
+	return nil
+}
+
 // Stop deletes the version's Deployment (Kubernetes stops its pods, each
 // with its grace period) and Service, and returns once the cache no
-// longer has the Deployment.
+// longer has the Deployment. Objects of that name that are not the
+// version's are left alone (an error says whose they are).
 func (p *Platform) Stop(ctx context.Context, service, version string) error {
 	c, lister, err := p.config(service)
 	if err != nil {
 		return err
 	}
 	name := kube.Name(service, version)
+	if err := p.owned(ctx, c.Namespace, name, platform.Version{Service: service, Label: version}); err != nil {
+		return fmt.Errorf("not stopping: %w", err)
+	}
 	bg := metav1.DeletePropagationBackground
 	err = p.client.AppsV1().Deployments(c.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -281,13 +325,18 @@ func instances(d *appsv1.Deployment, version string, port int) []platform.Instan
 	return out
 }
 
-// failure says why the Deployment will not get more pods ready by
-// itself, "" when nothing says so.
+// failure says why the Deployment will get no more pods ready by
+// itself, "" when nothing says so: its Progressing condition False (the
+// progress deadline passed), as of its current generation. A
+// ReplicaFailure (a quota, a surge the namespace cannot fit) is often
+// over in a moment, so it is not taken for one: the ready timeout, or the
+// progress deadline, judges it.
 func failure(d *appsv1.Deployment) string {
+	if d.Status.ObservedGeneration < d.Generation {
+		return "" // the conditions are about an older spec
+	}
 	for _, c := range d.Status.Conditions {
-		switch {
-		case c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue,
-			c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse:
+		if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse {
 			return strings.TrimSpace(fmt.Sprintf("%s: %s", c.Reason, c.Message))
 		}
 	}
@@ -365,8 +414,12 @@ func deployment(c Config, v platform.Version, name string, replicas int32) (*app
 	}
 	l := kube.Labels(v.Service, v.Label)
 	ann := map[string]string{kube.AnnotationVersion: v.Label}
+	spec := appsac.DeploymentSpec()
+	if c.ProgressDeadline > 0 {
+		spec.WithProgressDeadlineSeconds(seconds(c.ProgressDeadline))
+	}
 	return appsac.Deployment(name, c.Namespace).WithLabels(l).WithAnnotations(ann).
-		WithSpec(appsac.DeploymentSpec().WithReplicas(replicas).
+		WithSpec(spec.WithReplicas(replicas).
 			WithSelector(metaac.LabelSelector().WithMatchLabels(kube.Selector(v.Service, v.Label))).
 			WithTemplate(coreac.PodTemplateSpec().WithLabels(l).WithAnnotations(ann).WithSpec(pod))), nil
 }

@@ -54,7 +54,7 @@ var webConfig = kubernetes.Config{
 	Image: "registry.example.com/{{.Service}}:{{.Version}}", Port: 8080, Replicas: 2,
 	Args: []string{"--name={{.Service}}"}, Env: map[string]string{"VERSION": "{{.Version}}"},
 	Requests: map[string]string{"cpu": "100m"}, Limits: map[string]string{"memory": "128Mi"},
-	StopGrace: 20 * time.Second,
+	StopGrace: 20 * time.Second, ProgressDeadline: 90 * time.Second,
 	Probe:     kubernetes.Probe{Path: "/healthz", Period: 1500 * time.Millisecond, Timeout: time.Second, Success: 2, Failure: 3},
 }
 
@@ -120,6 +120,9 @@ func TestDeployWritesDeploymentAndService(t *testing.T) {
 	}
 	if pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds != 20 {
 		t.Errorf("grace = %v", pod.TerminationGracePeriodSeconds)
+	}
+	if pd := d.Spec.ProgressDeadlineSeconds; pd == nil || *pd != 90 {
+		t.Errorf("progressDeadlineSeconds = %v, want 90", pd)
 	}
 	svc, err := cs.CoreV1().Services(ns).Get(ctx(t), "web-v2", metav1.GetOptions{})
 	if err != nil {
@@ -187,7 +190,8 @@ func TestScaleAndStop(t *testing.T) {
 
 // TestFailedDeploymentExits: a Deployment whose progress deadline passed
 // reports its unready instances exited, with the condition's reason, so
-// that the rollout fails at once rather than at its ready timeout.
+// that the rollout fails with Kubernetes' reason. A ReplicaFailure (often
+// over in a moment) and a condition about an older generation do not.
 func TestFailedDeploymentExits(t *testing.T) {
 	p, cs, ns := setup(t, webConfig)
 	if err := p.Deploy(ctx(t), platform.Version{Service: "web", Label: "v3"}); err != nil {
@@ -195,6 +199,41 @@ func TestFailedDeploymentExits(t *testing.T) {
 	}
 	deps := cs.AppsV1().Deployments(ns)
 	d, err := deps.Get(ctx(t), "web-v3", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setStatus := func(st appsv1.DeploymentStatus) {
+		t.Helper()
+		d, err := deps.Get(ctx(t), "web-v3", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Status = st
+		if _, err := deps.UpdateStatus(ctx(t), d, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A quota refusal during a surge: not a failure by itself.
+	setStatus(appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue,
+			Reason: "FailedCreate", Message: "exceeded quota"}}})
+	poll(t, "one ready instance", func() bool { return ready(p.Instances("web", "v3")) == 1 })
+	for _, in := range p.Instances("web", "v3") {
+		if in.State != platform.StateRunning {
+			t.Errorf("a ReplicaFailure made %s %s (%s)", in.ID, in.State, in.LastExit)
+		}
+	}
+	// A failed condition about an older generation: not yet this spec's.
+	setStatus(appsv1.DeploymentStatus{ObservedGeneration: d.Generation - 1, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 0,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse,
+			Reason: "ProgressDeadlineExceeded", Message: "old"}}})
+	poll(t, "no ready instance", func() bool { return ready(p.Instances("web", "v3")) == 0 })
+	for _, in := range p.Instances("web", "v3") {
+		if in.State != platform.StateRunning {
+			t.Errorf("an older generation's condition made %s %s (%s)", in.ID, in.State, in.LastExit)
+		}
+	}
+	d, err = deps.Get(ctx(t), "web-v3", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,5 +305,37 @@ func TestOddVersionLabels(t *testing.T) {
 		if len(p.Instances("web", v)) != 2 {
 			t.Errorf("%s: no instances", v)
 		}
+	}
+}
+
+// TestNamesOfAnotherServiceAreNotTaken: web's v1-x and web-v1's x are
+// both web-v1-x; a deploy that would take over the other service's
+// objects is refused, and so is a stop that would delete them. An object
+// bluejay did not make is not taken either.
+func TestNamesOfAnotherServiceAreNotTaken(t *testing.T) {
+	p, cs, ns := setup(t, webConfig)
+	cfg := webConfig
+	cfg.Namespace = ns
+	p.Configure("web-v1", cfg)
+	if err := p.Deploy(ctx(t), platform.Version{Service: "web", Label: "v1-x"}); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Deploy(ctx(t), platform.Version{Service: "web-v1", Label: "x"})
+	if err == nil || !strings.Contains(err.Error(), "belongs to version v1-x of service web") {
+		t.Errorf("deploying over another service's objects: %v", err)
+	}
+	if err := p.Stop(ctx(t), "web-v1", "x"); err == nil {
+		t.Error("stopping deleted another service's objects")
+	}
+	if d, err := cs.AppsV1().Deployments(ns).Get(ctx(t), "web-v1-x", metav1.GetOptions{}); err != nil || d.Labels[kube.LabelService] != "web" {
+		t.Errorf("web's deployment after the refusals: %v, %v", d.Labels, err)
+	}
+	foreign := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web-v7", Namespace: ns},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	if _, err := cs.CoreV1().Services(ns).Create(ctx(t), foreign, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Deploy(ctx(t), platform.Version{Service: "web", Label: "v7"}); err == nil || !strings.Contains(err.Error(), "not bluejay's") {
+		t.Errorf("deploying over a service bluejay did not make: %v", err)
 	}
 }
