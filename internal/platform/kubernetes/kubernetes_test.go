@@ -55,7 +55,7 @@ var webConfig = kubernetes.Config{
 	Args: []string{"--name={{.Service}}"}, Env: map[string]string{"VERSION": "{{.Version}}"},
 	Requests: map[string]string{"cpu": "100m"}, Limits: map[string]string{"memory": "128Mi"},
 	StopGrace: 20 * time.Second, ProgressDeadline: 90 * time.Second,
-	Probe:     kubernetes.Probe{Path: "/healthz", Period: 1500 * time.Millisecond, Timeout: time.Second, Success: 2, Failure: 3},
+	Probe: kubernetes.Probe{Path: "/healthz", Period: 1500 * time.Millisecond, Timeout: time.Second, Success: 2, Failure: 3},
 }
 
 // poll waits for cond, failing t after a deadline.
