@@ -106,7 +106,7 @@ func (s *Store) doomed(kvs []*mvccpb.KeyValue, ret store.Retention, now time.Tim
 			}
 			old := ret.MaxAge > 0 && now.Sub(ended) > ret.MaxAge
 			beyond := ret.MaxRollouts > 0 && rank >= ret.MaxRollouts
-			if rank > 0 && !d.r.Phase.Active() && (old || beyond) {
+			if rank > 0 && d.r.Phase.Terminal() && (old || beyond) {
 				out = append(out, d)
 			}
 		}
