@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // RequireEnv names the environment variable that turns a missing engine
@@ -105,4 +106,25 @@ func (s *Shared[E]) Unavailable(t testing.TB, err error) {
 		}
 	}
 	t.Fatalf("starting %s: %v", s.Engine, err)
+}
+
+// WaitReady polls ready every interval until it returns nil, the engine
+// exits (done closes; exited tells why), or timeout passes; the error
+// names the engine and, past the timeout, ready's last error.
+func WaitReady(engine string, done <-chan struct{}, exited func() error, timeout, interval time.Duration, ready func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited at start: %v", engine, exited())
+		case <-time.After(interval):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s was not ready within %s: %v", engine, timeout, err)
+		}
+	}
 }

@@ -121,23 +121,12 @@ func (s *Server) waitReady() error {
 		return err
 	}
 	defer cli.Close()
-	deadline := time.Now().Add(startTimeout)
-	for {
+	return enginetest.WaitReady("etcd", s.done, func() error { return s.err }, startTimeout, 20*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		_, err := cli.Get(ctx, "/etcdtest-ready")
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("etcd exited at start: %v", s.err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd did not serve a read within %s: %v", startTimeout, err)
-		}
-	}
+		return err
+	})
 }
 
 // freePort returns a loopback port that was free a moment ago.

@@ -238,28 +238,16 @@ func (s *Server) start(bin string) error {
 // port opens; it is the CA of every client, so a ready answer also
 // proves that TLS verifies.
 func (s *Server) waitReady(certPath string) error {
-	deadline := time.Now().Add(startTimeout)
 	var client *http.Client
-	var last error
-	for {
+	return enginetest.WaitReady("kube-apiserver", s.done, func() error { return s.err }, startTimeout, 50*time.Millisecond, func() error {
 		if client == nil {
-			client, last = s.readyClient(certPath)
-		}
-		if client != nil {
-			last = s.ready(client)
-			if last == nil {
-				return nil
+			var err error
+			if client, err = s.readyClient(certPath); client == nil {
+				return err
 			}
 		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("kube-apiserver exited at start: %v", s.err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("kube-apiserver was not ready within %s: %v", startTimeout, last)
-		}
-	}
+		return s.ready(client)
+	})
 }
 
 // readyClient loads the serving cert once the apiserver has written it

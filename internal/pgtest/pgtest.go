@@ -202,24 +202,15 @@ func start(bindir, dir string, cred *syscall.Credential) (*Cluster, error) {
 // waitReady polls until postgres accepts a connection, exits, or
 // startTimeout passes.
 func (c *Cluster) waitReady() error {
-	deadline := time.Now().Add(startTimeout)
-	for {
+	return enginetest.WaitReady("postgres", c.done, func() error { return c.err }, startTimeout, 20*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		conn, err := pgx.Connect(ctx, c.URL())
-		cancel()
-		if err == nil {
-			conn.Close(context.Background())
-			return nil
+		if err != nil {
+			return err
 		}
-		select {
-		case <-c.done:
-			return fmt.Errorf("postgres exited at start: %v", c.err)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres did not accept connections within %s: %v", startTimeout, err)
-		}
-	}
+		return conn.Close(context.Background())
+	})
 }
 
 // freePort returns a loopback port that was free a moment ago.
