@@ -20,9 +20,11 @@ import (
 // and so cannot be waited for, is checked for having exited.
 const adoptPoll = 100 * time.Millisecond
 
-// state is the state file: the instances running when it was written.
+// state is the state file: the instances running when it was written,
+// and the versions Deploy was asked to run (with their replica counts).
 type state struct {
-	Instances []record `json:"instances"`
+	Instances []record           `json:"instances"`
+	Wanted    []platform.Version `json:"wanted,omitempty"`
 }
 
 // record is one running instance in the state file.
@@ -68,6 +70,12 @@ func (p *Platform) saveLocked() {
 		}
 	}
 	slices.SortFunc(st.Instances, func(a, b record) int { return cmpRecord(a, b) })
+	for _, v := range p.wanted {
+		st.Wanted = append(st.Wanted, v)
+	}
+	slices.SortFunc(st.Wanted, func(a, b platform.Version) int {
+		return cmpRecord(record{Service: a.Service, Version: a.Label}, record{Service: b.Service, Version: b.Label})
+	})
 	if err := writeAtomic(p.stateFile, st); err != nil {
 		slog.Default().Warn("writing the instance state file", "path", p.stateFile, "err", err)
 	}
@@ -123,9 +131,11 @@ func writeAtomic(path string, v any) error {
 // run: a bluejay that was killed, or stopped while a separate proxy kept
 // serving, left them running, and adopting them means the routes that
 // point at them stay valid. A listed process that is gone, or whose pid
-// now belongs to another process, is skipped (the next Deploy starts
-// that replica again); instances of a service that is no longer
-// configured are stopped. It returns how many instances it adopted.
+// now belongs to another process, is not adopted; instances of a service
+// that is no longer configured are stopped. Then every version the last
+// run wanted (Deploy without a Stop since) gets its missing replicas
+// started: those that died, and those a killed Deploy never started. It
+// returns how many instances it adopted.
 // Call it after Configure and before the first Deploy.
 func (p *Platform) Adopt(ctx context.Context) (int, error) {
 	p.mu.Lock()
@@ -162,12 +172,26 @@ func (p *Platform) Adopt(ctx context.Context) (int, error) {
 		}
 		n++
 	}
+	var wanted []platform.Version
+	var logs []*slog.Logger
+	for _, v := range st.Wanted {
+		if cfg, ok := p.configs[v.Service]; ok {
+			wanted, logs = append(wanted, v), append(logs, cfg.logger())
+		}
+	}
 	p.saveLocked()
 	p.mu.Unlock()
 	for _, inst := range orphans {
 		inst.log.Info("stopping an instance of a service no longer configured")
 		if err := inst.stop(ctx, DefaultStopGrace); err != nil {
 			return n, err
+		}
+	}
+	// The rest of what was wanted: replicas a killed bluejay had not
+	// started yet, and those that died while it was down.
+	for i, v := range wanted {
+		if err := p.Deploy(ctx, v); err != nil {
+			logs[i].Error("starting the instances a previous run wanted", "service", v.Service, "version", v.Label, "err", err)
 		}
 	}
 	return n, nil

@@ -103,10 +103,54 @@ func TestAdoptSkipsAReusedPID(t *testing.T) {
 	if err := os.WriteFile(state, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	pid := int(st["instances"][0]["pid"].(float64))
 	second, n := restart(t, state, cfg)
-	if n != 0 || len(second.Instances("web", "v1")) != 0 {
-		t.Errorf("adopted %d (%+v), want none: the pid belongs to another process", n, second.Instances("web", "v1"))
+	if n != 0 {
+		t.Errorf("adopted %d, want none: the pid belongs to another process", n)
 	}
+	// v1 is still wanted: a new instance replaces the one not adopted.
+	if ins := second.Instances("web", "v1"); len(ins) != 1 || ins[0].PID == pid || ins[0].State != platform.StateRunning {
+		t.Errorf("after adoption: %+v, want one new instance (not pid %d)", ins, pid)
+	}
+}
+
+// TestAdoptStartsWhatAKilledDeployDidNot: a bluejay killed in the middle
+// of a Deploy had recorded the version's replicas before starting any:
+// the next one adopts the instance that started and starts the other
+// (regression: the crash harness found a version left at 1 of 2
+// instances, which then failed its ready timeout).
+func TestAdoptStartsWhatAKilledDeployDidNot(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state.json")
+	cfg := process.Config{Replicas: 2, LogDir: t.TempDir()}
+	first, _ := newPlatform(t, cfg)
+	first.SetStateFile(state)
+	before := deploy(t, first, platform.Version{Service: "web", Label: "v1"})
+
+	// As if the kill came after replica 0 started, before replica 1 did.
+	var st map[string]any
+	b, _ := os.ReadFile(state)
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["instances"] = st["instances"].([]any)[:1]
+	b, _ = json.Marshal(st)
+	if err := os.WriteFile(state, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(before[1].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "replica 1 gone", func() bool { return processGone(before[1].PID) })
+
+	second, n := restart(t, state, cfg)
+	if n != 1 {
+		t.Errorf("adopted %d, want replica 0", n)
+	}
+	after := second.Instances("web", "v1")
+	if len(after) != 2 || after[0].PID != before[0].PID || after[1].State != platform.StateRunning || after[1].PID == before[1].PID {
+		t.Fatalf("after adoption: %+v; want replica 0 adopted and replica 1 started", after)
+	}
+	waitStatus(t, after[1].Addr, "/healthz", 200)
 }
 
 func TestAdoptStopsInstancesOfRemovedServices(t *testing.T) {

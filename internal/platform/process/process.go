@@ -73,6 +73,11 @@ type Platform struct {
 	mu       sync.Mutex
 	configs  map[string]Config
 	versions map[key][]*instance // indexed by replica; nil: a slot to fill
+	// wanted is every version Deploy was asked to run and Stop was not,
+	// with its replica count: recorded in the state file before any
+	// instance starts, so that a bluejay killed half-way through a
+	// Deploy starts the rest on Adopt.
+	wanted map[key]platform.Version
 	// stateFile records the running instances for Adopt; "" records nothing.
 	stateFile string
 }
@@ -90,7 +95,7 @@ type key struct{ service, version string }
 
 // New returns a Platform with no services configured.
 func New() *Platform {
-	return &Platform{configs: map[string]Config{}, versions: map[key][]*instance{}}
+	return &Platform{configs: map[string]Config{}, versions: map[key][]*instance{}, wanted: map[key]platform.Version{}}
 }
 
 // Configure sets how the service's versions run. It affects instances
@@ -132,6 +137,10 @@ func (p *Platform) deploy(ctx context.Context, v platform.Version) ([]*instance,
 	if v.Replicas > 0 {
 		n = v.Replicas
 	}
+	want := v
+	want.Replicas = n
+	p.wanted[k] = want
+	p.saveLocked() // the intent first: see wanted
 	extra := p.trim(k, n)
 	return extra, cfg, p.startMissing(ctx, cfg, v, k, n)
 }
@@ -191,6 +200,7 @@ func (p *Platform) Stop(ctx context.Context, service, version string) error {
 	k := key{service, version}
 	insts := p.versions[k]
 	delete(p.versions, k)
+	delete(p.wanted, k)
 	insts = slices.DeleteFunc(insts, func(inst *instance) bool { return inst == nil })
 	for _, inst := range insts {
 		inst.stopping = true // so the waiter does not report an unexpected exit
