@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	appsac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -173,7 +174,9 @@ func (p *Platform) config(service string) (Config, appslisters.DeploymentLister,
 
 // Deploy applies the version's Service and Deployment with its replicas
 // (v.Replicas, else the configured count), and returns once the cache
-// sees the change: a new Deployment starts with no ready pods.
+// sees the change: a new Deployment starts with no ready pods. A version
+// whose Deployment exists is only scaled: its pods keep the spec they
+// were deployed with.
 func (p *Platform) Deploy(ctx context.Context, v platform.Version) error {
 	c, lister, err := p.config(v.Service)
 	if err != nil {
@@ -195,8 +198,18 @@ func (p *Platform) Deploy(ctx context.Context, v platform.Version) error {
 	if _, err := p.client.CoreV1().Services(c.Namespace).Apply(ctx, service(c, v, name), opts); err != nil {
 		return fmt.Errorf("service %s/%s: %w", c.Namespace, name, err)
 	}
-	applied, err := p.client.AppsV1().Deployments(c.Namespace).Apply(ctx, dep, opts)
-	if err != nil {
+	deps := p.client.AppsV1().Deployments(c.Namespace)
+	var applied *appsv1.Deployment
+	if cur, err := lister.Deployments(c.Namespace).Get(name); err == nil && cur.DeletionTimestamp == nil {
+		// A version is one build: once it runs, only its replicas change.
+		// Re-applying the whole spec would roll its pods to whatever the
+		// config says now (another image template, say), ungated.
+		patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)
+		applied, err = deps.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: kube.FieldManager})
+		if err != nil {
+			return fmt.Errorf("scaling deployment %s/%s: %w", c.Namespace, name, err)
+		}
+	} else if applied, err = deps.Apply(ctx, dep, opts); err != nil {
 		return fmt.Errorf("deployment %s/%s: %w", c.Namespace, name, err)
 	}
 	return waitCache(ctx, func() bool {

@@ -171,6 +171,23 @@ func TestScaleAndStop(t *testing.T) {
 	}
 	poll(t, "1 ready", func() bool { return ready(p.Instances("web", "v1")) == 1 })
 
+	// The config changes (a new image template): v1 keeps its build, and
+	// only its replicas move.
+	cfg := webConfig
+	cfg.Namespace, cfg.Image = ns, "registry.example.com/other:{{.Version}}"
+	p.Configure("web", cfg)
+	v.Replicas = 3
+	if err := p.Deploy(ctx(t), v); err != nil {
+		t.Fatal(err)
+	}
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx(t), "web-v1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/web:v1" || *d.Spec.Replicas != 3 {
+		t.Errorf("after scaling with another config: image %s, replicas %d; want web:v1 and 3", img, *d.Spec.Replicas)
+	}
+
 	if err := p.Stop(ctx(t), "web", "v1"); err != nil {
 		t.Fatal(err)
 	}
