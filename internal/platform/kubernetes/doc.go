@@ -4,8 +4,10 @@
 // and a Service of the same name selecting its pods, to which the Gateway
 // API router sends the version's share of traffic.
 //
-// Everything is written by server-side apply (field manager bluejay), so
-// Deploy is idempotent and a scale is one apply of replicas. Reads come
+// A new version is written by server-side apply (field manager bluejay),
+// so Deploy is idempotent; a version whose Deployment exists is only
+// scaled (a patch of its replicas), so that a changed config never rolls
+// a running version's pods to another build. Reads come
 // from an informer's cache of bluejay's Deployments (one watch per
 // namespace), which is also how Instances stays cheap enough for the
 // controller to call on every tick.
