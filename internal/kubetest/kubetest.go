@@ -59,6 +59,8 @@ type Server struct {
 	token string // bearer token of a system:masters user
 	ca    []byte // PEM bundle the serving cert verifies against
 
+	authz string // --authorization-mode
+
 	etcd *etcdtest.Server
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -71,7 +73,18 @@ type Server struct {
 // passes, then installs the Gateway API standard CRDs and waits until
 // they are established and served. A start that loses its port to
 // another process is retried.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return StartWith(Options{}) }
+
+// Options tune a Server.
+type Options struct {
+	// RBAC enforces role-based access control (--authorization-mode=RBAC)
+	// instead of allowing everything; the admin token stays in
+	// system:masters, which RBAC lets do anything.
+	RBAC bool
+}
+
+// StartWith is Start with options.
+func StartWith(o Options) (*Server, error) {
 	bin, err := binary()
 	if err != nil {
 		return nil, err
@@ -80,7 +93,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := startIn(bin, dir)
+	s, err := startIn(bin, dir, o)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -132,12 +145,15 @@ func isExecutable(p string) bool {
 // startIn starts etcd, writes the apiserver's credentials into dir, and
 // starts the apiserver, up to three times while the port it picked turns
 // out to be taken.
-func startIn(bin, dir string) (*Server, error) {
+func startIn(bin, dir string, o Options) (*Server, error) {
 	etcd, err := etcdtest.Start()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, etcd: etcd, token: rand.Text()}
+	s := &Server{Dir: dir, etcd: etcd, token: rand.Text(), authz: "AlwaysAllow"}
+	if o.RBAC {
+		s.authz = "RBAC"
+	}
 	if err := s.writeCredentials(); err != nil {
 		etcd.Stop()
 		return nil, err
@@ -201,7 +217,7 @@ func (s *Server) start(bin string) error {
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		"--cert-dir="+certs,
-		"--authorization-mode=AlwaysAllow",
+		"--authorization-mode="+s.authz,
 		"--token-auth-file="+filepath.Join(s.Dir, "tokens.csv"),
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-signing-key-file="+filepath.Join(s.Dir, "sa.key"),
@@ -333,10 +349,17 @@ func (s *Server) Clientset(t testing.TB) kubernetes.Interface {
 // one, "bluejay-test", with namespace "default".
 func (s *Server) Kubeconfig(t testing.TB) string {
 	t.Helper()
+	return s.KubeconfigToken(t, s.token)
+}
+
+// KubeconfigToken is Kubeconfig for another bearer token, such as a
+// service account's.
+func (s *Server) KubeconfigToken(t testing.TB, token string) string {
+	t.Helper()
 	const name = "bluejay-test"
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters[name] = &clientcmdapi.Cluster{Server: s.host, CertificateAuthorityData: bytes.Clone(s.ca)}
-	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: s.token}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: token}
 	cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name, Namespace: "default"}
 	cfg.CurrentContext = name
 	path := filepath.Join(t.TempDir(), "kubeconfig")
@@ -378,6 +401,15 @@ func (s *Server) kill() {
 
 var shared = &enginetest.Shared[*Server]{Engine: "kube-apiserver", Start: Start, Stop: (*Server).Stop,
 	NotInstalled: []error{ErrNotInstalled, etcdtest.ErrNotInstalled}}
+
+// NewRBAC returns an apiserver of t's own that enforces RBAC (stopped
+// at t's cleanup; not the shared one), with the skips and failures of New.
+func NewRBAC(t testing.TB) *Server {
+	t.Helper()
+	own := &enginetest.Shared[*Server]{Engine: "kube-apiserver", Start: func() (*Server, error) { return StartWith(Options{RBAC: true}) },
+		Stop: (*Server).Stop, NotInstalled: shared.NotInstalled}
+	return own.New(t)
+}
 
 // Main runs the tests of m with one apiserver shared by every New, and
 // stops it when they end. Call it from TestMain: os.Exit(kubetest.Main(m)).

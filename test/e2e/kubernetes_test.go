@@ -63,49 +63,7 @@ func TestKubernetesCanaryThroughGatewayAPI(t *testing.T) {
 	kubetest.Gateway(t, gw, ns, nil)
 	splits := followRoute(t, gw, ns)
 
-	dir := t.TempDir()
-	s := &server{t: t, dir: dir, proxy: "", admin: freeAddr(t), token: "e2e-token", logPath: filepath.Join(t.TempDir(), "serve.log")}
-	s.config = filepath.Join(dir, "bluejay.yaml")
-	cfg := fmt.Sprintf(`admin: {listen: %s, token: %s}
-store: {path: %q}
-kubernetes: {kubeconfig: %q, namespace: %s}
-router:
-  gatewayAPI:
-    parentRefs: [{name: public}]
-    acceptTimeout: 10s
-prometheus: {address: "http://127.0.0.1:9"}   # no analysis step reads it here
-services:
-  - name: web
-    version: v1
-    platform:
-      kubernetes: {image: "registry.example.com/web:{{.Version}}", port: 8080, replicas: 2}
-    health: {readyTimeout: 4s}
-    strategy: canary
-    rolling: {minHealthyTime: 300ms}
-    canary:
-      analysis: prometheus
-      scaleDownDelay: 1s
-      abortScaleDownDelay: 1s
-      steps:
-        - setWeight: 20
-        - pause: {duration: 1s}
-        - setWeight: 60
-        - pause: {duration: 1s}
-        - setWeight: 100
-`, s.admin, s.token, filepath.Join(dir, "bluejay.db"), k.Kubeconfig(t), ns)
-	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.stopAtCleanup()
-		if t.Failed() {
-			s.dumpLogs()
-		}
-	})
-	s.start()
-	s.waitStatus("v1 Completed", 30*time.Second, func(st status) bool {
-		return st.Rollout.To.Label == "v1" && st.Rollout.Phase == "Completed"
-	})
+	s := startKubeServer(t, k.Kubeconfig(t), ns)
 	splits.wait(t, "web-v1:8080=100")
 
 	t.Run("healthy canary", func(t *testing.T) {
@@ -226,6 +184,57 @@ func replicas(cs k8s.Interface, ns, name string) int32 {
 		return -1
 	}
 	return *d.Spec.Replicas
+}
+
+// startKubeServer starts `bluejay serve` for service web on the
+// kubernetes platform in ns, routed by the Gateway API router, with the
+// cluster of kubeconfig, and waits until v1 is Completed.
+func startKubeServer(t *testing.T, kubeconfig, ns string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{t: t, dir: dir, proxy: "", admin: freeAddr(t), token: "e2e-token", logPath: filepath.Join(t.TempDir(), "serve.log")}
+	s.config = filepath.Join(dir, "bluejay.yaml")
+	cfg := fmt.Sprintf(`admin: {listen: %s, token: %s}
+store: {path: %q}
+kubernetes: {kubeconfig: %q, namespace: %s}
+router:
+  gatewayAPI:
+    parentRefs: [{name: public}]
+    acceptTimeout: 10s
+prometheus: {address: "http://127.0.0.1:9"}   # no analysis step reads it here
+services:
+  - name: web
+    version: v1
+    platform:
+      kubernetes: {image: "registry.example.com/web:{{.Version}}", port: 8080, replicas: 2}
+    health: {readyTimeout: 4s}
+    strategy: canary
+    rolling: {minHealthyTime: 300ms}
+    canary:
+      analysis: prometheus
+      scaleDownDelay: 1s
+      abortScaleDownDelay: 1s
+      steps:
+        - setWeight: 20
+        - pause: {duration: 1s}
+        - setWeight: 60
+        - pause: {duration: 1s}
+        - setWeight: 100
+`, s.admin, s.token, filepath.Join(dir, "bluejay.db"), kubeconfig, ns)
+	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.stopAtCleanup()
+		if t.Failed() {
+			s.dumpLogs()
+		}
+	})
+	s.start()
+	s.waitStatus("v1 Completed", 30*time.Second, func(st status) bool {
+		return st.Rollout.To.Label == "v1" && st.Rollout.Phase == "Completed"
+	})
+	return s
 }
 
 // routeLog records every split a route goes through, as a Gateway
