@@ -131,6 +131,12 @@ func splitDeploys(actions []engine.Action) (deploys, rest []engine.Action) {
 }
 
 func (l *loop) deploy(ctx context.Context, a engine.Action) {
+	if l.stopping[a.Version] {
+		// Its stop, under way in the background, would take the new
+		// instances with it: once it is done the version no longer runs,
+		// and the engine asks again.
+		return
+	}
 	v := l.versionSpec(a.Version)
 	l.deployed[a.Version] = true
 	if err := l.svc.Platform.Deploy(ctx, v); err != nil {

@@ -35,6 +35,11 @@ func (l *loop) versionObs(label string) engine.VersionObs {
 	if e := l.deployErr[label]; e != "" {
 		return engine.VersionObs{Started: true, Exited: 1, Problem: e}
 	}
+	if l.stopping[label] {
+		// Being stopped: what runs now is about to go. A rollout that
+		// wants the version again waits for the stop, then deploys it.
+		return v
+	}
 	insts := l.svc.Platform.Instances(l.svc.Spec.Name, label)
 	v.Started = len(insts) > 0
 	for _, in := range insts {

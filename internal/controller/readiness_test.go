@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/platform/static"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
 )
@@ -92,4 +94,96 @@ func TestVersionDeployedAgainStartsAfresh(t *testing.T) {
 	if v, _ := r.get(); v != "v1" {
 		t.Errorf("after v1 came back, users get %q", v)
 	}
+}
+
+// slowStop is the static platform with a Stop that waits to be let go,
+// recording the order of calls.
+type slowStop struct {
+	platform.Platform
+	release chan struct{}
+	mu      sync.Mutex
+	calls   []string
+}
+
+func (p *slowStop) log(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, s)
+}
+
+func (p *slowStop) Deploy(ctx context.Context, v platform.Version) error {
+	p.log("deploy " + v.Label)
+	return p.Platform.Deploy(ctx, v)
+}
+
+func (p *slowStop) Stop(ctx context.Context, service, version string) error {
+	p.log("stop " + version + " begins")
+	if version == "v1" {
+		<-p.release
+	}
+	defer p.log("stop " + version + " ends")
+	return p.Platform.Stop(ctx, service, version)
+}
+
+// TestDeployWaitsForTheVersionsStop: a version still being stopped (the
+// old one, after its scale-down delay) and wanted again (a rollback to
+// it) is deployed only once the stop is over, so the stop cannot take the
+// new instances with it.
+func TestDeployWaitsForTheVersionsStop(t *testing.T) {
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc := service(v1, func(s *spec.Service) {
+		s.Platform.Static.Targets["v2"] = []string{v2.addr()}
+		s.BlueGreen.Watch, s.BlueGreen.ScaleDownDelay = 0, 0
+	})
+	st := static.New()
+	for v, addrs := range svc.Platform.Static.Targets {
+		st.SetTargets(svc.Name, v, addrs)
+	}
+	plat := &slowStop{Platform: st, release: make(chan struct{})}
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRigWith(t, db, svc, plat)
+	r.waitPhase(1, engine.PhaseCompleted)
+	ro, err := r.ctrl.Deploy(context.Background(), controller.DeployRequest{Service: "web", Version: "v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitPhase(ro.ID, engine.PhaseCompleted)
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Contains(plat.snapshot(), "stop v1 begins") {
+		if time.Now().After(deadline) {
+			t.Fatalf("v1's stop never began: %v", plat.snapshot())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the calls
+	}
+	back, err := r.ctrl.Rollback(context.Background(), "web", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rollback waits for v1; a few ticks pass with the stop held.
+	for range 5 {
+		if _, err := r.ctrl.Status("web"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(plat.release)
+	r.waitPhase(back.ID, engine.PhaseCompleted)
+	calls := plat.snapshot()
+	begin, end := slices.Index(calls, "stop v1 begins"), slices.Index(calls, "stop v1 ends")
+	for i := begin; i < end; i++ {
+		if calls[i] == "deploy v1" {
+			t.Fatalf("v1 was deployed while its stop was under way: %v", calls)
+		}
+	}
+	if v, _ := r.get(); v != "v1" {
+		t.Errorf("after the rollback users get %q, want v1", v)
+	}
+}
+
+func (p *slowStop) snapshot() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.calls)
 }
