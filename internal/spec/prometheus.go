@@ -88,8 +88,15 @@ func PromWindow(d time.Duration) string {
 }
 
 // RenderQuery executes a query template.
-func RenderQuery(query string, data QueryData) (string, error) {
-	t, err := template.New("query").Option("missingkey=error").Parse(query)
+func RenderQuery(query string, data QueryData) (string, error) { return render("query", query, data) }
+
+// Render executes one of the config's Go templates (a query, a command
+// argument, an image) with data; a field data lacks is an error.
+func Render(text string, data any) (string, error) { return render("", text, data) }
+
+// render is Render with the template's name, which errors quote.
+func render(name, text string, data any) (string, error) {
+	t, err := template.New(name).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return "", err
 	}

@@ -1,7 +1,6 @@
 package kubernetes
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -31,6 +29,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/kube"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
 // ErrUnknownService is returned by Deploy for a service that was never
@@ -359,18 +358,6 @@ func failure(d *appsv1.Deployment) string {
 // templateData is what Image, Args and Env may use.
 type templateData struct{ Version, Service string }
 
-func render(text string, data templateData) (string, error) {
-	t, err := template.New("").Option("missingkey=error").Parse(text)
-	if err != nil {
-		return "", err
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, data); err != nil {
-		return "", err
-	}
-	return b.String(), nil
-}
-
 // service is the version's Service: its pods on Port.
 func service(c Config, v platform.Version, name string) *coreac.ServiceApplyConfiguration {
 	return coreac.Service(name, c.Namespace).
@@ -385,13 +372,13 @@ func service(c Config, v platform.Version, name string) *coreac.ServiceApplyConf
 // deployment is the version's Deployment.
 func deployment(c Config, v platform.Version, name string, replicas int32) (*appsac.DeploymentApplyConfiguration, error) {
 	data := templateData{Version: v.BuildOf(), Service: v.Service}
-	image, err := render(c.Image, data)
+	image, err := spec.Render(c.Image, data)
 	if err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
 	var args []string
 	for _, a := range c.Args {
-		s, err := render(a, data)
+		s, err := spec.Render(a, data)
 		if err != nil {
 			return nil, fmt.Errorf("args: %w", err)
 		}
@@ -404,7 +391,7 @@ func deployment(c Config, v platform.Version, name string, replicas int32) (*app
 		ctr.WithArgs(args...)
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
-		s, err := render(c.Env[k], data)
+		s, err := spec.Render(c.Env[k], data)
 		if err != nil {
 			return nil, fmt.Errorf("env %s: %w", k, err)
 		}

@@ -8,7 +8,8 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/template"
+
+	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
 // templateData is what the command and env templates see.
@@ -33,32 +34,20 @@ func render(cfg Config, d templateData) (argv, env []string, err error) {
 		return nil, nil, errNoCommand
 	}
 	for i, s := range cfg.Command {
-		out, err := execute(s, d)
+		out, err := spec.Render(s, d)
 		if err != nil {
 			return nil, nil, fmt.Errorf("command[%d] %q: %w", i, s, err)
 		}
 		argv = append(argv, out)
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
-		out, err := execute(cfg.Env[k], d)
+		out, err := spec.Render(cfg.Env[k], d)
 		if err != nil {
 			return nil, nil, fmt.Errorf("env %s %q: %w", k, cfg.Env[k], err)
 		}
 		env = append(env, k+"="+out)
 	}
 	return argv, env, nil
-}
-
-func execute(text string, d templateData) (string, error) {
-	t, err := template.New("").Option("missingkey=error").Parse(text)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, d); err != nil {
-		return "", err
-	}
-	return b.String(), nil
 }
 
 // maxLogTail bounds how much of an instance's log is read for its exit
