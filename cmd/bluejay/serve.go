@@ -23,12 +23,15 @@ rollout controller, and the admin API on admin.listen. On the first start each
 service's configured version is deployed; on later starts routes are re-applied
 from the store and rollouts resume from their persisted phase.
 With proxy.control set it runs no proxy and drives a separate 'bluejay proxy';
-with router.nginx or router.haproxy it drives that router; with store.etcd
+with router.nginx, router.haproxy or router.gatewayAPI it drives that router
+(an HTTPRoute for a Kubernetes Gateway); with platform.kubernetes versions run
+as Deployments in the cluster of kubernetes.kubeconfig; with store.etcd
 several serves elect one leader and the others stand by.
 An invalid config is refused whole, with every error, and nothing starts.
 SIGINT or SIGTERM drains the proxy, then stops the instances — unless another
 proxy or controller may still route to them (separate proxy, external router,
-etcd), in which case they keep serving and the next leader adopts them.`,
+etcd), in which case they keep serving and the next leader adopts them.
+Kubernetes Deployments always keep running: they are the cluster's.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load()
