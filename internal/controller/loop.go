@@ -351,13 +351,21 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 }
 
 // exposure is the blast radius so far: the new version's user requests
-// since the rollout started.
+// since the rollout started. It never goes below the exposure the rollout
+// recorded: a source that no longer has the version's counts (the proxy
+// released a rolled-back version that left the route more than its
+// Retain ago, before the rollout settled; a separate proxy restarted)
+// must not shrink a blast radius already known.
 func (l *loop) exposure(ctx context.Context) metrics.Counts {
 	cur := l.counts(ctx, l.r.To.Label)
 	d := cur.Sub(l.exposureBase)
-	return metrics.Counts{Requests: l.exposureStart.Requests + d.Requests, Errors: l.exposureStart.Errors + d.Errors,
+	e := metrics.Counts{Requests: l.exposureStart.Requests + d.Requests, Errors: l.exposureStart.Errors + d.Errors,
 		Users:       l.exposureStart.Users + max(0, cur.Users-l.exposureBase.Users),
 		FailedUsers: l.exposureStart.FailedUsers + max(0, cur.FailedUsers-l.exposureBase.FailedUsers)}
+	if e.Requests < l.r.Exposure.Requests || e.Errors < l.r.Exposure.Errors {
+		return l.r.Exposure
+	}
+	return e
 }
 
 func withExposure(n map[string]float64, e metrics.Counts) map[string]float64 {

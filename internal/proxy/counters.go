@@ -13,13 +13,26 @@ import (
 // counterKey names one version of one service.
 type counterKey struct{ service, version string }
 
-// counters are one version's cumulative counts and its recent requests.
-// They live as long as the proxy, across route changes.
+// counters are one version's cumulative counts and its recent requests:
+// everything the proxy keeps of a version, in one record whose life
+// follows the routes (see lifecycle.go). It is made when a route first
+// names the version and kept across route changes while one does; once
+// the version has left its service's route and its last request has
+// finished, it is kept Retain longer for the readers of its final numbers,
+// then released. A version routed again after that starts afresh.
 type counters struct {
 	requests atomic.Int64
 	errors   atomic.Int64
 	window   *series
 	users    *users
+
+	// inflight counts the version's requests that are picked and not
+	// finished: with the route, what keeps the record alive.
+	inflight atomic.Int64
+	// idleSince is when a sweep first found the version out of every
+	// route with nothing in flight; zero while it is routed or busy.
+	// Guarded by Proxy.mu, like every step of the record's lifecycle.
+	idleSince time.Time
 
 	// For Stats: the latencies in Prometheus's fixed buckets, and each
 	// instance's outcomes by class.
@@ -70,7 +83,8 @@ func (c *counters) instanceOf(addr string, now time.Time) *instanceCounts {
 	return in
 }
 
-// Counts returns the version's cumulative counts since the proxy started.
+// Counts returns the version's cumulative counts since the proxy first
+// routed it (or routed it again after releasing it: see Proxy.Retain).
 // Requests counts every request forwarded to the version. Errors counts
 // its 5xx responses and the proxy's 502 and 504 for it; a request whose
 // client went away (499) is not an error of the version.
@@ -84,7 +98,7 @@ func (p *Proxy) Counts(service, version string) metrics.Counts {
 }
 
 // lookupCounters returns the version's counters, nil if it was never
-// routed.
+// routed or was released.
 func (p *Proxy) lookupCounters(service, version string) *counters {
 	v, ok := p.counters.Load(counterKey{service, version})
 	if !ok {
@@ -94,7 +108,9 @@ func (p *Proxy) lookupCounters(service, version string) *counters {
 }
 
 // countersOf returns the version's counters, made on first use. Making
-// them draws the seed of the version's reservoirs from Rand.
+// them draws the seed of the version's reservoirs from Rand. Callers hold
+// p.mu, which also serializes sweep: a record is never made twice, nor
+// made while it is being released.
 func (p *Proxy) countersOf(service, version string) *counters {
 	if c := p.lookupCounters(service, version); c != nil {
 		return c
@@ -113,9 +129,12 @@ func (p *Proxy) InFlight(addr string) int64 {
 	return v.(*atomic.Int64).Load()
 }
 
-// inflightOf returns addr's in-flight counter. Counters are never removed:
-// a request may still hold one after its address left every route, and
-// WaitDrained must see that request.
+// inflightOf returns addr's in-flight counter. A request may still hold
+// one after its address left every route, and WaitDrained must see that
+// request, so sweep removes a counter only when its address is in no
+// route and it is zero: no request can raise it again (picks come from
+// the current table), and an address routed again gets a new one.
+// Callers hold p.mu.
 func (p *Proxy) inflightOf(addr string) *atomic.Int64 {
 	v, _ := p.inflight.LoadOrStore(addr, new(atomic.Int64))
 	return v.(*atomic.Int64)

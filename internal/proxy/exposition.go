@@ -58,10 +58,12 @@ type InstanceStats struct {
 // Stats counts it once it finished, in its instance's code classes and
 // its version's latency histogram.
 //
-// Counts are never reset, but an instance is reported only while it is in
-// its version's route, has requests in flight, or left the route less
-// than ten minutes ago; a version, while it is routed or has an instance
-// reported. An instance that comes back continues its counts.
+// Counts are never reset while the proxy keeps the version (see
+// Proxy.Retain: a version released and routed again counts afresh, which
+// a scraper sees as a counter reset). An instance is reported only while
+// it is in its version's route, has requests in flight, or left the route
+// less than ten minutes ago; a version, while it is routed or has an
+// instance reported. An instance that comes back continues its counts.
 //
 // Stats reads the counters without stopping requests, so a snapshot taken
 // under load is not one instant: each counter is read once, at some

@@ -13,7 +13,8 @@ import (
 // that finds the queue full is dropped and counted (mirrorDrops), never
 // blocking. Only requests without a body are copied, since the user's
 // request reads its own body. Copies are not counted in the version's
-// requests, windows or blast radius: no user sees them.
+// requests, windows or blast radius: no user sees them. The workers are
+// the proxy's goroutines (see Close); after Close nothing is copied.
 
 const (
 	mirrorQueue   = 256
@@ -38,8 +39,11 @@ func (p *Proxy) mirror(rt *route, r *http.Request, picked *upstream) {
 		p.random()%100 >= uint64(rt.mirrorPercent) {
 		return
 	}
+	if p.workers.closed.Load() {
+		return
+	}
 	u := b.nextUpstream()
-	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
+	ctx, cancel := context.WithTimeout(p.workers.context(), mirrorTimeout)
 	c := r.Clone(ctx)
 	c.RequestURI, c.Body = "", nil
 	c.URL.Scheme, c.URL.Host = "http", u.addr
@@ -53,23 +57,31 @@ func (p *Proxy) mirror(rt *route, r *http.Request, picked *upstream) {
 	}
 }
 
-// startMirrors starts the workers that send the copies, once.
+// startMirrors starts the workers that send the copies, once. They are
+// the proxy's: Close stops them.
 func (p *Proxy) startMirrors() {
 	p.mirrorOnce.Do(func() {
 		p.mirrors = make(chan mirrorCopy, mirrorQueue)
 		for range mirrorWorkers {
-			go p.sendMirrors()
+			p.workers.spawn(p.sendMirrors)
 		}
 	})
 }
 
-func (p *Proxy) sendMirrors() {
+// sendMirrors sends queued copies until stop is closed. The copies'
+// contexts end with it, so a copy being sent then returns at once.
+func (p *Proxy) sendMirrors(stop <-chan struct{}) {
 	t := p.getShared().transport
-	for c := range p.mirrors {
-		if resp, err := t.RoundTrip(c.req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+	for {
+		select {
+		case <-stop:
+			return
+		case c := <-p.mirrors:
+			if resp, err := t.RoundTrip(c.req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			c.cancel()
 		}
-		c.cancel()
 	}
 }

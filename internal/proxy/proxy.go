@@ -64,11 +64,20 @@ type Proxy struct {
 
 	// WindowBuckets is how many buckets each version keeps, so Window
 	// sees WindowBuckets × WindowBucket into the past. A bucket takes
-	// about 24 KiB once it has taken a request, and keeps it for the
-	// life of the proxy: some 3 MiB for a version busy for two minutes
-	// with the defaults. Zero means DefaultWindowBuckets (120: two
-	// minutes).
+	// about 24 KiB once it has taken a request, and keeps it while the
+	// version is kept (see Retain): some 3 MiB for a version busy for two
+	// minutes with the defaults. Zero means DefaultWindowBuckets (120:
+	// two minutes).
 	WindowBuckets int
+
+	// Retain is how long the proxy keeps what it knows of a version —
+	// Counts, Window, Stats, its users — once the version has left its
+	// service's route and its last request has finished: the time the
+	// controller and scrapers have to read its final numbers. After
+	// that (give or take a sweep: a quarter of Retain, within 1s to 1m)
+	// the version reads as never routed, and if routed again it counts
+	// afresh. Zero means DefaultRetain (10 minutes).
+	Retain time.Duration
 
 	// TrustedProxies are the peers (load balancers in front of bluejay)
 	// whose X-Forwarded-For, -Proto and -Host are kept, the peer's
@@ -104,6 +113,11 @@ type Proxy struct {
 	mirrorOnce sync.Once
 	mirrors    chan mirrorCopy // copies waiting for a worker
 
+	janitorOnce sync.Once
+	workers     workers // the proxy's goroutines; see Close
+
+	// What the proxy keeps per version and per address, made and
+	// released with the routes (lifecycle.go).
 	counters sync.Map // counterKey → *counters
 	inflight sync.Map // addr → *atomic.Int64
 }
@@ -117,6 +131,8 @@ func (p *Proxy) SetRoute(r router.Route) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.swap(p.load().with(p.compile(r)))
+	p.sweep()
+	p.startJanitor()
 }
 
 // RemoveRoute removes the service's route, if any. Its requests then get
@@ -125,6 +141,7 @@ func (p *Proxy) RemoveRoute(service string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.swap(p.load().without(service))
+	p.sweep()
 }
 
 // Routes returns a copy of the routing table, sorted by service.

@@ -31,16 +31,40 @@ func (rt *route) shield(r *http.Request, u *upstream) *backend {
 	return rt.stable
 }
 
-// retry serves a shielded request that failed on u again on stable. It
-// reports false when it should not: the client went away.
+// retry serves a shielded request that failed on u again on stable, the
+// version its pick shielded it to. It reports false when it should not:
+// the client went away, or the service's current route no longer
+// shields to that version.
 func (u *upstream) retry(w http.ResponseWriter, r *http.Request, stable *backend) bool {
 	if r.Context().Err() != nil {
 		return false
 	}
+	s := u.p.pickStable(u.service, stable.version)
+	if s == nil {
+		return false
+	}
 	u.counts.shieldRetries.Add(1)
-	s := stable.nextUpstream()
-	s.begin()
 	// The retry is not shielded again: a nil stable ends the chain.
 	s.serve(w, r.WithContext(withShield(r.Context(), nil)))
 	return true
+}
+
+// pickStable picks an instance of version from the service's current
+// route, if it is still the route's stable version, and counts the retry
+// in flight as pick does. It does not reuse the backend of the request's
+// own pick: the route may have changed since, and a version that left it
+// may have been released (see sweep), so a retry is a pick like any other.
+func (p *Proxy) pickStable(service, version string) *upstream {
+	t := p.acquire()
+	if t == nil {
+		return nil
+	}
+	defer t.readers.Add(-1)
+	rt := t.services[service]
+	if rt == nil || rt.stable == nil || rt.stable.version != version {
+		return nil
+	}
+	s := rt.stable.nextUpstream()
+	s.begin()
+	return s
 }

@@ -44,12 +44,18 @@ func (p *Proxy) newUpstream(service, version, addr string) *upstream {
 	return u
 }
 
-// begin counts a request picked for u as in flight; serve ends it.
-func (u *upstream) begin() { u.inflight.Add(1) }
+// begin counts a request picked for u as in flight, at its address and
+// in its version (which holds the version's state: see sweep); serve ends
+// it.
+func (u *upstream) begin() {
+	u.inflight.Add(1)
+	u.counts.inflight.Add(1)
+}
 
 // serve forwards a request that begin counted, its context carrying when
 // the proxy took it.
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
+	defer u.counts.inflight.Add(-1)
 	defer u.inflight.Add(-1)
 	u.counts.requests.Add(1)
 	t := &tracked{Context: r.Context(), start: u.p.now(), user: u.p.userKey(r)}

@@ -76,8 +76,14 @@ func (d *dataPlane) serve() error {
 	return serve(d.srv, d.ln)
 }
 
-// shutdown stops accepting users and waits for in-flight requests.
-func (d *dataPlane) shutdown(ctx context.Context) error { return d.srv.Shutdown(ctx) }
+// shutdown stops accepting users, waits for in-flight requests, then
+// stops the proxy's goroutines (mirror workers, janitor) and waits for
+// them.
+func (d *dataPlane) shutdown(ctx context.Context) error {
+	err := d.srv.Shutdown(ctx)
+	d.proxy.Close()
+	return err
+}
 
 // addr is the users' bound address.
 func (d *dataPlane) addr() string { return d.ln.Addr().String() }
