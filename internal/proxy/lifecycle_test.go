@@ -234,4 +234,3 @@ func TestReleaseRacesRequests(t *testing.T) {
 		t.Errorf("versions kept after the churn drained = %v, want [c%d stable]", kept, rounds)
 	}
 }
-
