@@ -60,7 +60,7 @@ func startBuiltin(string) (router.Router, string, func(), error) {
 	}
 	srv := &http.Server{Handler: p}
 	go srv.Serve(l)
-	return &builtin.Router{Proxy: p}, "http://" + l.Addr().String(), func() { srv.Close() }, nil
+	return &builtin.Router{Proxy: p}, "http://" + l.Addr().String(), func() { srv.Close(); p.Close() }, nil
 }
 
 func startNginx(dir string) (router.Router, string, func(), error) {

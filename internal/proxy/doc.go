@@ -28,6 +28,14 @@
 // Metrics adapter reads both. [Proxy.OnError] hears of each error as it
 // happens.
 //
+// What the proxy keeps of a version follows the routes (lifecycle.go): it
+// is made when a route first names the version and kept while one does or
+// a request is in flight on it, then [Proxy.Retain] longer (10 minutes by
+// default) so that a departed version's final numbers can still be read;
+// then it is released, and a version routed again starts from zero. The
+// proxy's goroutines (mirror workers, the janitor that releases) stop at
+// [Proxy.Close].
+//
 // Every failure goes through one error handler that picks the status: 404
 // when no route matches, 503 when no instance is available, 502 for a
 // failed upstream, 504 for a timeout and 499 when the client went away.

@@ -71,6 +71,7 @@ func (p *ProxyServer) Run(ctx context.Context) error {
 	if err := p.follower.Sync(ctx); err != nil {
 		p.control.Close()
 		p.dp.ln.Close()
+		p.dp.proxy.Close()
 		return err
 	}
 	h := &dataplane.Handler{Proxy: p.dp.proxy, Token: p.cfg.Admin.Token, Logger: p.log,

@@ -233,6 +233,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// Leader or standby, the proxy routes as the store says.
 		if err := s.followStore(cctx); err != nil {
 			stopController()
+			s.dp.proxy.Close()
 			return err
 		}
 		go func() { errc <- s.dp.serve() }()
