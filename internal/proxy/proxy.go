@@ -24,7 +24,8 @@ const DefaultTimeout = 30 * time.Second
 //
 // The exported fields configure it; they must not be changed after the
 // first call to SetRoute or ServeHTTP. A Proxy must not be copied after
-// first use.
+// first use. Its owner calls Close when done with it, which stops the
+// goroutines that SetRoute and mirroring start.
 type Proxy struct {
 	// Transport carries requests to the upstream instances. nil means a
 	// transport shared by all of this proxy's routes, tuned for a few busy
