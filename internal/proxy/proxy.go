@@ -75,9 +75,10 @@ type Proxy struct {
 	// Counts, Window, Stats, its users — once the version has left its
 	// service's route and its last request has finished: the time the
 	// controller and scrapers have to read its final numbers. After
-	// that (give or take a sweep: a quarter of Retain, within 1s to 1m)
-	// the version reads as never routed, and if routed again it counts
-	// afresh. Zero means DefaultRetain (10 minutes).
+	// that (within two sweeps, a sweep being every quarter of Retain,
+	// kept within 1s to 1m, and at each route change) the version reads
+	// as never routed, and if routed again it counts afresh. Zero means
+	// DefaultRetain (10 minutes).
 	Retain time.Duration
 
 	// TrustedProxies are the peers (load balancers in front of bluejay)
