@@ -118,7 +118,8 @@ type Proxy struct {
 
 	// Logger receives every failed request with the keys service,
 	// version, addr, status and err: upstream failures and 503 at warn,
-	// 499 at info, 404 at debug. nil means slog.Default().
+	// 499 at info, 404 and the client's faults (with their reason) at
+	// debug. nil means slog.Default().
 	Logger *slog.Logger
 
 	mu    sync.Mutex // serializes writers of table
@@ -338,7 +339,7 @@ func (p *Proxy) getShared() *shared {
 	p.sharedOnce.Do(func() {
 		p.shared.transport = p.Transport
 		if p.shared.transport == nil {
-			p.shared.transport = &connWait{next: newTransport(p.timeout()), wait: p.timeout()}
+			p.shared.transport = &connWait{next: newTransport(p.timeout()), wait: p.timeout(), p: p}
 		}
 		p.shared.errorLog = slog.NewLogLogger(p.logger().Handler(), slog.LevelWarn)
 	})
@@ -359,12 +360,12 @@ func newTransport(headerTimeout time.Duration) *http.Transport {
 	return &http.Transport{
 		DialContext:         d.DialContext,
 		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 256,
+		MaxIdleConnsPerHost: connsPerHost,
 		// As many connections per instance as are kept idle: beyond that,
 		// requests wait for a connection rather than open one that would
 		// be closed as soon as it is idle (bench/proxy: at 1000 clients,
 		// +25% req/s, a third off p99 and RSS).
-		MaxConnsPerHost:       256,
+		MaxConnsPerHost:       connsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: headerTimeout,
 		ExpectContinueTimeout: time.Second,

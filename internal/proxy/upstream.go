@@ -143,7 +143,8 @@ func (u *upstream) finish(ctx context.Context, failed bool) {
 }
 
 // rewrite points the outbound request at u. ReverseProxy has already
-// dropped the inbound Forwarded and X-Forwarded-* headers; SetXForwarded
+// dropped the inbound Forwarded and X-Forwarded-For/-Host/-Proto (scrub,
+// every other forwarding header of an untrusted peer); SetXForwarded
 // sets them afresh from the connection. The Host header is passed through
 // as the client sent it, since services may be matched by host.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
