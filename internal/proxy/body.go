@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,9 @@ import (
 // proxy_request_buffering does; a longer one streams the rest), and
 // refuses one longer than MaxBodyBytes with 413. So a client that sends
 // headers and then stalls holds a goroutine of the proxy, never a
-// connection to an instance.
+// connection to an instance. A gRPC call (Content-Type application/grpc)
+// is the exception: its body is a full-duplex stream of messages, which
+// streams from its first byte with no idle deadline.
 //
 // A body records its own read error, so that the error handler knows a
 // failure the client caused (malformed chunked framing, a truncated body,
@@ -51,6 +54,12 @@ type clientBody struct {
 	// whose failure cancelled the request (see fault).
 	mu  sync.Mutex
 	err atomic.Pointer[error] // the first read error other than io.EOF
+}
+
+// isGRPC reports whether r is a gRPC call, whose body streams both ways.
+func isGRPC(r *http.Request) bool {
+	rest, ok := strings.CutPrefix(r.Header.Get("Content-Type"), "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
 }
 
 // hasBody reports whether r may carry a body.
@@ -129,6 +138,11 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, service string)
 		return nil, false
 	}
 	limit := cmp.Or(p.BodyBuffer, DefaultBodyBuffer)
+	if isGRPC(r) {
+		// A gRPC body is a full-duplex stream of messages: the client may
+		// wait for an answer before it sends more, or stay idle for long.
+		limit, b.timeout = -1, 0
+	}
 	r2 := *r
 	r2.Body = b
 	if limit < 0 {

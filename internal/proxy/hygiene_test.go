@@ -420,3 +420,45 @@ func TestClientFaultsLeaveCountsAlone(t *testing.T) {
 	}
 	assertClientsFault(t, p, onError, proxy.ClientMalformed)
 }
+
+// TestGRPCBodiesStream: a gRPC call's body is a stream of messages that
+// may pause for long (the client waits for answers, or has nothing to
+// say): it is neither read ahead nor cut by BodyTimeout.
+func TestGRPCBodiesStream(t *testing.T) {
+	first := make(chan struct{})
+	var got atomic.Int64
+	backend := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 5)
+		n, _ := io.ReadFull(r.Body, buf)
+		close(first) // the first message arrived before the rest was sent
+		rest, _ := io.ReadAll(r.Body)
+		got.Store(int64(n + len(rest)))
+	}))
+	p := &proxy.Proxy{BodyTimeout: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	p.SetRoute(route("web", be("v1", 100, backend)))
+	url, client := newServer(t, p)
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, url+"/pkg.Svc/Call", pr)
+	req.Header.Set("Content-Type", "application/grpc+proto")
+	done := make(chan *http.Response, 1)
+	go func() {
+		res, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	pw.Write([]byte("hello"))
+	select {
+	case <-first:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend never got the first message: the call's body was read ahead")
+	}
+	<-time.After(4 * p.BodyTimeout) // idle on purpose, past BodyTimeout
+	pw.Write([]byte(" world"))
+	pw.Close()
+	if res := <-done; res == nil || res.StatusCode != 200 || got.Load() != 11 {
+		t.Errorf("gRPC call idle past BodyTimeout: %v, backend got %d bytes; want 200 and all 11", res, got.Load())
+	}
+}

@@ -94,15 +94,17 @@ type Proxy struct {
 	// BodyTimeout is how long the proxy waits for more of a request's
 	// body: an idle deadline, extended at each read. A client that
 	// stalls longer gets 408, as the client's fault (see ClientErrors).
-	// Zero means DefaultBodyTimeout (30s); negative, no deadline.
+	// A gRPC call's body (a full-duplex stream) has none. Zero means
+	// DefaultBodyTimeout (30s); negative, no deadline.
 	BodyTimeout time.Duration
 
 	// BodyBuffer is how many bytes of a request's body the proxy reads
 	// before it takes a connection to an upstream: a body that ends
 	// within them is sent whole, with its length; a longer one streams
 	// the rest. A client that stalls its body thus holds no upstream
-	// connection until it sent that much. Zero means DefaultBodyBuffer
-	// (64 KiB); negative, none (the body streams from its first byte).
+	// connection until it sent that much. A gRPC call's body always
+	// streams. Zero means DefaultBodyBuffer (64 KiB); negative, none (the
+	// body streams from its first byte).
 	BodyBuffer int64
 
 	// MaxBodyBytes is the longest request body the proxy forwards; a

@@ -82,13 +82,15 @@ type ProxyConfig struct {
 	H2C bool `yaml:"h2c"`
 	// BodyTimeout is how long the proxy waits for more of a request's
 	// body (an idle deadline, extended at each read) before it answers
-	// 408, as the client's fault. Default 30s; must be more than 0.
+	// 408, as the client's fault. gRPC calls, whose bodies are
+	// full-duplex streams, have none. Default 30s; must be more than 0.
 	BodyTimeout Duration `yaml:"bodyTimeout"`
 	// MaxBodyBuffer is how many bytes of a request's body the proxy reads
 	// before it takes a connection to an instance: a body that ends
 	// within them is sent whole, a longer one streams the rest, so a
-	// client that stalls its upload holds no instance connection.
-	// Default 65536 (64 KiB); 0 streams every body from its first byte.
+	// client that stalls its upload holds no instance connection. gRPC
+	// calls always stream. Default 65536 (64 KiB); 0 streams every body
+	// from its first byte.
 	MaxBodyBuffer int `yaml:"maxBodyBuffer"`
 	// MaxBodyBytes is the longest request body the proxy forwards; a
 	// longer one is answered 413. Default 0: no limit.
