@@ -148,10 +148,9 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, service string)
 	if limit < 0 {
 		return &r2, true
 	}
+	// The buffer grows with what arrives, not with what the client
+	// declares: a declared length costs a stalled client nothing.
 	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength <= limit {
-		buf.Grow(int(r.ContentLength) + 1)
-	}
 	n, _ := buf.ReadFrom(io.LimitReader(b, limit+1))
 	if err := b.fault(r.Context()); err != nil {
 		p.clientFault(w, r, service, err)
