@@ -43,9 +43,13 @@ type hostileCase struct {
 }
 
 // hostileLimits are the proxy settings the suite runs with.
-const hostileLimits = `bodyTimeout: 3s
+const hostileLimits = `bodyTimeout: 8s
 maxBodyBytes: 1048576
 `
+
+// hostileBodyTimeout is the bodyTimeout of hostileLimits: the 300
+// stalled uploads are all held that long, while the probes run.
+const hostileBodyTimeout = 8 * time.Second
 
 func hostileCases() []hostileCase {
 	post := func(c, headers, body string) string {
@@ -96,7 +100,7 @@ type hostileRow struct{ name, saw, received string }
 func TestHostileClients(t *testing.T) {
 	record := filepath.Join(t.TempDir(), "received.jsonl")
 	o := defaultOptions()
-	o.watch, o.proxy, o.appArgs = "60s", hostileLimits, []string{"--record", record}
+	o.watch, o.proxy, o.appArgs = "75s", hostileLimits, []string{"--record", record}
 	s := startServer(t, o)
 	l := startLoadEvery(t, s.proxy, 50*time.Millisecond) // an ordinary user, all along
 	s.mustCLI(0, "deploy", "web", "v2")
@@ -256,6 +260,7 @@ func checkReceived(t *testing.T, c string, rs []sampleapp.Received) {
 func stalledUploads(t *testing.T, addr, record string) []hostileRow {
 	t.Helper()
 	const stalled, probes = 300, 20
+	stallStart := time.Now()
 	var conns []net.Conn
 	for range stalled {
 		conn, err := net.Dial("tcp", addr)
@@ -284,6 +289,9 @@ func stalledUploads(t *testing.T, addr, record string) []hostileRow {
 		if res.StatusCode == 200 {
 			answered++
 		}
+	}
+	if d := time.Since(stallStart); d >= hostileBodyTimeout {
+		t.Errorf("opening the stalled uploads and probing took %s, past bodyTimeout %s: the probes did not run beside stalled uploads", d, hostileBodyTimeout)
 	}
 	slices.Sort(took)
 	under := 0
