@@ -11,7 +11,7 @@
 // the backends that have a positive weight and an address, and one of the
 // version's addresses in turn (round-robin). The request is forwarded with
 // [httputil.ReverseProxy], which does the HTTP work: hop-by-hop headers,
-// trailers, protocol upgrades, streaming.
+// trailers, WebSocket upgrades, streaming.
 //
 // The table is an immutable value swapped atomically, so a weight change
 // is seen whole by every request and the request path takes no lock.
@@ -36,12 +36,27 @@
 // proxy's goroutines (mirror workers, the janitor that releases) stop at
 // [Proxy.Close].
 //
-// Every failure goes through one error handler that picks the status: 404
-// when no route matches, 503 when no instance is available, 502 for a
-// failed upstream, 504 for a timeout and 499 when the client went away.
+// Every failure to forward goes through one error handler that picks the
+// status: 404 when no route matches, 503 when no instance is available,
+// 502 for a failed upstream and 504 for a timeout, which count against
+// the version; a client that went away is recorded as 499 and sent
+// nothing.
 //
-// The proxy trusts no routing or forwarding header from the client: the
-// inbound Forwarded and X-Forwarded-* headers are dropped, X-Forwarded-For,
-// -Host and -Proto are set from the connection, and a request header named
-// like [Proxy.VersionHeader] is removed.
+// A client cannot steer those counts (hygiene.go, body.go). A request
+// body is read under an idle deadline ([Proxy.BodyTimeout]), its first
+// [Proxy.BodyBuffer] bytes before an upstream connection is taken, and
+// records its own read error: a fault of the client's (malformed framing,
+// a truncated or stalled body, one over [Proxy.MaxBodyBytes]) is answered
+// 400, 408 or 413 and counted in [Proxy.ClientErrors], never against a
+// version. Waiting for an upstream connection is bounded by
+// [Proxy.Timeout].
+//
+// The proxy trusts no routing or forwarding header from a client outside
+// [Proxy.TrustedProxies]: every inbound Forwarded, X-Forwarded-*,
+// X-Real-IP and X-Bluejay-* header is removed, X-Forwarded-For, -Host and
+// -Proto are set from the connection, and mirrored copies get their own
+// X-Bluejay-Mirror. A request header named like [Proxy.VersionHeader] is
+// removed from everyone. An Upgrade is forwarded only to a protocol of
+// [Proxy.Upgrades] (websocket by default), never to h2c; any other is
+// removed and the request forwarded as a plain one.
 package proxy

@@ -10,7 +10,8 @@ import (
 
 // StatusClientClosedRequest is the status the proxy records when the
 // client went away before the upstream answered (nginx's 499). The client
-// never sees it.
+// never sees it: the proxy closes the connection (or resets the HTTP/2
+// stream) without an answer.
 const StatusClientClosedRequest = 499
 
 var (
@@ -30,6 +31,11 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, service string, u *
 		u.setVersionHeader(w.Header())
 	}
 	p.logFailure(r.Context(), status, service, u, err)
+	if status == StatusClientClosedRequest {
+		// Nothing goes on the wire: the client left, or half-closed its
+		// side and would read an answer it must never see.
+		panic(http.ErrAbortHandler)
+	}
 	http.Error(w, failureText(status, service), status)
 }
 

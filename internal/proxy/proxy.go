@@ -34,10 +34,11 @@ type Proxy struct {
 	// environment proxy.
 	Transport http.RoundTripper
 
-	// Timeout is how long the proxy waits for an upstream's response
-	// headers before it answers 504. Zero means DefaultTimeout (30s). It
-	// applies to the default transport only: with a custom Transport, set
-	// that transport's own timeouts.
+	// Timeout is how long the proxy waits for a connection to an
+	// upstream (at most 256 are open per instance), and then for its
+	// response headers, before it answers 504. Zero means DefaultTimeout
+	// (30s). It applies to the default transport only: with a custom
+	// Transport, set that transport's own timeouts.
 	Timeout time.Duration
 
 	// VersionHeader names a response header that carries the label of the
@@ -101,9 +102,37 @@ type Proxy struct {
 	// add). It must be safe for concurrent use. nil means none.
 	OnError func(service, version string)
 
+	// BodyTimeout is how long the proxy waits for more of a request's
+	// body: an idle deadline, extended at each read. A client that
+	// stalls longer gets 408, as the client's fault (see ClientErrors).
+	// A gRPC call's body (a full-duplex stream) has none. Zero means
+	// DefaultBodyTimeout (30s); negative, no deadline.
+	BodyTimeout time.Duration
+
+	// BodyBuffer is how many bytes of a request's body the proxy reads
+	// before it takes a connection to an upstream: a body that ends
+	// within them is sent whole, with its length; a longer one streams
+	// the rest. A client that stalls its body thus holds no upstream
+	// connection until it sent that much. A gRPC call's body always
+	// streams. Zero means DefaultBodyBuffer (64 KiB); negative, none (the
+	// body streams from its first byte).
+	BodyBuffer int64
+
+	// MaxBodyBytes is the longest request body the proxy forwards; a
+	// longer one gets 413, as the client's fault. Zero means no limit.
+	MaxBodyBytes int64
+
+	// Upgrades are the protocols (Upgrade header tokens, such as
+	// "websocket") to which a request may switch its connection; an
+	// Upgrade to another is removed, and the request forwarded as a plain
+	// one. h2c never is, whatever the list. nil means DefaultUpgrades
+	// (websocket); an empty list, none.
+	Upgrades []string
+
 	// Logger receives every failed request with the keys service,
 	// version, addr, status and err: upstream failures and 503 at warn,
-	// 499 at info, 404 at debug. nil means slog.Default().
+	// 499 at info, 404 and the client's faults (with their reason) at
+	// debug. nil means slog.Default().
 	Logger *slog.Logger
 
 	mu    sync.Mutex // serializes writers of table
@@ -122,6 +151,8 @@ type Proxy struct {
 	// released with the routes (lifecycle.go).
 	counters sync.Map // counterKey → *counters
 	inflight sync.Map // addr → *atomic.Int64
+
+	clientErrors clientErrors
 }
 
 // SetRoute adds the route for r.Service or replaces it atomically: a
@@ -154,7 +185,17 @@ func (p *Proxy) Routes() []router.Route {
 // ServeHTTP forwards r to an instance of the version picked for the
 // matching route. The path and the Host header go upstream as the client
 // sent them; the forwarding headers are set afresh (see the package doc).
+// A body is read ahead before the pick (see BodyBuffer).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.scrub(r)
+	if hasBody(r) {
+		if service := p.serviceOf(r); service != "" {
+			var ok bool
+			if r, ok = p.readBody(w, r, service); !ok {
+				return
+			}
+		}
+	}
 	rt, u := p.pick(w, r)
 	switch {
 	case rt == nil:
@@ -320,7 +361,7 @@ func (p *Proxy) getShared() *shared {
 	p.sharedOnce.Do(func() {
 		p.shared.transport = p.Transport
 		if p.shared.transport == nil {
-			p.shared.transport = newTransport(p.timeout())
+			p.shared.transport = &connWait{next: newTransport(p.timeout()), wait: p.timeout(), p: p}
 		}
 		p.shared.errorLog = slog.NewLogLogger(p.logger().Handler(), slog.LevelWarn)
 	})
@@ -341,12 +382,12 @@ func newTransport(headerTimeout time.Duration) *http.Transport {
 	return &http.Transport{
 		DialContext:         d.DialContext,
 		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 256,
+		MaxIdleConnsPerHost: connsPerHost,
 		// As many connections per instance as are kept idle: beyond that,
 		// requests wait for a connection rather than open one that would
 		// be closed as soon as it is idle (bench/proxy: at 1000 clients,
 		// +25% req/s, a third off p99 and RSS).
-		MaxConnsPerHost:       256,
+		MaxConnsPerHost:       connsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: headerTimeout,
 		ExpectContinueTimeout: time.Second,

@@ -60,6 +60,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.counts.requests.Add(1)
 	t := &tracked{Context: r.Context(), start: u.p.now(), user: u.p.userKey(r)}
 	t.shield, _ = r.Context().Value(shieldKey{}).(*backend)
+	t.body, _ = r.Body.(*clientBody)
 	u.rp.ServeHTTP(w, r.WithContext(t))
 }
 
@@ -78,6 +79,7 @@ type tracked struct {
 	// shield is the stable backend to retry on if this attempt fails;
 	// nil when the request is not shielded (or is the retry).
 	shield *backend
+	body   *clientBody // the body streamed from the client; nil: none
 }
 
 // shieldKey carries a request's shield into serve.
@@ -147,7 +149,8 @@ func (u *upstream) finish(ctx context.Context, failed bool) {
 }
 
 // rewrite points the outbound request at u. ReverseProxy has already
-// dropped the inbound Forwarded and X-Forwarded-* headers; SetXForwarded
+// dropped the inbound Forwarded and X-Forwarded-For/-Host/-Proto (scrub,
+// every other forwarding header of an untrusted peer); SetXForwarded
 // sets them afresh from the connection. The Host header is passed through
 // as the client sent it, since services may be matched by host.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
@@ -191,6 +194,12 @@ func (u *upstream) modifyResponse(res *http.Response) error {
 // status), then hands the request to fail.
 func (u *upstream) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	t, _ := r.Context().Value(trackedKey{}).(*tracked)
+	if t != nil && t.body != nil {
+		if ferr := t.body.fault(r.Context()); ferr != nil {
+			u.p.clientFault(w, r, u.service, ferr) // not the version's
+			return
+		}
+	}
 	if !errors.Is(err, errShielded) {
 		u.instance.codes[failureClass(statusFor(r.Context(), err))].Add(1)
 	}

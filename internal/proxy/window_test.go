@@ -197,7 +197,7 @@ func TestWindowCountsFailures(t *testing.T) {
 	<-slow.started
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-slow.started; cancel() }()
-	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)) // 499
+	serveAborting(p, httptest.NewRecorder(), httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)) // 499
 
 	end := time.Now().Add(time.Second)
 	for _, tt := range []struct {

@@ -38,6 +38,9 @@ type options struct {
 	// variable named by --db-env); "" serves no profiles API.
 	db     string
 	schema Schema
+	// record is the file where /echo appends what it received; "" for
+	// none.
+	record string
 }
 
 // Main runs the sample app with the given command-line arguments and
@@ -75,6 +78,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.exitOnStart, "exit-on-start", false, "exit 1 immediately")
 	fs.StringVar(&o.db, "db", "", "serve the profiles API from the PostgreSQL database at `URL` (never logged)")
 	dbEnv := fs.String("db-env", "", "like --db, with the URL read from environment variable `NAME` (keeps it out of the process list)")
+	fs.StringVar(&o.record, "record", "", "append what /echo received to `FILE`, one JSON line per request")
 	schema := fs.String("schema", "v1", "the profiles table's shape this version uses: v1 (name) or v2 (first_name, last_name)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -111,6 +115,9 @@ func run(o options, log *slog.Logger) error {
 		return err
 	}
 	a := newApp(o)
+	if a.record, err = openRecorder(o.record); err != nil {
+		return fmt.Errorf("--record: %w", err)
+	}
 	if o.db != "" {
 		db, err := sql.Open("pgx", o.db)
 		if err != nil {
@@ -153,6 +160,7 @@ type app struct {
 	opts     options
 	body     string
 	profiles *Profiles    // the profiles API's table; nil without --db
+	record   *recorder    // /echo's record; nil without --record
 	served   atomic.Int64 // requests to / so far
 	inFlight atomic.Int64 // requests to / being answered
 
@@ -173,14 +181,15 @@ func newApp(o options) *app {
 	return a
 }
 
-// routes returns the handler: /healthz, /version, /stats, /metrics, the
-// profiles API with --db, and / for every other path.
+// routes returns the handler: /healthz, /version, /stats, /metrics,
+// /echo, the profiles API with --db, and / for every other path.
 func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /version", a.version)
 	mux.HandleFunc("GET /stats", a.stats)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/echo", a.echo)
 	if a.profiles != nil {
 		a.profileRoutes(mux)
 	}

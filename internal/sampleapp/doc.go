@@ -4,6 +4,11 @@
 // Its flags inject faults — errors, latency, failing health, crashes — so
 // that a version can be made to fail a rollout on purpose.
 //
+// Any request to /echo is answered with what the app received of it (a
+// [Received] as JSON: method, URI, headers, body length), and appended as
+// a JSON line to the file --record names, so that a test can see what
+// went through a proxy.
+//
 // With --db URL (or --db-env NAME) it also serves a small profiles API
 // backed by PostgreSQL, in the shape --schema says — v1 reads and writes
 // profiles.name, v2 profiles.first_name and last_name — so that two

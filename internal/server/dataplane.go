@@ -25,7 +25,9 @@ type dataPlane struct {
 
 // newDataPlane builds the proxy from the config and binds its listener.
 func newDataPlane(cfg spec.ProxyConfig, log *slog.Logger) (*dataPlane, error) {
-	d := &dataPlane{cfg: cfg, proxy: &proxy.Proxy{Timeout: cfg.Timeout.D(), VersionHeader: cfg.VersionHeader, Logger: log}}
+	d := &dataPlane{cfg: cfg, proxy: &proxy.Proxy{Timeout: cfg.Timeout.D(), VersionHeader: cfg.VersionHeader, Logger: log,
+		BodyTimeout: cfg.BodyTimeout.D(), BodyBuffer: bodyBuffer(cfg.MaxBodyBuffer), MaxBodyBytes: int64(cfg.MaxBodyBytes),
+		Upgrades: append([]string{}, cfg.Upgrades...)}} // [] is none, not the default
 	for _, t := range cfg.TrustedProxies {
 		pf, _ := spec.ParseTrusted(t) // validated by spec.Load
 		d.proxy.TrustedProxies = append(d.proxy.TrustedProxies, pf)
@@ -43,6 +45,15 @@ func newDataPlane(cfg spec.ProxyConfig, log *slog.Logger) (*dataPlane, error) {
 	}
 	d.srv = d.server()
 	return d, nil
+}
+
+// bodyBuffer maps proxy.maxBodyBuffer, where 0 buffers nothing, to
+// Proxy.BodyBuffer, where 0 is the default.
+func bodyBuffer(n int) int64 {
+	if n == 0 {
+		return -1
+	}
+	return int64(n)
 }
 
 // server is the users' HTTP server: HTTP/1.1 with keep-alive, HTTP/2

@@ -176,7 +176,7 @@ func waitServing(t *testing.T, c *http.Client, url string) {
 
 func TestProxyStreamsAndUpgrades(t *testing.T) {
 	release := make(chan struct{})
-	addr := start(t, upstream(t, release), "")
+	addr := start(t, upstream(t, release), "  upgrades: [echo]\n") // proxy.upgrades reaches the proxy
 	waitServing(t, http.DefaultClient, "http://"+addr+"/")
 
 	resp, err := http.Get("http://" + addr + "/stream")
@@ -290,4 +290,18 @@ func selfSigned(t *testing.T) (certPath, keyPath string) {
 		t.Fatal(err)
 	}
 	return certPath, keyPath
+}
+
+// TestProxyBodyLimitsFromConfig: proxy.maxBodyBytes reaches the proxy.
+func TestProxyBodyLimitsFromConfig(t *testing.T) {
+	addr := start(t, upstream(t, nil), "  maxBodyBytes: 8\n")
+	waitServing(t, http.DefaultClient, "http://"+addr+"/")
+	resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader("more than eight bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("21-byte body past maxBodyBytes 8: %d, want 413", resp.StatusCode)
+	}
 }

@@ -76,8 +76,30 @@ type ProxyConfig struct {
 	// certificate. Default none: plain HTTP/1.1.
 	TLS *TLS `yaml:"tls"`
 	// H2C also serves HTTP/2 without TLS (prior knowledge), for clients
-	// behind a TLS-terminating balancer. Default false.
+	// behind a TLS-terminating balancer. It cannot be set with TLS, whose
+	// listener already serves HTTP/2 (validate refuses the pair). Default
+	// false.
 	H2C bool `yaml:"h2c"`
+	// BodyTimeout is how long the proxy waits for more of a request's
+	// body (an idle deadline, extended at each read) before it answers
+	// 408, as the client's fault. gRPC calls, whose bodies are
+	// full-duplex streams, have none. Default 30s; must be more than 0.
+	BodyTimeout Duration `yaml:"bodyTimeout"`
+	// MaxBodyBuffer is how many bytes of a request's body the proxy reads
+	// before it takes a connection to an instance: a body that ends
+	// within them is sent whole, a longer one streams the rest, so a
+	// client that stalls its upload holds no instance connection. gRPC
+	// calls always stream. Default 65536 (64 KiB); 0 streams every body
+	// from its first byte.
+	MaxBodyBuffer int `yaml:"maxBodyBuffer"`
+	// MaxBodyBytes is the longest request body the proxy forwards; a
+	// longer one is answered 413. Default 0: no limit.
+	MaxBodyBytes int `yaml:"maxBodyBytes"`
+	// Upgrades are the protocols a request may switch its connection to
+	// (Upgrade header tokens); an Upgrade to any other is removed and the
+	// request forwarded as a plain one. h2c is refused: its tunnel would
+	// bypass routing and counting. Default [websocket]; [] forwards none.
+	Upgrades []string `yaml:"upgrades"`
 	// Control, when set, runs the proxy as its own process: `bluejay
 	// proxy -c FILE` serves users on Listen, follows the routing table in
 	// the store, and serves its control API (same token as the admin

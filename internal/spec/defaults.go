@@ -52,6 +52,11 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	d.int(&c.Proxy.MaxHeaderBytes, "proxy.maxHeaderBytes", 64<<10)
 	d.duration(&c.Proxy.ReadHeaderTimeout, "proxy.readHeaderTimeout", 10*time.Second)
 	d.duration(&c.Proxy.IdleTimeout, "proxy.idleTimeout", 2*time.Minute)
+	d.duration(&c.Proxy.BodyTimeout, "proxy.bodyTimeout", 30*time.Second)
+	d.int(&c.Proxy.MaxBodyBuffer, "proxy.maxBodyBuffer", 64<<10)
+	if c.Proxy.Upgrades == nil && !d.set("proxy.upgrades") {
+		c.Proxy.Upgrades = []string{"websocket"}
+	}
 	defaultString(&c.Admin.Listen, defaultAdminListen)
 	defaultString(&c.Store.Path, defaultStorePath)
 	if c.Store.Etcd != nil {

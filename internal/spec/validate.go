@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // checker runs the semantic checks on a decoded, defaulted Config and
@@ -61,6 +63,26 @@ func (c *checker) proxy(p *ProxyConfig) {
 	c.positive(p.ReadHeaderTimeout, "proxy.readHeaderTimeout", "10s")
 	if p.TLS != nil && (p.TLS.Cert == "" || p.TLS.Key == "") {
 		c.add("proxy.tls", "tls needs both cert and key (PEM files)")
+	}
+	c.proxyLimits(p)
+}
+
+// proxyLimits checks what the proxy takes from its clients.
+func (c *checker) proxyLimits(p *ProxyConfig) {
+	if p.H2C && p.TLS != nil {
+		c.add("proxy.h2c", "h2c cannot be set with tls: the TLS listener already serves HTTP/2, and h2c (HTTP/2 without TLS) needs a plain listener; set one of them")
+	}
+	c.positive(p.BodyTimeout, "proxy.bodyTimeout", "30s")
+	c.atLeast(p.MaxBodyBuffer, 0, "proxy.maxBodyBuffer")
+	c.atLeast(p.MaxBodyBytes, 0, "proxy.maxBodyBytes")
+	for i, u := range p.Upgrades {
+		path := indexPath("proxy.upgrades", i)
+		switch {
+		case strings.EqualFold(u, "h2c"):
+			c.add(path, "h2c is never forwarded: its tunnel would bypass routing, header rewriting and counting; serve HTTP/2 with proxy.h2c or proxy.tls instead")
+		case !httpguts.ValidHeaderFieldName(u):
+			c.add(path, "invalid upgrade %q: want a protocol name such as websocket", u)
+		}
 	}
 }
 

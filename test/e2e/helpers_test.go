@@ -107,6 +107,9 @@ type options struct {
 	// process platform's env block, as a YAML flow map ("" for none).
 	appArgs []string
 	env     string
+	// proxy is YAML appended to the proxy block (e.g. bodyTimeout:),
+	// unindented.
+	proxy string
 }
 
 func defaultOptions() options { return options{watch: "2s", autoPromote: true} }
@@ -122,11 +125,15 @@ func writeConfig(t *testing.T, dir, proxyAddr, adminAddr, token string, o option
 	if o.smokePath != "" {
 		smoke = fmt.Sprintf("{path: %s, expectStatus: 200}", o.smokePath)
 	}
+	proxyExtra := ""
+	if o.proxy != "" {
+		proxyExtra = indent(o.proxy, "  ")
+	}
 	cfg := fmt.Sprintf(`proxy:
   listen: %s
   versionHeader: X-Bluejay-Version
   drainTimeout: 5s
-admin:
+%sadmin:
   listen: %s
   token: %s
 store:
@@ -148,7 +155,7 @@ services:
       watch: %s
       minRequests: 10
       autoPromote: %t
-`, proxyAddr, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, quotedArgs(o.appArgs), envBlock(o.env), smoke, o.previewWeight, o.watch, o.autoPromote)
+`, proxyAddr, proxyExtra, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, quotedArgs(o.appArgs), envBlock(o.env), smoke, o.previewWeight, o.watch, o.autoPromote)
 	if o.service != "" {
 		cfg += indent(o.service, "    ")
 	}

@@ -16,6 +16,16 @@ type Source interface {
 
 var _ Source = (*proxy.Proxy)(nil)
 
+// ClientErrorSource is a Source that also counts the requests that failed
+// by a fault of the client's, which count against no version.
+type ClientErrorSource interface {
+	// ClientErrors returns them by service and reason, as
+	// [proxy.Proxy.ClientErrors].
+	ClientErrors() []proxy.ClientErrorStats
+}
+
+var _ ClientErrorSource = (*proxy.Proxy)(nil)
+
 // RolloutState is where a service's rollout stands, as the collector
 // reports it.
 type RolloutState struct {
@@ -77,6 +87,10 @@ var (
 	shieldRetriesDesc = prometheus.NewDesc("bluejay_shield_retries_total",
 		"Requests that failed on the version and that the shield retried on stable.",
 		[]string{"service", "version"}, nil)
+	clientErrorsDesc = prometheus.NewDesc("bluejay_proxy_client_errors_total",
+		"Requests that failed by a fault of the client's while the proxy read them (malformed framing, a truncated or stalled body, "+
+			"a body over maxBodyBytes, a client gone), by reason; they count against no version.",
+		[]string{"service", "reason"}, nil)
 	phaseDesc = prometheus.NewDesc("bluejay_rollout_phase",
 		"1 for the phase of the service's latest rollout, 0 for the other phases.",
 		[]string{"service", "phase"}, nil)
@@ -100,7 +114,7 @@ var phases = []engine.Phase{
 // Describe sends the descriptors of every series the collector reports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, durationDesc, inflightDesc, ejectionsDesc,
-		mirrorDroppedDesc, shieldRetriesDesc, phaseDesc, rolloutIDDesc, weightDesc} {
+		mirrorDroppedDesc, shieldRetriesDesc, clientErrorsDesc, phaseDesc, rolloutIDDesc, weightDesc} {
 		ch <- d
 	}
 }
@@ -110,6 +124,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if c.Proxy != nil {
 		for _, vs := range c.Proxy.Stats() {
 			collectVersion(ch, vs)
+		}
+		if ce, ok := c.Proxy.(ClientErrorSource); ok {
+			for _, e := range ce.ClientErrors() {
+				send(ch, clientErrorsDesc, prometheus.CounterValue, float64(e.Count), e.Service, e.Reason)
+			}
 		}
 	}
 	if c.Rollouts != nil {

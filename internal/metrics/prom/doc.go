@@ -11,6 +11,7 @@
 //	bluejay_ejections_total{service,version}            counter
 //	bluejay_mirror_dropped_total{service,version}       counter
 //	bluejay_shield_retries_total{service,version}       counter
+//	bluejay_proxy_client_errors_total{service,reason}   counter
 //	bluejay_rollout_phase{service,phase}                gauge, 1 for the current phase
 //	bluejay_rollout_id{service}                         gauge
 //	bluejay_traffic_weight{service,version}             gauge
@@ -20,6 +21,10 @@
 // (499). addr is the instance's host:port. It is not called "instance"
 // because Prometheus gives every scraped series an instance label of its
 // own, the scrape target, and would rename ours to exported_instance.
+// bluejay_proxy_client_errors_total counts the requests that failed by a
+// fault of the client's (reason malformed, truncated, timeout, too_large
+// or gone; see [proxy.Proxy.ClientErrors]): they count against no
+// version, so they are not in bluejay_requests_total.
 //
 // This package is the exposition of bluejay's own metrics. It is not a
 // Metrics adapter that reads a service's metrics from a Prometheus
