@@ -207,3 +207,32 @@ func killChild(path string) {
 	io.Copy(io.Discard, os.Stdin) // returns only if the parent died first
 	os.Exit(1)
 }
+
+// TestOpensStoreOfUnversionedFormat: a database written before stored
+// forms had a version (the engine's structs as JSON) is read whole by
+// this bluejay, and its rollout carries on. The rows are as the
+// previous code wrote them: same columns, the version 0 documents.
+func TestOpensStoreOfUnversionedFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bluejay.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdoc, edoc := storetest.V0Docs()
+	r, ev := storetest.V0Want()
+	_, err = s.db.Exec(`INSERT INTO rollouts (id, service, phase, started, updated, doc) VALUES (1, ?, ?, ?, ?, ?)`,
+		r.Service, string(r.Phase), formatTime(r.Started), formatTime(r.PhaseSince), string(rdoc))
+	if err == nil {
+		_, err = s.db.Exec(`INSERT INTO events (id, rollout_id, service, time, phase, doc) VALUES (1, 1, ?, ?, ?, ?)`,
+			ev.Service, formatTime(ev.Time), string(ev.Phase), string(edoc))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckReadsV0(t, s)
+}
