@@ -38,6 +38,9 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 		return err
 	}
 	s.log.Info("leading: this bluejay runs the rollouts", "id", s.elector.ID)
+	if err := s.lockInstances(); err != nil {
+		return err
+	}
 	n, err := s.processes.Adopt(ctx)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	"github.com/bluejay-deploy/bluejay/internal/hooks"
 	"github.com/bluejay-deploy/bluejay/internal/leader"
+	"github.com/bluejay-deploy/bluejay/internal/lockfile"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
@@ -48,6 +49,9 @@ type Server struct {
 	controller *controller.Controller
 	notifier   *notify.Notifier // nil without notifications
 	adminLn    net.Listener
+	// instancesLock is the process platform's state file's lock, held
+	// from adopting the instances until Run returns; nil before.
+	instancesLock *lockfile.Lock
 }
 
 // New opens the store, binds the listeners and adopts the instances a
@@ -97,6 +101,10 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	if s.elector = s.newElector(); s.elector != nil {
 		return s, nil // instances are adopted once this serve leads
 	}
+	if err := s.lockInstances(); err != nil {
+		s.closeOnError()
+		return nil, err
+	}
 	n, err := s.processes.Adopt(context.Background())
 	if err != nil {
 		s.closeOnError()
@@ -118,6 +126,7 @@ func (s *Server) closeOnError() {
 	if s.adminLn != nil {
 		s.adminLn.Close()
 	}
+	s.instancesLock.Release()
 	s.store.Close()
 }
 
@@ -202,6 +211,7 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // keep serving and the next run adopts them.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
+	defer func() { s.instancesLock.Release() }() // taken by lead, with etcd, after this defer
 	ui := s.dashboard()
 	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics(),
 		Authorize: ui.Authorize}

@@ -10,9 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/lockfile"
 	"github.com/bluejay-deploy/bluejay/internal/store"
 	"github.com/bluejay-deploy/bluejay/internal/store/storetest"
 )
@@ -32,10 +34,13 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		Open: func(t *testing.T) store.Store { return openTemp(t) },
 		// A second Store on the same file stands for another process:
-		// only SQLite's locking orders the two.
+		// only SQLite's locking orders the two. It is opened without the
+		// store's lock file, which would refuse it (see
+		// TestSecondServeOnOneStoreRefused): this checks that the
+		// database stays whole even if the lock were bypassed.
 		Another: func(t *testing.T, s store.Store) store.Store {
 			t.Helper()
-			o, err := Open(s.(*Store).Path())
+			o, err := open(s.(*Store).Path())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,4 +240,50 @@ func TestOpensStoreOfUnversionedFormat(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.CheckReadsV0(t, s)
+}
+
+// TestSecondServeOnOneStoreRefused: a second bluejay on the same SQLite
+// file used to be let in, adopt the first one's instances and stop them.
+// The store is locked from Open to Close: a second Open fails at once,
+// naming the holder (pid and listen addresses), and the first store
+// goes on as before; once it is closed, the file opens again.
+func TestSecondServeOnOneStoreRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bluejay.db")
+	holder := lockfile.Holder{PID: 4242, Listen: map[string]string{"admin": "127.0.0.1:7070", "proxy": "127.0.0.1:8080"}}
+	first, err := OpenAs(path, holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	r := storetest.Create(t, first, storetest.Rollout("web", engine.PhaseProgressing))
+
+	second, err := OpenAs(path, lockfile.Self("admin", "127.0.0.1:7071"))
+	if err == nil {
+		second.Close()
+		t.Fatal("a second Open of a locked store succeeded")
+	}
+	if !errors.Is(err, lockfile.ErrHeld) {
+		t.Errorf("second Open: err = %v, want it to wrap lockfile.ErrHeld", err)
+	}
+	for _, want := range []string{path, "pid 4242", "admin 127.0.0.1:7070", "proxy 127.0.0.1:8080"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("second Open: err = %q, want it to name %q", err, want)
+		}
+	}
+	// The first store is untouched and still writes.
+	r.Phase = engine.PhaseCompleted
+	if err := first.UpdateRollout(context.Background(), r, nil); err != nil {
+		t.Errorf("the first store after a refused second Open: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open after the holder closed the store: %v", err)
+	}
+	defer third.Close()
+	if got, err := third.Rollout(context.Background(), r.ID); err != nil || got.Phase != engine.PhaseCompleted {
+		t.Errorf("rollout after reopening = %+v, %v; want it Completed", got, err)
+	}
 }
