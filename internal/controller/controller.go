@@ -84,6 +84,10 @@ type Controller struct {
 	// Hooks runs the services' hooks. Nil means a runner in bluejay's
 	// working directory with http.DefaultClient.
 	Hooks *hooks.Runner
+	// Standby, if set, reports whether this controller stands by while
+	// another bluejay leads (several on one etcd store): commands are then
+	// answered ErrStandby at once. Nil means it never stands by.
+	Standby func() bool
 
 	mu       sync.Mutex
 	ready    chan struct{} // closed by Run once routes are restored (Ready)

@@ -48,6 +48,7 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 	if n > 0 {
 		s.log.Info("adopted the instances the previous leader left running", "instances", n)
 	}
+	s.leading.Store(true)
 	go func() {
 		select {
 		case <-term.Lost:
@@ -60,6 +61,10 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 	}()
 	return nil
 }
+
+// standby reports whether this serve stands by while another leads: it
+// is on the etcd store and has not won the election.
+func (s *Server) standby() bool { return s.elector != nil && !s.leading.Load() }
 
 // followStore keeps the in-process proxy's table equal to the store's,
 // so that a standby's proxy, and every proxy of the fleet, routes as the

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
@@ -52,6 +53,7 @@ type Server struct {
 	// instancesLock is the process platform's state file's lock, held
 	// from adopting the instances until Run returns; nil before.
 	instancesLock *lockfile.Lock
+	leading       atomic.Bool // with the etcd store: this serve won the election
 }
 
 // New opens the store, binds the listeners and adopts the instances a
@@ -132,7 +134,7 @@ func (s *Server) closeOnError() {
 
 func (s *Server) newController() *controller.Controller {
 	c := &controller.Controller{Store: s.store, DrainTimeout: s.cfg.Proxy.DrainTimeout.D(), Logger: s.log,
-		Templates: s.cfg.Analysis}
+		Templates: s.cfg.Analysis, Standby: s.standby}
 	if s.dp != nil {
 		c.Router, c.Metrics, c.Drainer = &routerbuiltin.Router{Proxy: s.dp.proxy}, &metricsbuiltin.Metrics{Proxy: s.dp.proxy}, s.dp.proxy
 		// A failed request wakes the service's loop, so that a failing
