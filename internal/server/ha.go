@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	"github.com/bluejay-deploy/bluejay/internal/leader"
 	"github.com/bluejay-deploy/bluejay/internal/store/etcd"
 )
@@ -70,10 +69,9 @@ func (s *Server) standby() bool { return s.elector != nil && !s.leading.Load() }
 // so that a standby's proxy, and every proxy of the fleet, routes as the
 // leader decided.
 func (s *Server) followStore(ctx context.Context) error {
-	f := &dataplane.Follower{Store: s.store, Proxy: s.dp.proxy, Logger: s.log}
-	if err := f.Sync(ctx); err != nil {
+	if err := s.follower.Sync(ctx); err != nil {
 		return err
 	}
-	go f.Run(ctx)
+	go s.follower.Run(ctx)
 	return nil
 }

@@ -40,11 +40,12 @@ type Server struct {
 	cfg        *spec.Config
 	log        *slog.Logger
 	store      store.Store
-	storeName  string            // how logs name the store: its file, or etcd's endpoints and prefix
-	dp         *dataPlane        // the in-process proxy; nil with proxy.control or an external router
-	external   externalRouter    // router.nginx or router.haproxy; nil for the builtin proxy
-	elector    *leader.Elector   // with the etcd store: one serve leads; nil on SQLite
-	remote     *dataplane.Client // the separate proxy; nil without proxy.control
+	storeName  string              // how logs name the store: its file, or etcd's endpoints and prefix
+	dp         *dataPlane          // the in-process proxy; nil with proxy.control or an external router
+	external   externalRouter      // router.nginx or router.haproxy; nil for the builtin proxy
+	elector    *leader.Elector     // with the etcd store: one serve leads; nil on SQLite
+	remote     *dataplane.Client   // the separate proxy; nil without proxy.control
+	follower   *dataplane.Follower // keeps the in-process proxy's table the store's; nil without the elector
 	processes  *process.Platform
 	kube       *kubeplatform.Platform // services on platform.kubernetes; nil without
 	controller *controller.Controller
@@ -101,6 +102,9 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	s.processes.SetStateFile(instanceStateFile(cfg))
 	s.controller = s.newController()
 	if s.elector = s.newElector(); s.elector != nil {
+		if s.dp != nil {
+			s.follower = &dataplane.Follower{Store: s.store, Proxy: s.dp.proxy, Logger: s.log}
+		}
 		return s, nil // instances are adopted once this serve leads
 	}
 	if err := s.lockInstances(); err != nil {
@@ -241,7 +245,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		errc <- s.controller.Run(cctx)
 	}()
-	if s.dp != nil && s.elector != nil {
+	if s.follower != nil {
 		// Leader or standby, the proxy routes as the store says.
 		if err := s.followStore(cctx); err != nil {
 			stopController()
@@ -302,6 +306,9 @@ func (s *Server) metrics() http.Handler {
 	col := &prom.Collector{Rollouts: prom.RolloutsFunc(s.rollouts)}
 	if s.dp != nil {
 		col.Proxy = s.dp.proxy
+	}
+	if s.follower != nil {
+		col.Watch = s.follower
 	}
 	return prom.Handler(prom.NewRegistry(col))
 }
