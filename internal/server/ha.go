@@ -48,7 +48,7 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 		s.log.Info("adopted the instances the previous leader left running", "instances", n)
 	}
 	s.leading.Store(true)
-	go func() {
+	s.background.Go(func() {
 		select {
 		case <-term.Lost:
 			errc <- errLostLeadership
@@ -57,7 +57,7 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 			defer cancel()
 			_ = term.Resign(rctx) // a standby takes over at once
 		}
-	}()
+	})
 	return nil
 }
 
@@ -72,6 +72,6 @@ func (s *Server) followStore(ctx context.Context) error {
 	if err := s.follower.Sync(ctx); err != nil {
 		return err
 	}
-	go s.follower.Run(ctx)
+	s.background.Go(func() { s.follower.Run(ctx) })
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,10 @@ type Server struct {
 	// from adopting the instances until Run returns; nil before.
 	instancesLock *lockfile.Lock
 	leading       atomic.Bool // with the etcd store: this serve won the election
+	// background are the goroutines Run starts beside the servers and the
+	// controller (prune, the targets file, the notifier, following the
+	// store): Run waits for them before the store closes.
+	background sync.WaitGroup
 }
 
 // New opens the store, binds the listeners and adopts the instances a
@@ -230,8 +235,12 @@ func (s *Server) Run(ctx context.Context) error {
 		mux.Handle("/v1/dataplane/", &dataplane.Handler{Proxy: s.dp.proxy, Token: s.cfg.Admin.Token, Logger: s.log})
 	}
 	adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 3)
+	errc := make(chan error, 8) // room for every sender: none blocks once Run stopped reading
 	cctx, stopController := context.WithCancel(context.WithoutCancel(ctx))
+	// The notifier stops after the controller, so that it sends the
+	// controller's last events too (its queue is flushed on stopping).
+	nctx, stopNotifier := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNotifier()
 	controllerDone := make(chan struct{})
 	go func() {
 		defer close(controllerDone)
@@ -264,18 +273,18 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	go func() { errc <- serve(adminSrv, s.adminLn) }()
-	go s.prune(cctx)
+	s.background.Go(func() { s.prune(cctx) })
 	if p := s.cfg.Prometheus; p != nil && p.TargetsFile != "" {
-		go s.writeTargets(cctx, p.TargetsFile)
+		s.background.Go(func() { s.writeTargets(cctx, p.TargetsFile) })
 	}
 	if s.notifier != nil {
-		go s.notifier.Run(cctx)
+		s.background.Go(func() { s.notifier.Run(nctx) })
 	}
 	if s.external != nil {
 		s.log.Info("bluejay serving; an external router serves users", "router", s.cfg.Router.Name(), "admin", s.AdminAddr(),
 			"store", s.storeName)
 	} else if s.remote != nil {
-		go s.remote.FollowErrors(cctx, s.controller.Notify)
+		s.background.Go(func() { s.remote.FollowErrors(cctx, s.controller.Notify) })
 		s.log.Info("bluejay serving; a separate proxy serves users", "control", s.cfg.Proxy.Control,
 			"admin", s.AdminAddr(), "store", s.storeName)
 	} else {
@@ -287,7 +296,30 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	return errors.Join(err, s.shutdown(adminSrv, func() { stopController(); <-controllerDone }))
+	err = errors.Join(err, s.shutdown(adminSrv, func() { stopController(); <-controllerDone; stopNotifier() }))
+	s.waitBackground()
+	return err
+}
+
+// backgroundTimeout bounds the wait for Run's background goroutines once
+// their context ended: the notifier's flush (5s) and a little more.
+const backgroundTimeout = 10 * time.Second
+
+// waitBackground waits for the background goroutines, at most
+// backgroundTimeout, before Run closes the store.
+func (s *Server) waitBackground() {
+	done := make(chan struct{})
+	go func() { s.background.Wait(); close(done) }()
+	t := time.NewTimer(backgroundTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Error("shutting down: background work did not end in time; closing the store anyway", "timeout", backgroundTimeout)
+	}
+	if s.notifier != nil && s.notifier.Dropped() > 0 {
+		s.log.Warn("notifications dropped during this run", "dropped", s.notifier.Dropped())
+	}
 }
 
 // dashboard returns the web dashboard served at /ui/, behind the admin
