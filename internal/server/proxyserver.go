@@ -39,7 +39,7 @@ func NewProxy(cfg *spec.Config, log *slog.Logger) (*ProxyServer, error) {
 	if err := resolveAdminToken(cfg, log); err != nil {
 		return nil, err
 	}
-	st, storeName, err := openStore(cfg)
+	st, storeName, err := openStore(cfg, false)
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	if err := resolveAdminToken(cfg, log); err != nil {
 		return nil, err
 	}
-	st, storeName, err := openStore(cfg)
+	st, storeName, err := openStore(cfg, true)
 	if err != nil {
 		return nil, err
 	}

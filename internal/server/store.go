@@ -14,8 +14,10 @@ import (
 )
 
 // openStore opens the configured store: etcd when store.etcd is set,
-// else the SQLite file. It also returns how logs name it.
-func openStore(cfg *spec.Config) (store.Store, string, error) {
+// else the SQLite file, locked for a controller (see sqlite.OpenAs) and
+// not for a proxy, which only reads it beside the controller. It also
+// returns how logs name it.
+func openStore(cfg *spec.Config, controller bool) (store.Store, string, error) {
 	if e := cfg.Store.Etcd; e != nil {
 		name := "etcd " + strings.Join(e.Endpoints, ",") + " " + e.Prefix
 		st, err := etcd.Open(context.Background(), endpointURLs(e.Endpoints), e.Prefix)
@@ -23,6 +25,13 @@ func openStore(cfg *spec.Config) (store.Store, string, error) {
 			return nil, "", fmt.Errorf("opening store %s: %w", name, err)
 		}
 		return st, name, nil
+	}
+	if !controller {
+		st, err := sqlite.OpenUnlocked(cfg.Store.Path)
+		if err != nil {
+			return nil, "", err
+		}
+		return st, st.Path(), nil
 	}
 	// Locked until the store closes: a second serve on the file is
 	// refused here, before it binds or adopts anything.

@@ -24,7 +24,7 @@ var _ store.Store = (*Store)(nil)
 type Store struct {
 	path string
 	db   *sql.DB
-	lock *lockfile.Lock // held from Open to Close; nil for a handle opened without it (tests)
+	lock *lockfile.Lock // held from Open to Close; nil for OpenUnlocked
 	// wmu serialises this process's writers. SQLite allows one writer at
 	// a time anyway; queueing them here is fair and spares them the busy
 	// handler's sleeps, which remains for writers in other processes.
@@ -57,7 +57,7 @@ func OpenAs(path string, holder lockfile.Holder) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
-	s, err := open(path)
+	s, err := OpenUnlocked(path)
 	if err != nil {
 		lock.Release()
 		return nil, err
@@ -69,8 +69,11 @@ func OpenAs(path string, holder lockfile.Holder) (*Store, error) {
 // LockPath returns the lock file of the store at path: beside it.
 func LockPath(path string) string { return path + ".lock" }
 
-// open opens the database without the lock.
-func open(path string) (*Store, error) {
+// OpenUnlocked opens the database without its lock, beside the
+// bluejay that holds it: for a process that only reads it (`bluejay
+// proxy` following the routing table). SQLite's own locking keeps the
+// file whole; the lock is what keeps two controllers apart.
+func OpenUnlocked(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
