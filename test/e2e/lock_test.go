@@ -42,6 +42,7 @@ func TestSecondServeOnOneStoreRefused(t *testing.T) {
 	if res.code == 0 {
 		t.Errorf("the second serve exited 0, want non-zero:\n%s", res)
 	}
+	t.Logf("the second serve exited %d: %s", res.code, strings.TrimSpace(res.stderr))
 	pid := strconv.Itoa(a.proc.cmd.Process.Pid)
 	for _, want := range []string{"bluejay.db.lock", "pid " + pid, "admin " + a.admin, "proxy " + a.proxy} {
 		if !strings.Contains(res.stderr, want) {
