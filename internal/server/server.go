@@ -66,11 +66,14 @@ type Server struct {
 // previous run left, so that a busy port or an unreadable store fails
 // before any instance starts.
 func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
-	if err := resolveAdminToken(cfg, log); err != nil {
-		return nil, err
-	}
+	// The store first: a second serve on it is refused before it changes
+	// anything (a generated token file included).
 	st, storeName, err := openStore(cfg, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := resolveAdminToken(cfg, log); err != nil {
+		st.Close()
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st, storeName: storeName, processes: process.New()}
