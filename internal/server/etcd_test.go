@@ -81,6 +81,11 @@ services:
 	if _, err := os.Stat(filepath.Join(dir, "bluejay.db")); !os.IsNotExist(err) {
 		t.Errorf("serve on etcd made a SQLite file: %v", err)
 	}
+	// Its proxy follows the store by watch, and says how often the
+	// watch had to start again.
+	if _, body := authGet(t, "http://"+srv.AdminAddr()+"/metrics", "t"); !strings.Contains(body, "\nbluejay_proxy_watch_restarts_total 0\n") {
+		t.Errorf("/metrics of a serve on etcd lacks bluejay_proxy_watch_restarts_total 0:\n%s", body)
+	}
 }
 
 // TestSecondServeOnOneInstanceStateFileRefused: two serves on two etcd
