@@ -168,7 +168,7 @@ func (l *loop) runSmoke(ctx context.Context, label string) {
 	}
 	l.smokeRunning = true
 	id, since, stepSince, addrs, tests := l.r.ID, l.r.PhaseSince, l.r.StepSince, l.readyAddrs(label), l.smokeTests()
-	go func() {
+	l.c.spawn(func() {
 		res := checks.RunSmoke(ctx, l.c.client(), addrs, tests)
 		l.post(ctx, func() {
 			l.smokeRunning = false
@@ -176,7 +176,7 @@ func (l *loop) runSmoke(ctx context.Context, label string) {
 				l.smoke = &engine.SmokeResult{Passed: res.Passed, Reason: res.Reason}
 			}
 		})
-	}()
+	})
 }
 
 // scale makes a version run a.Replicas instances. Missing ones start at
@@ -259,7 +259,7 @@ func (l *loop) startScaleDowns() {
 			waiting = append(waiting, sd)
 			continue
 		}
-		go sd.run()
+		l.c.spawn(sd.run)
 	}
 	l.scaleDowns = waiting
 }
@@ -284,7 +284,7 @@ func (l *loop) stop(ctx context.Context, label, reason string) {
 	l.record(ctx, fmt.Sprintf("stopping %s: %s", label, reason))
 	addrs := l.addrs(label)
 	keys := l.readinessKeys(l.svc.Platform.Instances(l.svc.Spec.Name, label))
-	go func() {
+	l.c.spawn(func() {
 		l.drain(ctx, addrs)
 		err := l.svc.Platform.Stop(ctx, l.svc.Spec.Name, label)
 		l.post(ctx, func() {
@@ -297,7 +297,7 @@ func (l *loop) stop(ctx context.Context, label, reason string) {
 				l.c.logger().Error("stopping version", "service", l.svc.Spec.Name, "version", label, "err", err)
 			}
 		})
-	}()
+	})
 }
 
 func (l *loop) drain(ctx context.Context, addrs []string) {

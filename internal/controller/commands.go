@@ -37,7 +37,7 @@ func (c *Controller) Deploy(ctx context.Context, req DeployRequest) (engine.Roll
 
 // deploy is Deploy with the reason the new rollout records.
 func (c *Controller) deploy(ctx context.Context, req DeployRequest, why string) (engine.Rollout, error) {
-	l, err := c.service(req.Service)
+	l, err := c.commandLoop(req.Service)
 	if err != nil {
 		return engine.Rollout{}, err
 	}
@@ -207,7 +207,7 @@ func (l *loop) limits(template string) *engine.AnalysisLimits {
 // command the rollout's phase does not allow fails with ErrConflict and
 // the engine's reason.
 func (c *Controller) Command(ctx context.Context, service string, cmd engine.Command) (engine.Rollout, error) {
-	l, err := c.service(service)
+	l, err := c.commandLoop(service)
 	if err != nil {
 		return engine.Rollout{}, err
 	}
@@ -239,12 +239,14 @@ func (c *Controller) Command(ctx context.Context, service string, cmd engine.Com
 // with ErrInvalid; the stable version, or another than the old one
 // while a rollout is active, with ErrConflict.
 func (c *Controller) Rollback(ctx context.Context, service, to string) (engine.Rollout, error) {
-	l, err := c.service(service)
+	l, err := c.commandLoop(service)
 	if err != nil {
 		return engine.Rollout{}, err
 	}
-	var cur engine.Rollout
-	_ = l.exec(ctx, func() error { cur = l.r; return nil })
+	cur, err := l.current(ctx)
+	if err != nil {
+		return engine.Rollout{}, err
+	}
 	if to != "" && !cur.Phase.Active() && to == cur.Stable() {
 		return cur, fmt.Errorf("%w: %s already runs %s as its stable version", ErrConflict, service, to)
 	}
@@ -326,15 +328,41 @@ func unknownService(name string, known []string) error {
 // Retry starts the service's latest rollout again, from the start, if it
 // ended without completing (rolled back, failed or aborted).
 func (c *Controller) Retry(ctx context.Context, service string) (engine.Rollout, error) {
-	l, err := c.service(service)
+	l, err := c.commandLoop(service)
 	if err != nil {
 		return engine.Rollout{}, err
 	}
-	var last engine.Rollout
-	_ = l.exec(ctx, func() error { last = l.r; return nil })
+	last, err := l.current(ctx)
+	if err != nil {
+		return engine.Rollout{}, err
+	}
 	if !last.Phase.Terminal() || last.Phase.Succeeded() {
 		return last, fmt.Errorf("%w: nothing to retry: rollout #%d of %s is %s", ErrConflict, last.ID, last.To.Label, last.Phase)
 	}
 	return c.Deploy(ctx, DeployRequest{Service: service, Version: last.To.Label, Strategy: last.Strategy,
 		Targets: last.To.Targets, Args: last.To.Args})
+}
+
+// commandLoop returns the loop of the service a command is for, or
+// ErrStandby at once if this controller stands by: the leader takes
+// commands.
+func (c *Controller) commandLoop(service string) (*loop, error) {
+	l, err := c.service(service)
+	if err != nil {
+		return nil, err
+	}
+	if c.Standby != nil && c.Standby() {
+		return nil, ErrStandby
+	}
+	return l, nil
+}
+
+// current returns the service's latest rollout as its loop knows it, or
+// why it could not be asked (a standby, a cancelled request). Regression:
+// Rollback and Retry dropped that error and went on with the zero
+// rollout, answering 409 about "rollout #0".
+func (l *loop) current(ctx context.Context) (engine.Rollout, error) {
+	var r engine.Rollout
+	err := l.exec(ctx, func() error { r = l.r; return nil })
+	return r, err
 }

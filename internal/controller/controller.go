@@ -84,12 +84,22 @@ type Controller struct {
 	// Hooks runs the services' hooks. Nil means a runner in bluejay's
 	// working directory with http.DefaultClient.
 	Hooks *hooks.Runner
+	// ShutdownTimeout bounds how long Run, once its context ends, waits
+	// for the background work it started (stops, scale-downs, smoke
+	// tests, hooks, health monitors), which ends with the context too.
+	// Zero means 30s.
+	ShutdownTimeout time.Duration
+	// Standby, if set, reports whether this controller stands by while
+	// another bluejay leads (several on one etcd store): commands are then
+	// answered ErrStandby at once. Nil means it never stands by.
+	Standby func() bool
 
 	mu       sync.Mutex
 	ready    chan struct{} // closed by Run once routes are restored (Ready)
 	services map[string]*loop
 	order    []string
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // the service loops
+	jobs     sync.WaitGroup // the loops' background work (spawn)
 }
 
 // Add registers a service before Run.
@@ -126,7 +136,38 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	c.wg.Wait()
+	c.waitJobs()
 	return nil
+}
+
+// spawn runs f on a goroutine of its own that Run waits for before it
+// returns, so that no background work outlives the controller (and the
+// store it writes to, which its owner closes once Run returned). f must
+// end soon after the loop's context does.
+func (c *Controller) spawn(f func()) {
+	c.jobs.Add(1)
+	go func() {
+		defer c.jobs.Done()
+		f()
+	}()
+}
+
+// waitJobs waits for the spawned work, at most ShutdownTimeout.
+func (c *Controller) waitJobs() {
+	done := make(chan struct{})
+	go func() { c.jobs.Wait(); close(done) }()
+	timeout := c.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.logger().Error("shutting down: background work (a stop, a hook, a smoke test) did not end in time; leaving it",
+			"timeout", timeout)
+	}
 }
 
 // Ready is closed once Run has re-applied the stored routes and loaded

@@ -51,7 +51,7 @@ func (l *loop) runHook(ctx context.Context, a engine.Action) {
 		l.c.logger().Info("running migration step", "service", l.r.Service, "rollout", l.r.ID, "step", a.Hook)
 	}
 	l.hookRunning[key] = true
-	go func() {
+	l.c.spawn(func() {
 		res := job(ctx)
 		l.post(ctx, func() {
 			delete(l.hookRunning, key)
@@ -65,7 +65,7 @@ func (l *loop) runHook(ctx context.Context, a engine.Action) {
 			}
 			l.recordHook(ctx, a.Hook, fmt.Sprintf("%s hook %s: %s", a.Hook, outcome, res.Reason))
 		})
-	}()
+	})
 }
 
 func describe(h spec.Hook) string {

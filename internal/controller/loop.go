@@ -209,7 +209,7 @@ func (l *loop) reread(ctx context.Context) {
 // finished action until ctx is done.
 func (l *loop) run(ctx context.Context) {
 	l.runCtx = ctx
-	go l.monitor.Run(ctx)
+	l.c.spawn(func() { l.monitor.Run(ctx) })
 	t := time.NewTicker(l.c.tick())
 	defer t.Stop()
 	for {

@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	"github.com/bluejay-deploy/bluejay/internal/store"
@@ -29,7 +33,8 @@ type Follower struct {
 	// slog.Default().
 	Logger *slog.Logger
 
-	mu sync.Mutex // one Sync at a time, so changes apply in store order
+	mu       sync.Mutex // one Sync at a time, so changes apply in store order
+	restarts atomic.Int64
 }
 
 // Sync reads every stored route and applies those that differ from the
@@ -60,23 +65,31 @@ func (f *Follower) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Run syncs at once, then every Interval until ctx ends. A failing store
-// is logged when it starts and stops failing, not at every poll.
+// Run syncs at once, then every Interval until ctx ends, and at each
+// change a store that watches signals. A failing store is logged when it
+// starts and stops failing, not at every poll. A watch that ends (etcd
+// ends a watch whose member lost its leader) is started again, after a
+// backoff that grows while it keeps ending; the outage is logged once,
+// the poll covers it, and each new try counts in WatchRestarts.
 func (f *Follower) Run(ctx context.Context) {
 	interval := f.Interval
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	w, watches := f.Store.(store.RouteWatcher)
 	var changed <-chan struct{}
-	if w, ok := f.Store.(store.RouteWatcher); ok {
-		// A store that can watch signals each change; the poll stays as
-		// the safety net for a watch that broke.
+	if watches {
 		changed = w.WatchRoutes(ctx)
 		interval = max(interval, watchedInterval)
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	failing := false
+	var (
+		retry   <-chan time.Time // fires when the watch is to be started again; nil while one runs
+		backoff wait.Backoff
+		broken  bool // the watch ended and no new one has signalled yet
+		failing bool
+	)
 	for {
 		err := f.Sync(ctx)
 		switch {
@@ -91,12 +104,34 @@ func (f *Follower) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case _, ok := <-changed:
-			if !ok {
-				changed = nil // the watch ended: poll only
+			switch {
+			case !ok && ctx.Err() == nil:
+				changed = nil
+				if !broken {
+					broken, backoff = true, watchBackoff
+					f.logger().Warn("the store's watch of the routes ended (etcd lost its leader?); watching again, polling meanwhile",
+						"poll", interval)
+				}
+				retry = time.After(backoff.Step())
+			case ok && broken:
+				broken = false
+				f.logger().Info("watching the store's routes again", "restarts", f.restarts.Load())
 			}
+		case <-retry:
+			retry = nil
+			f.restarts.Add(1)
+			changed = w.WatchRoutes(ctx)
 		}
 	}
 }
+
+// watchBackoff spaces the new tries of a watch that keeps ending.
+var watchBackoff = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32,
+	Cap: watchedInterval}
+
+// WatchRestarts counts the times Run started the store's watch again
+// after it ended (bluejay_proxy_watch_restarts_total).
+func (f *Follower) WatchRestarts() int64 { return f.restarts.Load() }
 
 // watchedInterval is the poll period of a Follower whose store watches.
 const watchedInterval = 5 * time.Second

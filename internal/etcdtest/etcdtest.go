@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -36,11 +37,15 @@ type Server struct {
 	// Dir holds the data directory and etcd.log.
 	Dir string
 
-	client string // client URL
-	cmd    *exec.Cmd
-	done   chan struct{}
-	err    error // of cmd.Wait, once done is closed
-	seq    atomic.Int64
+	bin     string // the etcd binary
+	name    string // the member's name
+	cluster string // --initial-cluster: every member's name=peer URL
+	client  string // client URL
+	peer    string // peer URL
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error // of cmd.Wait, once done is closed
+	seq     atomic.Int64
 }
 
 // Start runs etcd on free loopback ports in a new temporary directory
@@ -68,49 +73,152 @@ func Start() (*Server, error) {
 }
 
 func start(bin, dir string) (*Server, error) {
-	cport, err := freePort()
+	c, err := newCluster(bin, []string{dir})
 	if err != nil {
 		return nil, err
 	}
-	pport, err := freePort()
-	if err != nil {
+	if err := c.Members[0].launch(os.O_TRUNC); err != nil {
 		return nil, err
 	}
-	client := "http://127.0.0.1:" + strconv.Itoa(cport)
-	peer := "http://127.0.0.1:" + strconv.Itoa(pport)
-	data := filepath.Join(dir, "data")
-	if err := os.RemoveAll(data); err != nil {
+	if err := c.Members[0].waitReadyOrKill(); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(dir, "etcd.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	return c.Members[0], nil
+}
+
+// newCluster picks free ports for one member per directory, empties
+// their data directories, and returns them, not started.
+func newCluster(bin string, dirs []string) (*Cluster, error) {
+	c := &Cluster{}
+	var initial []string
+	for i, dir := range dirs {
+		cport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
+			return nil, err
+		}
+		m := &Server{Dir: dir, bin: bin, name: "bluejay-test", client: "http://127.0.0.1:" + strconv.Itoa(cport),
+			peer: "http://127.0.0.1:" + strconv.Itoa(pport)}
+		if len(dirs) > 1 {
+			m.name = "m" + strconv.Itoa(i)
+		}
+		initial = append(initial, m.name+"="+m.peer)
+		c.Members = append(c.Members, m)
+	}
+	for _, m := range c.Members {
+		m.cluster = strings.Join(initial, ",")
+	}
+	return c, nil
+}
+
+// launch starts the etcd process of s, without waiting for it to serve.
+// logFlag is os.O_TRUNC for a new etcd, os.O_APPEND for a restart.
+func (s *Server) launch(logFlag int) error {
+	logf, err := os.OpenFile(filepath.Join(s.Dir, "etcd.log"), os.O_CREATE|os.O_WRONLY|logFlag, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logf.Close()
-	s := &Server{Dir: dir, client: client, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "--name", "bluejay-test", "--data-dir", data,
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "bluejay-test="+peer, "--initial-cluster-state", "new",
+	s.done, s.err = make(chan struct{}), nil
+	s.cmd = exec.Command(s.bin, "--name", s.name, "--data-dir", filepath.Join(s.Dir, "data"),
+		"--listen-client-urls", s.client, "--advertise-client-urls", s.client,
+		"--listen-peer-urls", s.peer, "--initial-advertise-peer-urls", s.peer,
+		"--initial-cluster", s.cluster, "--initial-cluster-state", "new",
 		"--experimental-watch-progress-notify-interval=1s")
-	s.cmd.Dir = dir
+	s.cmd.Dir = s.Dir
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	// If the test binary dies, etcd goes with it.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting etcd: %w", err)
+		return fmt.Errorf("starting etcd: %w", err)
 	}
+	done := s.done
 	go func() {
 		s.err = s.cmd.Wait()
-		close(s.done)
+		close(done)
 	}()
+	return nil
+}
+
+// waitReadyOrKill waits until s serves a read, or kills it and returns
+// why not, with its log.
+func (s *Server) waitReadyOrKill() error {
 	if err := s.waitReady(); err != nil {
 		s.kill()
-		log, _ := os.ReadFile(logPath)
-		return nil, fmt.Errorf("%w\n%s", err, log)
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "etcd.log"))
+		return fmt.Errorf("%w\n%s", err, log)
 	}
-	return s, nil
+	return nil
+}
+
+// Restart kills etcd (SIGKILL) and starts it again on the same ports
+// with the same data, waiting until it serves a read. Use it on an etcd
+// of the test's own (New without Main in TestMain): every test of a
+// shared one would see the outage.
+func (s *Server) Restart() error {
+	s.Kill()
+	return s.Start()
+}
+
+// Kill kills etcd (SIGKILL), keeping its data, and waits for it to exit.
+func (s *Server) Kill() { s.kill() }
+
+// Start starts a killed etcd again on its ports with its data and waits
+// until it serves a read: for a cluster's member, until the cluster has
+// a quorum again.
+func (s *Server) Start() error {
+	if err := s.launch(os.O_APPEND); err != nil {
+		return err
+	}
+	return s.waitReadyOrKill()
+}
+
+// Cluster is several etcd members forming one cluster, for tests of what
+// a leader loss does: kill a quorum's worth of members and the others
+// have no leader until they are started again.
+type Cluster struct {
+	Members []*Server
+}
+
+// NewCluster starts a cluster of n members for the test alone, each in a
+// directory of its own, and stops it at t's cleanup. Without etcd it
+// skips the test, or fails it when BLUEJAY_REQUIRE_ENGINES=1.
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		shared.Unavailable(t, fmt.Errorf("%w: %v", ErrNotInstalled, err))
+	}
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+	}
+	c, err := newCluster(bin, dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, m := range c.Members {
+			m.kill()
+		}
+	})
+	for _, m := range c.Members {
+		if err := m.launch(os.O_TRUNC); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range c.Members {
+		if err := m.waitReadyOrKill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }
 
 // waitReady polls until etcd serves a read, exits, or startTimeout
@@ -157,6 +265,11 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) kill() {
+	select {
+	case <-s.done:
+		return // exited, or killed already
+	default:
+	}
 	s.cmd.Process.Kill()
 	<-s.done
 }

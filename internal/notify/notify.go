@@ -32,8 +32,10 @@ type Message struct {
 }
 
 // Notifier sends events to the configured targets. Build it with New and
-// run it with Run; Notify may be called before Run, and after it returns
-// (events then wait in the queues, or are dropped once they are full).
+// run it with Run; Notify may be called before Run. Once Run's context
+// ends, Run sends what is queued within FlushTimeout and counts and logs
+// as dropped what it could not send; events notified after Run returned
+// are not sent.
 type Notifier struct {
 	// Client sends the requests; nil means http.DefaultClient.
 	Client *http.Client
@@ -42,6 +44,9 @@ type Notifier struct {
 	// RetryDelay is the wait before the first retry, doubling after
 	// each. Zero means 1s.
 	RetryDelay time.Duration
+	// FlushTimeout bounds the sending of the queued events once Run's
+	// context ended. Zero means 5s.
+	FlushTimeout time.Duration
 
 	targets []*target
 	dropped atomic.Int64
@@ -101,24 +106,63 @@ func (t *target) wants(ev engine.Event) bool {
 	return t.Events == spec.EventsAll || ev.From != ev.Phase || ev.Hook != ""
 }
 
-// Run sends queued events until ctx is done.
+// Run sends queued events until ctx is done, then flushes the queues:
+// what is queued, and an event whose sending the end interrupted, is
+// sent within FlushTimeout; what is left is dropped, counted and logged.
 func (n *Notifier) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, t := range n.targets {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case m := <-t.queue:
-					if err := n.send(ctx, t, m); err != nil && ctx.Err() == nil {
-						n.drop(t, m, err.Error())
-					}
-				}
-			}
-		})
+		wg.Go(func() { n.run(ctx, t) })
 	}
 	wg.Wait()
+}
+
+// run sends t's events until ctx is done, then flushes its queue.
+func (n *Notifier) run(ctx context.Context, t *target) {
+	for {
+		select {
+		case <-ctx.Done():
+			n.flush(ctx, t, nil)
+			return
+		case m := <-t.queue:
+			err := n.send(ctx, t, m)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				n.flush(ctx, t, &m) // interrupted: it goes first
+				return
+			case err != nil:
+				n.drop(t, m, err.Error())
+			}
+		}
+	}
+}
+
+// flush sends first, if not nil, then what t's queue holds, within
+// FlushTimeout of ctx's end. Regression: the queue was dropped silently.
+func (n *Notifier) flush(ctx context.Context, t *target, first *Message) {
+	timeout := n.FlushTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	for m := first; ; m = nil {
+		if m == nil {
+			select {
+			case q := <-t.queue:
+				m = &q
+			default:
+				return
+			}
+		}
+		if fctx.Err() != nil {
+			n.drop(t, *m, "shutting down: not sent within the flush timeout "+timeout.String())
+			continue
+		}
+		if err := n.send(fctx, t, *m); err != nil {
+			n.drop(t, *m, "shutting down: "+err.Error())
+		}
+	}
 }
 
 func (n *Notifier) drop(t *target, m Message, why string) {

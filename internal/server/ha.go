@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	"github.com/bluejay-deploy/bluejay/internal/leader"
 	"github.com/bluejay-deploy/bluejay/internal/store/etcd"
 )
@@ -38,6 +37,9 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 		return err
 	}
 	s.log.Info("leading: this bluejay runs the rollouts", "id", s.elector.ID)
+	if err := s.lockInstances(); err != nil {
+		return err
+	}
 	n, err := s.processes.Adopt(ctx)
 	if err != nil {
 		return err
@@ -45,7 +47,8 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 	if n > 0 {
 		s.log.Info("adopted the instances the previous leader left running", "instances", n)
 	}
-	go func() {
+	s.leading.Store(true)
+	s.background.Go(func() {
 		select {
 		case <-term.Lost:
 			errc <- errLostLeadership
@@ -54,18 +57,21 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 			defer cancel()
 			_ = term.Resign(rctx) // a standby takes over at once
 		}
-	}()
+	})
 	return nil
 }
+
+// standby reports whether this serve stands by while another leads: it
+// is on the etcd store and has not won the election.
+func (s *Server) standby() bool { return s.elector != nil && !s.leading.Load() }
 
 // followStore keeps the in-process proxy's table equal to the store's,
 // so that a standby's proxy, and every proxy of the fleet, routes as the
 // leader decided.
 func (s *Server) followStore(ctx context.Context) error {
-	f := &dataplane.Follower{Store: s.store, Proxy: s.dp.proxy, Logger: s.log}
-	if err := f.Sync(ctx); err != nil {
+	if err := s.follower.Sync(ctx); err != nil {
 		return err
 	}
-	go f.Run(ctx)
+	s.background.Go(func() { s.follower.Run(ctx) })
 	return nil
 }

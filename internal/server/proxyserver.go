@@ -39,7 +39,7 @@ func NewProxy(cfg *spec.Config, log *slog.Logger) (*ProxyServer, error) {
 	if err := resolveAdminToken(cfg, log); err != nil {
 		return nil, err
 	}
-	st, storeName, err := openStore(cfg)
+	st, storeName, err := openStore(cfg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (p *ProxyServer) Run(ctx context.Context) error {
 	}
 	h := &dataplane.Handler{Proxy: p.dp.proxy, Token: p.cfg.Admin.Token, Logger: p.log,
 		Reload:  p.follower.Sync,
-		Metrics: prom.Handler(prom.NewRegistry(&prom.Collector{Proxy: p.dp.proxy}))}
+		Metrics: prom.Handler(prom.NewRegistry(&prom.Collector{Proxy: p.dp.proxy, Watch: p.follower}))}
 	p.dp.proxy.OnError = h.Failed
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
@@ -17,6 +19,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/dataplane"
 	"github.com/bluejay-deploy/bluejay/internal/hooks"
 	"github.com/bluejay-deploy/bluejay/internal/leader"
+	"github.com/bluejay-deploy/bluejay/internal/lockfile"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	metricsbuiltin "github.com/bluejay-deploy/bluejay/internal/metrics/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
@@ -38,27 +41,39 @@ type Server struct {
 	cfg        *spec.Config
 	log        *slog.Logger
 	store      store.Store
-	storeName  string            // how logs name the store: its file, or etcd's endpoints and prefix
-	dp         *dataPlane        // the in-process proxy; nil with proxy.control or an external router
-	external   externalRouter    // router.nginx or router.haproxy; nil for the builtin proxy
-	elector    *leader.Elector   // with the etcd store: one serve leads; nil on SQLite
-	remote     *dataplane.Client // the separate proxy; nil without proxy.control
+	storeName  string              // how logs name the store: its file, or etcd's endpoints and prefix
+	dp         *dataPlane          // the in-process proxy; nil with proxy.control or an external router
+	external   externalRouter      // router.nginx or router.haproxy; nil for the builtin proxy
+	elector    *leader.Elector     // with the etcd store: one serve leads; nil on SQLite
+	remote     *dataplane.Client   // the separate proxy; nil without proxy.control
+	follower   *dataplane.Follower // keeps the in-process proxy's table the store's; nil without the elector
 	processes  *process.Platform
 	kube       *kubeplatform.Platform // services on platform.kubernetes; nil without
 	controller *controller.Controller
 	notifier   *notify.Notifier // nil without notifications
 	adminLn    net.Listener
+	// instancesLock is the process platform's state file's lock, held
+	// from adopting the instances until Run returns; nil before.
+	instancesLock *lockfile.Lock
+	leading       atomic.Bool // with the etcd store: this serve won the election
+	// background are the goroutines Run starts beside the servers and the
+	// controller (prune, the targets file, the notifier, following the
+	// store): Run waits for them before the store closes.
+	background sync.WaitGroup
 }
 
 // New opens the store, binds the listeners and adopts the instances a
 // previous run left, so that a busy port or an unreadable store fails
 // before any instance starts.
 func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
-	if err := resolveAdminToken(cfg, log); err != nil {
+	// The store first: a second serve on it is refused before it changes
+	// anything (a generated token file included).
+	st, storeName, err := openStore(cfg, true)
+	if err != nil {
 		return nil, err
 	}
-	st, storeName, err := openStore(cfg)
-	if err != nil {
+	if err := resolveAdminToken(cfg, log); err != nil {
+		st.Close()
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st, storeName: storeName, processes: process.New()}
@@ -95,7 +110,14 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	s.processes.SetStateFile(instanceStateFile(cfg))
 	s.controller = s.newController()
 	if s.elector = s.newElector(); s.elector != nil {
+		if s.dp != nil {
+			s.follower = &dataplane.Follower{Store: s.store, Proxy: s.dp.proxy, Logger: s.log}
+		}
 		return s, nil // instances are adopted once this serve leads
+	}
+	if err := s.lockInstances(); err != nil {
+		s.closeOnError()
+		return nil, err
 	}
 	n, err := s.processes.Adopt(context.Background())
 	if err != nil {
@@ -118,12 +140,13 @@ func (s *Server) closeOnError() {
 	if s.adminLn != nil {
 		s.adminLn.Close()
 	}
+	s.instancesLock.Release()
 	s.store.Close()
 }
 
 func (s *Server) newController() *controller.Controller {
 	c := &controller.Controller{Store: s.store, DrainTimeout: s.cfg.Proxy.DrainTimeout.D(), Logger: s.log,
-		Templates: s.cfg.Analysis}
+		Templates: s.cfg.Analysis, Standby: s.standby}
 	if s.dp != nil {
 		c.Router, c.Metrics, c.Drainer = &routerbuiltin.Router{Proxy: s.dp.proxy}, &metricsbuiltin.Metrics{Proxy: s.dp.proxy}, s.dp.proxy
 		// A failed request wakes the service's loop, so that a failing
@@ -202,6 +225,7 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // keep serving and the next run adopts them.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
+	defer func() { s.instancesLock.Release() }() // taken by lead, with etcd, after this defer
 	ui := s.dashboard()
 	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics(),
 		Authorize: ui.Authorize}
@@ -214,8 +238,12 @@ func (s *Server) Run(ctx context.Context) error {
 		mux.Handle("/v1/dataplane/", &dataplane.Handler{Proxy: s.dp.proxy, Token: s.cfg.Admin.Token, Logger: s.log})
 	}
 	adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 3)
+	errc := make(chan error, 8) // room for every sender: none blocks once Run stopped reading
 	cctx, stopController := context.WithCancel(context.WithoutCancel(ctx))
+	// The notifier stops after the controller, so that it sends the
+	// controller's last events too (its queue is flushed on stopping).
+	nctx, stopNotifier := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNotifier()
 	controllerDone := make(chan struct{})
 	go func() {
 		defer close(controllerDone)
@@ -229,7 +257,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		errc <- s.controller.Run(cctx)
 	}()
-	if s.dp != nil && s.elector != nil {
+	if s.follower != nil {
 		// Leader or standby, the proxy routes as the store says.
 		if err := s.followStore(cctx); err != nil {
 			stopController()
@@ -249,18 +277,18 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	go func() { errc <- serve(adminSrv, s.adminLn) }()
-	go s.prune(cctx)
+	s.background.Go(func() { s.prune(cctx) })
 	if p := s.cfg.Prometheus; p != nil && p.TargetsFile != "" {
-		go s.writeTargets(cctx, p.TargetsFile)
+		s.background.Go(func() { s.writeTargets(cctx, p.TargetsFile) })
 	}
 	if s.notifier != nil {
-		go s.notifier.Run(cctx)
+		s.background.Go(func() { s.notifier.Run(nctx) })
 	}
 	if s.external != nil {
 		s.log.Info("bluejay serving; an external router serves users", "router", s.cfg.Router.Name(), "admin", s.AdminAddr(),
 			"store", s.storeName)
 	} else if s.remote != nil {
-		go s.remote.FollowErrors(cctx, s.controller.Notify)
+		s.background.Go(func() { s.remote.FollowErrors(cctx, s.controller.Notify) })
 		s.log.Info("bluejay serving; a separate proxy serves users", "control", s.cfg.Proxy.Control,
 			"admin", s.AdminAddr(), "store", s.storeName)
 	} else {
@@ -272,7 +300,30 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	return errors.Join(err, s.shutdown(adminSrv, func() { stopController(); <-controllerDone }))
+	err = errors.Join(err, s.shutdown(adminSrv, func() { stopController(); <-controllerDone; stopNotifier() }))
+	s.waitBackground()
+	return err
+}
+
+// backgroundTimeout bounds the wait for Run's background goroutines once
+// their context ended: the notifier's flush (5s) and a little more.
+const backgroundTimeout = 10 * time.Second
+
+// waitBackground waits for the background goroutines, at most
+// backgroundTimeout, before Run closes the store.
+func (s *Server) waitBackground() {
+	done := make(chan struct{})
+	go func() { s.background.Wait(); close(done) }()
+	t := time.NewTimer(backgroundTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Error("shutting down: background work did not end in time; closing the store anyway", "timeout", backgroundTimeout)
+	}
+	if s.notifier != nil && s.notifier.Dropped() > 0 {
+		s.log.Warn("notifications dropped during this run", "dropped", s.notifier.Dropped())
+	}
 }
 
 // dashboard returns the web dashboard served at /ui/, behind the admin
@@ -291,6 +342,9 @@ func (s *Server) metrics() http.Handler {
 	col := &prom.Collector{Rollouts: prom.RolloutsFunc(s.rollouts)}
 	if s.dp != nil {
 		col.Proxy = s.dp.proxy
+	}
+	if s.follower != nil {
+		col.Watch = s.follower
 	}
 	return prom.Handler(prom.NewRegistry(col))
 }

@@ -89,6 +89,7 @@ type Pruner interface {
 // following the store need not wait for a poll. Found by type assertion.
 type RouteWatcher interface {
 	// WatchRoutes signals each change (several may share one signal)
-	// until ctx ends, when the channel closes.
+	// until ctx ends or the watch breaks, when the channel closes; the
+	// caller watches again after a broken watch.
 	WatchRoutes(ctx context.Context) <-chan struct{}
 }

@@ -63,6 +63,17 @@ type Collector struct {
 	// Rollouts gives the rollout phases and traffic weights. nil means
 	// none.
 	Rollouts Rollouts
+	// Watch gives the restarts of the proxy's watch of the store's routes
+	// (a dataplane.Follower on etcd). nil means none: no series.
+	Watch Watch
+}
+
+// Watch is what the collector reads of a proxy that follows the store by
+// watch.
+type Watch interface {
+	// WatchRestarts counts the times the watch was started again after
+	// it ended.
+	WatchRestarts() int64
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -97,6 +108,10 @@ var (
 	rolloutIDDesc = prometheus.NewDesc("bluejay_rollout_id",
 		"ID of the service's latest rollout; 0 before its first.",
 		[]string{"service"}, nil)
+	watchRestartsDesc = prometheus.NewDesc("bluejay_proxy_watch_restarts_total",
+		"Times the proxy started its watch of the store's routing table again after the watch ended (etcd ends it when its member loses the leader); "+
+			"while it is down, route changes arrive by the 5s poll.",
+		nil, nil)
 	weightDesc = prometheus.NewDesc("bluejay_traffic_weight",
 		"Live share of the service's new requests that goes to the version, in percent.",
 		[]string{"service", "version"}, nil)
@@ -114,7 +129,7 @@ var phases = []engine.Phase{
 // Describe sends the descriptors of every series the collector reports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{requestsDesc, durationDesc, inflightDesc, ejectionsDesc,
-		mirrorDroppedDesc, shieldRetriesDesc, clientErrorsDesc, phaseDesc, rolloutIDDesc, weightDesc} {
+		mirrorDroppedDesc, shieldRetriesDesc, clientErrorsDesc, phaseDesc, rolloutIDDesc, weightDesc, watchRestartsDesc} {
 		ch <- d
 	}
 }
@@ -135,6 +150,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, r := range c.Rollouts.Snapshot() {
 			collectRollout(ch, r)
 		}
+	}
+	if c.Watch != nil {
+		send(ch, watchRestartsDesc, prometheus.CounterValue, float64(c.Watch.WatchRestarts()))
 	}
 }
 

@@ -260,3 +260,29 @@ func scrape(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// restarts is a Watch that restarted n times.
+type restarts int64
+
+func (n restarts) WatchRestarts() int64 { return int64(n) }
+
+func TestCollectorWatchRestarts(t *testing.T) {
+	if n := testutil.CollectAndCount(&prom.Collector{}, "bluejay_proxy_watch_restarts_total"); n != 0 {
+		t.Errorf("without a watch: %d series, want none", n)
+	}
+	c := &prom.Collector{Watch: restarts(3)}
+	want := `# HELP bluejay_proxy_watch_restarts_total Times the proxy started its watch of the store's routing table again after the watch ended (etcd ends it when its member loses the leader); while it is down, route changes arrive by the 5s poll.
+# TYPE bluejay_proxy_watch_restarts_total counter
+bluejay_proxy_watch_restarts_total 3
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "bluejay_proxy_watch_restarts_total"); err != nil {
+		t.Error(err)
+	}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}

@@ -2,7 +2,6 @@ package etcd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/store"
 )
 
 // eventOps returns the comparison and the writes that append ev as the
@@ -25,9 +25,9 @@ func (s *Store) eventOps(seq *mvccpb.KeyValue, r engine.Rollout, ev engine.Event
 		ev.Service = r.Service
 	}
 	ev.Time = ev.Time.UTC()
-	doc, err := json.Marshal(ev)
+	doc, err := store.EncodeEvent(ev)
 	if err != nil {
-		return clientv3.Cmp{}, nil, fmt.Errorf("encoding event: %w", err)
+		return clientv3.Cmp{}, nil, err
 	}
 	cmp := clientv3.Compare(clientv3.ModRevision(s.eventSeq()), "=", modRev(seq))
 	return cmp, []clientv3.Op{
@@ -50,8 +50,8 @@ func (s *Store) ListEvents(ctx context.Context, service string, limit int) ([]en
 	}
 	list := make([]engine.Event, 0, len(kvs))
 	for _, kv := range kvs {
-		var ev engine.Event
-		if err := json.Unmarshal(kv.Value, &ev); err != nil {
+		ev, err := store.DecodeEvent(kv.Value)
+		if err != nil {
 			return nil, fmt.Errorf("listing events: decoding %s: %w", kv.Key, err)
 		}
 		list = append(list, ev)

@@ -2,7 +2,6 @@ package etcd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -48,8 +47,8 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention, now time.Time) (
 	}
 	byRollout := map[int64][]engine.Event{}
 	for _, kv := range eresp.Kvs {
-		var ev engine.Event
-		if err := json.Unmarshal(kv.Value, &ev); err != nil {
+		ev, err := store.DecodeEvent(kv.Value)
+		if err != nil {
 			return 0, 0, fmt.Errorf("pruning history: decoding %s: %w", kv.Key, err)
 		}
 		byRollout[ev.RolloutID] = append(byRollout[ev.RolloutID], ev)
@@ -89,8 +88,8 @@ func (s *Store) doomed(kvs []*mvccpb.KeyValue, ret store.Retention, now time.Tim
 	bySvc := map[string][]doomedRollout{}
 	exists := map[int64]bool{}
 	for _, kv := range kvs {
-		var r engine.Rollout
-		if err := json.Unmarshal(kv.Value, &r); err != nil {
+		r, err := store.DecodeRollout(kv.Value)
+		if err != nil {
 			return nil, nil, fmt.Errorf("decoding %s: %w", kv.Key, err)
 		}
 		exists[r.ID] = true

@@ -2,7 +2,6 @@ package etcd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -73,9 +72,9 @@ func (s *Store) create(ctx context.Context, row engine.Rollout, ev engine.Event)
 
 // rolloutOps writes both copies of r.
 func (s *Store) rolloutOps(r engine.Rollout) ([]clientv3.Op, error) {
-	doc, err := json.Marshal(r)
+	doc, err := store.EncodeRollout(r)
 	if err != nil {
-		return nil, fmt.Errorf("encoding rollout: %w", err)
+		return nil, err
 	}
 	return []clientv3.Op{
 		clientv3.OpPut(s.rolloutKey(r.ID), string(doc)),
@@ -193,8 +192,8 @@ func (s *Store) ListRollouts(ctx context.Context, service string, limit int) ([]
 // decodeRollout decodes a stored rollout and remembers its revision: both
 // copies are always written in one transaction, so they share it.
 func (s *Store) decodeRollout(kv *mvccpb.KeyValue) (engine.Rollout, error) {
-	var r engine.Rollout
-	if err := json.Unmarshal(kv.Value, &r); err != nil {
+	r, err := store.DecodeRollout(kv.Value)
+	if err != nil {
 		return r, fmt.Errorf("decoding %s: %w", kv.Key, err)
 	}
 	s.remember(s.rolloutKey(r.ID), kv.ModRevision)

@@ -70,15 +70,24 @@ var _ store.RouteWatcher = (*Store)(nil)
 // WatchRoutes signals each change of the routing table as etcd reports
 // it (a watch on the routes' prefix), so that a fleet of proxies applies
 // a change within the watch's latency rather than a poll period. A signal
-// says "read the table again"; several changes may share one. The channel
-// closes when ctx ends.
+// says "read the table again"; several changes may share one. The watch
+// also signals once it is established, since changes made before then
+// were not seen. The channel closes when ctx ends, or when etcd ends the
+// watch: it requires a leader, and ends when this member loses it, so
+// that no proxy waits on a member cut off from the cluster; the caller
+// watches again (dataplane.Follower does, with a backoff).
 func (s *Store) WatchRoutes(ctx context.Context) <-chan struct{} {
 	out := make(chan struct{}, 1)
 	go func() {
 		defer close(out)
-		for resp := range s.cli.Watch(clientv3.WithRequireLeader(ctx), s.routes(), clientv3.WithPrefix()) {
-			if resp.Err() != nil {
-				continue // the watch resumes or the loop ends with ctx; polling covers the gap
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		defer cancel() // a watch that ended with an error is released
+		for resp := range s.cli.Watch(wctx, s.routes(), clientv3.WithPrefix(), clientv3.WithCreatedNotify()) {
+			if err := resp.Err(); err != nil {
+				if resp.Canceled {
+					return // no leader, or compacted: the caller watches again
+				}
+				continue // the client resumes the watch
 			}
 			select {
 			case out <- struct{}{}:

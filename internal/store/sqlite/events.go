@@ -3,10 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/store"
 )
 
 // appendEvent inserts ev as an event of rollout r. Like insertRollout it
@@ -26,9 +26,9 @@ func appendEvent(ctx context.Context, tx *sql.Tx, r engine.Rollout, ev engine.Ev
 	if ev.ID, err = res.LastInsertId(); err != nil {
 		return fmt.Errorf("appending event: %w", err)
 	}
-	doc, err := json.Marshal(ev)
+	doc, err := store.EncodeEvent(ev)
 	if err != nil {
-		return fmt.Errorf("encoding event: %w", err)
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE events SET doc = ? WHERE id = ?`, string(doc), ev.ID); err != nil {
 		return fmt.Errorf("appending event: %w", err)
@@ -58,14 +58,14 @@ func (s *Store) ListEvents(ctx context.Context, service string, limit int) ([]en
 // scanEvent decodes an (id, rollout_id, doc) row; the columns win over
 // the document.
 func scanEvent(row scanner) (engine.Event, error) {
-	var ev engine.Event
 	var id, rolloutID int64
 	var doc string
 	if err := row.Scan(&id, &rolloutID, &doc); err != nil {
-		return ev, err
+		return engine.Event{}, err
 	}
-	if err := json.Unmarshal([]byte(doc), &ev); err != nil {
-		return ev, fmt.Errorf("decoding event %d: %w", id, err)
+	ev, err := store.DecodeEvent([]byte(doc))
+	if err != nil {
+		return ev, fmt.Errorf("row %d: %w", id, err)
 	}
 	ev.ID, ev.RolloutID = id, rolloutID
 	return ev, nil

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -78,9 +77,9 @@ func insertRollout(ctx context.Context, tx *sql.Tx, r *engine.Rollout) error {
 
 // updateRollout replaces the row r.ID, or fails with store.ErrNotFound.
 func updateRollout(ctx context.Context, tx *sql.Tx, r engine.Rollout) error {
-	doc, err := json.Marshal(r)
+	doc, err := store.EncodeRollout(r)
 	if err != nil {
-		return fmt.Errorf("encoding rollout: %w", err)
+		return err
 	}
 	res, err := tx.ExecContext(ctx,
 		`UPDATE rollouts SET service = ?, phase = ?, started = ?, updated = ?, doc = ? WHERE id = ?`,
@@ -151,14 +150,14 @@ func (s *Store) ListRollouts(ctx context.Context, service string, limit int) ([]
 // scanRollout decodes an (id, doc) row. The id column wins over the
 // document's.
 func scanRollout(row scanner) (engine.Rollout, error) {
-	var r engine.Rollout
 	var id int64
 	var doc string
 	if err := row.Scan(&id, &doc); err != nil {
-		return r, err
+		return engine.Rollout{}, err
 	}
-	if err := json.Unmarshal([]byte(doc), &r); err != nil {
-		return r, fmt.Errorf("decoding rollout %d: %w", id, err)
+	r, err := store.DecodeRollout([]byte(doc))
+	if err != nil {
+		return r, fmt.Errorf("row %d: %w", id, err)
 	}
 	r.ID = id
 	return r, nil

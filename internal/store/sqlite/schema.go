@@ -15,7 +15,7 @@ var migrations = []string{
 		phase   TEXT NOT NULL,
 		started TEXT NOT NULL,
 		updated TEXT NOT NULL, -- when the row was last written
-		doc     TEXT NOT NULL CHECK (json_valid(doc)) -- engine.Rollout
+		doc     TEXT NOT NULL CHECK (json_valid(doc)) -- store.EncodeRollout (engine.Rollout until format version 1)
 	);
 	CREATE INDEX rollouts_service ON rollouts (service, phase);
 
@@ -25,7 +25,7 @@ var migrations = []string{
 		service    TEXT NOT NULL,
 		time       TEXT NOT NULL,
 		phase      TEXT NOT NULL,
-		doc        TEXT NOT NULL CHECK (json_valid(doc)) -- engine.Event
+		doc        TEXT NOT NULL CHECK (json_valid(doc)) -- store.EncodeEvent (engine.Event until format version 1)
 	);
 	CREATE INDEX events_service ON events (service, id);
 	CREATE INDEX events_rollout ON events (rollout_id);

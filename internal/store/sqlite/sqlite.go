@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bluejay-deploy/bluejay/internal/lockfile"
 	"github.com/bluejay-deploy/bluejay/internal/store"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -22,6 +24,7 @@ var _ store.Store = (*Store)(nil)
 type Store struct {
 	path string
 	db   *sql.DB
+	lock *lockfile.Lock // held from Open to Close; nil for OpenUnlocked
 	// wmu serialises this process's writers. SQLite allows one writer at
 	// a time anyway; queueing them here is fair and spares them the busy
 	// handler's sleeps, which remains for writers in other processes.
@@ -40,8 +43,37 @@ var connParams = []string{
 }
 
 // Open opens the database file at path, creating it, its directory and
-// the schema if needed, and migrates an older schema.
-func Open(path string) (*Store, error) {
+// the schema if needed, and migrates an older schema. It is OpenAs with
+// this process as the holder, without listen addresses.
+func Open(path string) (*Store, error) { return OpenAs(path, lockfile.Self()) }
+
+// OpenAs is Open, recording holder in the store's lock file. The store
+// is locked until Close: one bluejay at a time writes it, and a second
+// Open of the same file, by any process, fails at once, before touching
+// the database, with an error wrapping lockfile.ErrHeld that names the
+// holder. The lock file is LockPath(path).
+func OpenAs(path string, holder lockfile.Holder) (*Store, error) {
+	lock, err := lockfile.Acquire(LockPath(path), holder)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	s, err := OpenUnlocked(path)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// LockPath returns the lock file of the store at path: beside it.
+func LockPath(path string) string { return path + ".lock" }
+
+// OpenUnlocked opens the database without its lock, beside the
+// bluejay that holds it: for a process that only reads it (`bluejay
+// proxy` following the routing table). SQLite's own locking keeps the
+// file whole; the lock is what keeps two controllers apart.
+func OpenUnlocked(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
@@ -66,8 +98,8 @@ func dsn(path string) string {
 // Path returns the database file's path as given to Open.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the database, then releases its lock.
+func (s *Store) Close() error { return errors.Join(s.db.Close(), s.lock.Release()) }
 
 // write runs fn in one write transaction (BEGIN IMMEDIATE) and commits
 // it, or rolls it back if fn fails.

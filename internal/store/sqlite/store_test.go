@@ -10,9 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/lockfile"
 	"github.com/bluejay-deploy/bluejay/internal/store"
 	"github.com/bluejay-deploy/bluejay/internal/store/storetest"
 )
@@ -32,10 +34,12 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		Open: func(t *testing.T) store.Store { return openTemp(t) },
 		// A second Store on the same file stands for another process:
-		// only SQLite's locking orders the two.
+		// only SQLite's locking orders the two. It is opened without the
+		// store's lock file, which would refuse it (see
+		// TestSecondServeOnOneStoreRefused), as `bluejay proxy` opens it.
 		Another: func(t *testing.T, s store.Store) store.Store {
 			t.Helper()
-			o, err := Open(s.(*Store).Path())
+			o, err := OpenUnlocked(s.(*Store).Path())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,4 +210,79 @@ func killChild(path string) {
 	fmt.Printf("committed %d\n", r.ID)
 	io.Copy(io.Discard, os.Stdin) // returns only if the parent died first
 	os.Exit(1)
+}
+
+// TestOpensStoreOfUnversionedFormat: a database written before stored
+// forms had a version (the engine's structs as JSON) is read whole by
+// this bluejay, and its rollout carries on. The rows are as the
+// previous code wrote them: same columns, the version 0 documents.
+func TestOpensStoreOfUnversionedFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bluejay.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdoc, edoc := storetest.V0Docs()
+	r, ev := storetest.V0Want()
+	_, err = s.db.Exec(`INSERT INTO rollouts (id, service, phase, started, updated, doc) VALUES (1, ?, ?, ?, ?, ?)`,
+		r.Service, string(r.Phase), formatTime(r.Started), formatTime(r.PhaseSince), string(rdoc))
+	if err == nil {
+		_, err = s.db.Exec(`INSERT INTO events (id, rollout_id, service, time, phase, doc) VALUES (1, 1, ?, ?, ?, ?)`,
+			ev.Service, formatTime(ev.Time), string(ev.Phase), string(edoc))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckReadsV0(t, s)
+}
+
+// TestSecondServeOnOneStoreRefused: a second bluejay on the same SQLite
+// file used to be let in, adopt the first one's instances and stop them.
+// The store is locked from Open to Close: a second Open fails at once,
+// naming the holder (pid and listen addresses), and the first store
+// goes on as before; once it is closed, the file opens again.
+func TestSecondServeOnOneStoreRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bluejay.db")
+	holder := lockfile.Holder{PID: 4242, Listen: map[string]string{"admin": "127.0.0.1:7070", "proxy": "127.0.0.1:8080"}}
+	first, err := OpenAs(path, holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	r := storetest.Create(t, first, storetest.Rollout("web", engine.PhaseProgressing))
+
+	second, err := OpenAs(path, lockfile.Self("admin", "127.0.0.1:7071"))
+	if err == nil {
+		second.Close()
+		t.Fatal("a second Open of a locked store succeeded")
+	}
+	if !errors.Is(err, lockfile.ErrHeld) {
+		t.Errorf("second Open: err = %v, want it to wrap lockfile.ErrHeld", err)
+	}
+	for _, want := range []string{path, "pid 4242", "admin 127.0.0.1:7070", "proxy 127.0.0.1:8080"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("second Open: err = %q, want it to name %q", err, want)
+		}
+	}
+	// The first store is untouched and still writes.
+	r.Phase = engine.PhaseCompleted
+	if err := first.UpdateRollout(context.Background(), r, nil); err != nil {
+		t.Errorf("the first store after a refused second Open: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open after the holder closed the store: %v", err)
+	}
+	defer third.Close()
+	if got, err := third.Rollout(context.Background(), r.ID); err != nil || got.Phase != engine.PhaseCompleted {
+		t.Errorf("rollout after reopening = %+v, %v; want it Completed", got, err)
+	}
 }
