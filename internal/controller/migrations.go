@@ -56,7 +56,7 @@ func (l *loop) migrationJob(h engine.Hook) func(context.Context) engine.HookResu
 			return engine.HookResult{Passed: res.Passed, Reason: res.Reason}
 		}
 	case engine.HookRehearsal:
-		addrs, tests, client := l.readyAddrs(r.From.Label), l.rehearsalTests(), l.c.client()
+		addrs, tests, client := l.readyAddrs(r.From.Label), l.rehearsalTests(), checkClient(l.c, l.svc.Spec)
 		from := r.From.Label
 		return func(ctx context.Context) engine.HookResult {
 			if len(addrs) == 0 {

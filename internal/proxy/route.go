@@ -47,6 +47,7 @@ func (p *Proxy) compile(r router.Route) *route {
 		}
 		be := p.compileBackend(r.Service, b)
 		be.withOutlier(r.Outlier)
+		be.speak(r)
 		byVersion[b.Version] = be
 		if b.Weight <= 0 {
 			continue

@@ -23,6 +23,7 @@ type upstream struct {
 	rp                     *httputil.ReverseProxy
 	backend                *backend        // the version u belongs to
 	outlier                *router.Outlier // nil: no passive health
+	grpc                   *grpcCodes      // the error codes of a gRPC route; nil: not gRPC
 }
 
 func (p *Proxy) newUpstream(service, version, addr string) *upstream {
@@ -170,6 +171,10 @@ func (u *upstream) modifyResponse(res *http.Response) error {
 	ctx := context.Background()
 	if res.Request != nil {
 		ctx = res.Request.Context()
+	}
+	if u.grpc != nil && u.grpcResponse(ctx, res) {
+		u.setVersionHeader(res.Header)
+		return nil
 	}
 	u.instance.codes[responseClass(res.StatusCode)].Add(1)
 	u.finish(ctx, res.StatusCode >= 500)

@@ -38,6 +38,9 @@ type options struct {
 	// variable named by --db-env); "" serves no profiles API.
 	db     string
 	schema Schema
+	// grpc serves gRPC (the health service and Echo, grpc.go) instead
+	// of HTTP.
+	grpc bool
 }
 
 // Main runs the sample app with the given command-line arguments and
@@ -67,7 +70,8 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	fs.IntVar(&o.port, "port", 0, "listen on 127.0.0.1:`N` (required)")
 	fs.StringVar(&o.version, "version", "v0", "version string reported in responses")
-	fs.Float64Var(&o.errorRate, "error-rate", 0, "share 0..1 of GET / answered 500")
+	fs.Float64Var(&o.errorRate, "error-rate", 0, "share 0..1 of GET / answered 500 (of gRPC calls failed UNAVAILABLE with --grpc)")
+	fs.BoolVar(&o.grpc, "grpc", false, "serve gRPC (grpc.health.v1.Health and "+EchoService+") instead of HTTP")
 	fs.Int64Var(&o.errorsAfter, "errors-after-requests", 0, "apply --error-rate only after `N` requests to /")
 	fs.DurationVar(&o.latency, "latency", 0, "added delay for GET /")
 	fs.BoolVar(&o.failHealth, "fail-health", false, "answer /healthz with 503")
@@ -97,6 +101,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--errors-after-requests must not be negative")
 	case o.schema != SchemaV1 && o.schema != SchemaV2:
 		return o, fmt.Errorf("--schema %q: want v1 or v2", o.schema)
+	case o.grpc && o.db != "":
+		return o, errors.New("--grpc and --db: the profiles API is HTTP only")
 	}
 	return o, nil
 }
@@ -109,6 +115,14 @@ func run(o options, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
 	if err != nil {
 		return err
+	}
+	if o.grpc {
+		log.Info("app serving gRPC", "addr", ln.Addr().String(), "version", o.version,
+			"errorRate", o.errorRate, "errorsAfter", o.errorsAfter, "latency", o.latency, "failHealth", o.failHealth)
+		if o.crashAfter > 0 {
+			time.AfterFunc(o.crashAfter, func() { os.Exit(1) })
+		}
+		return serveGRPC(ctx, o, ln)
 	}
 	a := newApp(o)
 	if o.db != "" {

@@ -1,0 +1,173 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/router"
+)
+
+// HTTP/2 and gRPC upstreams (router.ProtocolH2C, router.ProtocolGRPC).
+//
+// Such routes go upstream through a transport of their own that speaks
+// HTTP/2 without TLS by prior knowledge, with the default transport's
+// timeouts, and flush every write at once so that streams stream.
+//
+// A gRPC call fails in its trailers: the response is a 200 whose
+// grpc-status comes after the messages (or in the headers of a
+// trailers-only answer). So a gRPC call's outcome is recorded when the
+// response body ends, not at its headers: its latency runs to the end of
+// the call, a stream's included. A call counts as an error of its version
+// when its grpc-status is one of the route's error codes, when the upstream
+// ends the stream without a grpc-status or breaks it, or, as for any
+// request, on a 5xx or a failure to reach the instance. Its class is then
+// ClassGRPC; a call whose client went away mid-stream is ClassCanceled and
+// not an error.
+
+// grpcCodes is a set of grpc-status codes (0 to 16), a bit each.
+type grpcCodes uint32
+
+func newGRPCCodes(list []uint32) grpcCodes {
+	if list == nil {
+		list = router.DefaultGRPCErrorCodes
+	}
+	var set grpcCodes
+	for _, c := range list {
+		if c < 32 {
+			set |= 1 << c
+		}
+	}
+	return set
+}
+
+func (s grpcCodes) has(code uint64) bool { return code < 32 && s&(1<<code) != 0 }
+
+// grpcCodeNames are the canonical names of the gRPC status codes.
+var grpcCodeNames = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+
+// grpcCodeName returns the name of a grpc-status code, or its number.
+func grpcCodeName(code uint64) string {
+	if code < uint64(len(grpcCodeNames)) {
+		return grpcCodeNames[code]
+	}
+	return strconv.FormatUint(code, 10)
+}
+
+// newH2CTransport returns the transport of h2c and gRPC routes: the
+// default transport's settings, speaking HTTP/2 only, without TLS.
+func newH2CTransport(headerTimeout time.Duration) *http.Transport {
+	t := newTransport(headerTimeout)
+	t.Protocols = new(http.Protocols)
+	t.Protocols.SetUnencryptedHTTP2(true)
+	return t
+}
+
+// speak makes the backend's upstreams speak the route's protocol.
+func (b *backend) speak(r router.Route) {
+	if r.Protocol != router.ProtocolH2C && r.Protocol != router.ProtocolGRPC {
+		return
+	}
+	for _, u := range b.upstreams {
+		u.rp.Transport = u.p.getShared().h2c
+		u.rp.FlushInterval = -1 // every message of a stream goes out at once
+		if r.Protocol == router.ProtocolGRPC {
+			codes := newGRPCCodes(r.GRPCErrorCodes)
+			u.grpc = &codes
+		}
+	}
+}
+
+// grpcResponse takes over recording a gRPC call's outcome from
+// modifyResponse. A trailers-only answer is judged at once; a 200 is
+// judged when its body ends. It reports false for any other answer, which
+// is judged as HTTP.
+func (u *upstream) grpcResponse(ctx context.Context, res *http.Response) bool {
+	if status := res.Header.Get("Grpc-Status"); status != "" {
+		u.endCall(ctx, status, nil)
+		return true
+	}
+	if res.StatusCode != http.StatusOK {
+		return false
+	}
+	res.Body = &grpcBody{ReadCloser: res.Body, u: u, ctx: ctx, res: res}
+	return true
+}
+
+// errEndedEarly is a gRPC response body closed before its end: the
+// client went away, or the copy to it failed.
+var errEndedEarly = errors.New("closed before the end of the call")
+
+// errNoStatus is a gRPC call that ended without a grpc-status.
+var errNoStatus = errors.New("the call ended without a grpc-status")
+
+// endCall records a gRPC call that ended with status (the grpc-status,
+// "" if none) or broke with err: its class, and finish.
+func (u *upstream) endCall(ctx context.Context, status string, err error) {
+	switch {
+	case err != nil && ctx.Err() != nil, errors.Is(err, errEndedEarly):
+		u.instance.codes[ClassCanceled].Add(1)
+		u.finish(ctx, false)
+		return
+	case err != nil:
+		u.instance.codes[ClassError].Add(1)
+	case status == "":
+		err = errNoStatus
+		u.instance.codes[ClassGRPC].Add(1)
+	default:
+		code, perr := strconv.ParseUint(strings.TrimSpace(status), 10, 32)
+		if perr == nil && !u.grpc.has(code) {
+			u.instance.codes[Class2xx].Add(1)
+			u.finish(ctx, false)
+			return
+		}
+		err = errors.New("grpc-status " + grpcCodeName(code))
+		if perr != nil {
+			err = errors.New("grpc-status " + strconv.Quote(status))
+		}
+		u.instance.codes[ClassGRPC].Add(1)
+	}
+	u.finish(ctx, true)
+	u.p.logger().LogAttrs(ctx, slog.LevelWarn, "proxy: gRPC call failed", slog.String("service", u.service),
+		slog.String("version", u.version), slog.String("addr", u.addr), slog.Any("err", err))
+}
+
+// grpcBody is a gRPC response body that records the call's outcome when
+// it ends: at EOF, by the trailers; at a read error; or when closed
+// first. ReverseProxy reads and closes it on the request's goroutine.
+type grpcBody struct {
+	io.ReadCloser
+	u    *upstream
+	ctx  context.Context
+	res  *http.Response
+	done bool
+}
+
+func (b *grpcBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		if err == io.EOF {
+			b.u.endCall(b.ctx, b.res.Trailer.Get("Grpc-Status"), nil)
+		} else {
+			b.u.endCall(b.ctx, "", err)
+		}
+	}
+	return n, err
+}
+
+func (b *grpcBody) Close() error {
+	err := b.ReadCloser.Close()
+	if !b.done {
+		b.done = true
+		b.u.endCall(b.ctx, "", errEndedEarly)
+	}
+	return err
+}
