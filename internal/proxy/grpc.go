@@ -48,19 +48,6 @@ func newGRPCCodes(list []uint32) grpcCodes {
 
 func (s grpcCodes) has(code uint64) bool { return code < 32 && s&(1<<code) != 0 }
 
-// grpcCodeNames are the canonical names of the gRPC status codes.
-var grpcCodeNames = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
-
-// grpcCodeName returns the name of a grpc-status code, or its number.
-func grpcCodeName(code uint64) string {
-	if code < uint64(len(grpcCodeNames)) {
-		return grpcCodeNames[code]
-	}
-	return strconv.FormatUint(code, 10)
-}
-
 // newH2CTransport returns the transport of h2c and gRPC routes: the
 // default transport's settings, speaking HTTP/2 only, without TLS.
 func newH2CTransport(headerTimeout time.Duration) *http.Transport {
@@ -128,7 +115,7 @@ func (u *upstream) endCall(ctx context.Context, status string, err error) {
 			u.finish(ctx, false)
 			return
 		}
-		err = errors.New("grpc-status " + grpcCodeName(code))
+		err = errors.New("grpc-status " + router.GRPCCodeName(code))
 		if perr != nil {
 			err = errors.New("grpc-status " + strconv.Quote(status))
 		}

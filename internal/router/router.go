@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 )
 
 // ErrPending wraps SetRoute's answer when the change is written but its
@@ -84,6 +85,20 @@ const (
 // UNAVAILABLE (14) and DATA_LOSS (15). The others are the caller's doing
 // or the application's answer (NOT_FOUND, INVALID_ARGUMENT, ...).
 var DefaultGRPCErrorCodes = []uint32{2, 4, 13, 14, 15}
+
+// grpcCodeNames are the canonical names of the gRPC status codes.
+var grpcCodeNames = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+
+// GRPCCodeName returns the canonical name of a grpc-status code
+// (UNAVAILABLE for 14), or its number if it has none.
+func GRPCCodeName(code uint64) string {
+	if code < uint64(len(grpcCodeNames)) {
+		return grpcCodeNames[code]
+	}
+	return strconv.FormatUint(code, 10)
+}
 
 // Mirror copies Percent of the requests to Version.
 type Mirror struct {
