@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
 // callTimeout bounds one Echo/Say call of the --call mode.
@@ -85,7 +87,7 @@ func sayOnce(ctx context.Context, conn *grpc.ClientConn) (version, failure strin
 		if ctx.Err() != nil {
 			return "", "" // the run ended mid-call: not counted
 		}
-		return "", status.Code(err).String()
+		return "", router.GRPCCodeName(uint64(status.Code(err)))
 	}
 	version, _, _ = strings.Cut(strings.TrimPrefix(answer, "version="), " ")
 	return version, ""
