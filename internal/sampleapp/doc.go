@@ -4,6 +4,11 @@
 // Its flags inject faults — errors, latency, failing health, crashes — so
 // that a version can be made to fail a rollout on purpose.
 //
+// With --grpc it serves gRPC instead (grpc.go): the standard health
+// service and bluejay.sample.Echo, whose calls the same fault flags fail
+// with UNAVAILABLE. With --call ADDR it is a gRPC client of Echo/Say
+// (grpc_call.go), for driving traffic through bluejay's h2c listener.
+//
 // With --db URL (or --db-env NAME) it also serves a small profiles API
 // backed by PostgreSQL, in the shape --schema says — v1 reads and writes
 // profiles.name, v2 profiles.first_name and last_name — so that two

@@ -191,6 +191,12 @@ func TestGRPCRollouts(t *testing.T) {
 	}
 	t.Logf("blue-green v2: %d calls, 0 failed", len(load.since(mark)))
 
+	// The README's client: `bluejay app --call` through the proxy.
+	r := runCLI(t, s.dir, nil, "app", "--call", s.proxy, "--rps", "20", "--duration", "1s")
+	if r.code != 0 || !strings.Contains(r.stdout, " failed=0 v2=") {
+		t.Errorf("bluejay app --call: want calls answered by v2, none failed:\n%s", r)
+	}
+
 	// A healthy canary, with a stream on v2 open across its weight changes.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -248,7 +254,7 @@ func TestGRPCRollouts(t *testing.T) {
 
 	// A canary failing half its calls with UNAVAILABLE.
 	mark = load.mark()
-	r := s.cli("deploy", "rpc", "v4", "--strategy", "canary", "--arg=--error-rate", "--arg=0.5", "--wait")
+	r = s.cli("deploy", "rpc", "v4", "--strategy", "canary", "--arg=--error-rate", "--arg=0.5", "--wait")
 	if r.code != 1 {
 		t.Fatalf("deploy v4: want exit 1 (rolled back), got:\n%s", r)
 	}
