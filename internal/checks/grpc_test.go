@@ -3,6 +3,8 @@ package checks
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +90,29 @@ func TestSmokeGRPC(t *testing.T) {
 	res := RunSmoke(context.Background(), nil, []string{addr}, tests)
 	if res.Passed || res.Check != "grpc health down" || !strings.Contains(res.Reason, "NOT_SERVING") {
 		t.Errorf("smoke = %+v, want failed on grpc health down with NOT_SERVING", res)
+	}
+}
+
+// TestHTTP2ClientProbesAnH2CInstance: an instance that speaks only
+// HTTP/2 without TLS fails an HTTP/1.1 probe and passes one from
+// HTTP2Client.
+func TestHTTP2ClientProbesAnH2CInstance(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			w.WriteHeader(http.StatusHTTPVersionNotSupported)
+		}
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := Probe(ctx, &http.Client{}, addr, "/healthz"); err == nil {
+		t.Errorf("an HTTP/1.1 probe of an h2c-only instance passed")
+	}
+	if err := Probe(ctx, HTTP2Client(&http.Client{}), addr, "/healthz"); err != nil {
+		t.Errorf("HTTP2Client probe: %v", err)
 	}
 }
