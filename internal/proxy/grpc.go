@@ -65,6 +65,7 @@ func (b *backend) speak(r router.Route) {
 	for _, u := range b.upstreams {
 		u.rp.Transport = u.p.getShared().h2c
 		u.rp.FlushInterval = -1 // every message of a stream goes out at once
+		u.rp.ModifyResponse = u.modifyH2Response
 		if r.Protocol == router.ProtocolGRPC {
 			codes := newGRPCCodes(r.GRPCErrorCodes)
 			u.grpc = &codes
@@ -72,20 +73,47 @@ func (b *backend) speak(r router.Route) {
 	}
 }
 
-// grpcResponse takes over recording a gRPC call's outcome from
-// modifyResponse. A trailers-only answer is judged at once; a 200 is
-// judged when its body ends. It reports false for any other answer, which
-// is judged as HTTP.
-func (u *upstream) grpcResponse(ctx context.Context, res *http.Response) bool {
-	if status := res.Header.Get("Grpc-Status"); status != "" {
-		u.endCall(ctx, status, nil)
-		return true
+// modifyH2Response is the ModifyResponse of h2c and gRPC upstreams. A
+// gRPC call's outcome is recorded when its body ends (see grpcBody); any
+// other answer goes to modifyResponse.
+func (u *upstream) modifyH2Response(res *http.Response) error {
+	trailersOnly(res)
+	if u.grpc == nil || res.StatusCode != http.StatusOK && res.Trailer.Get("Grpc-Status") == "" {
+		return u.modifyResponse(res)
 	}
-	if res.StatusCode != http.StatusOK {
-		return false
+	ctx := context.Background()
+	if res.Request != nil {
+		ctx = res.Request.Context()
 	}
 	res.Body = &grpcBody{ReadCloser: res.Body, u: u, ctx: ctx, res: res}
-	return true
+	u.setVersionHeader(res.Header)
+	return nil
+}
+
+// grpcTrailers are the fields of a gRPC call's status.
+var grpcTrailers = []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"}
+
+// trailersOnly turns a trailers-only gRPC answer (its status in the
+// headers of a response without body) into headers followed by trailers,
+// which gRPC clients read alike. Passed on as it came, its status would
+// arrive as trailers only if the proxy's response ended with its headers,
+// but ReverseProxy flushes the headers of a streamed response on a timer
+// of its own, racing the end of the response: when the flush won, the
+// client got no status ("server closed the stream without sending
+// trailers").
+func trailersOnly(res *http.Response) {
+	if res.Header.Get("Grpc-Status") == "" {
+		return
+	}
+	if res.Trailer == nil {
+		res.Trailer = http.Header{}
+	}
+	for _, k := range grpcTrailers {
+		if v, ok := res.Header[k]; ok {
+			res.Trailer[k] = v
+			delete(res.Header, k)
+		}
+	}
 }
 
 // errEndedEarly is a gRPC response body closed before its end: the

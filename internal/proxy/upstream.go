@@ -175,10 +175,6 @@ func (u *upstream) modifyResponse(res *http.Response) error {
 	if res.Request != nil {
 		ctx = res.Request.Context()
 	}
-	if u.grpc != nil && u.grpcResponse(ctx, res) {
-		u.setVersionHeader(res.Header)
-		return nil
-	}
 	u.instance.codes[responseClass(res.StatusCode)].Add(1)
 	u.finish(ctx, res.StatusCode >= 500)
 	if t, _ := ctx.Value(trackedKey{}).(*tracked); t != nil && t.shield != nil && res.StatusCode >= 500 {
