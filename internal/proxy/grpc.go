@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ import (
 //
 // Such routes go upstream through a transport of their own that speaks
 // HTTP/2 without TLS by prior knowledge, with the default transport's
-// timeouts, and flush every write at once so that streams stream.
+// timeouts, and flush every write at once so that streams stream; the
+// request's trailers follow its body upstream.
 //
 // A gRPC call fails in its trailers: the response is a 200 whose
 // grpc-status comes after the messages (or in the headers of a
@@ -66,11 +68,21 @@ func (b *backend) speak(r router.Route) {
 		u.rp.Transport = u.p.getShared().h2c
 		u.rp.FlushInterval = -1 // every message of a stream goes out at once
 		u.rp.ModifyResponse = u.modifyH2Response
+		u.rp.Rewrite = u.rewriteH2
 		if r.Protocol == router.ProtocolGRPC {
 			codes := newGRPCCodes(r.GRPCErrorCodes)
 			u.grpc = &codes
 		}
 	}
+}
+
+// rewriteH2 is the Rewrite of h2c and gRPC upstreams: rewrite, and the
+// request's trailers go upstream. The inbound body fills them in when it
+// ends; ReverseProxy's Clone copied the map before that, so without
+// sharing it they would go out empty.
+func (u *upstream) rewriteH2(pr *httputil.ProxyRequest) {
+	u.rewrite(pr)
+	pr.Out.Trailer = pr.In.Trailer
 }
 
 // modifyH2Response is the ModifyResponse of h2c and gRPC upstreams. A

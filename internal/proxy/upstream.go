@@ -148,9 +148,6 @@ func (u *upstream) finish(ctx context.Context, failed bool) {
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = u.addr
-	// The inbound body fills in its trailers when it ends; Clone copied
-	// the map before that, so without this they would go out empty.
-	pr.Out.Trailer = pr.In.Trailer
 	trusted := u.p.trusted(pr.In.RemoteAddr)
 	if xff := pr.In.Header["X-Forwarded-For"]; trusted && len(xff) > 0 {
 		pr.Out.Header["X-Forwarded-For"] = xff // SetXForwarded appends the peer
