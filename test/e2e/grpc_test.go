@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,21 +17,31 @@ import (
 )
 
 // startGRPCExample starts `bluejay serve` on examples/grpc.yaml, the
-// README's gRPC example, as written but for its addresses, binary and
-// store file, and waits for v1.
+// README's gRPC example, as written but for its addresses and store file,
+// in a copy of the repo's layout (examples/, bin/bluejay), and waits for
+// v1.
 func startGRPCExample(t *testing.T) *server {
 	t.Helper()
 	raw, err := os.ReadFile("../../examples/grpc.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	root := t.TempDir()
+	dir := filepath.Join(root, "examples")
+	for _, d := range []string{dir, filepath.Join(root, "bin")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(bin, filepath.Join(root, "bin", "bluejay")); err != nil {
+		t.Fatal(err)
+	}
 	s := &server{t: t, dir: dir, proxy: freeAddr(t), admin: freeAddr(t), token: "example-token",
 		logPath: filepath.Join(t.TempDir(), "serve.log"), service: "rpc"}
 	cfg := string(raw)
 	for _, r := range [][2]string{
 		{"127.0.0.1:8080", s.proxy}, {"127.0.0.1:7070", s.admin},
-		{"[bin/bluejay, app,", fmt.Sprintf("[%q, app,", bin)}, {"./grpc.db", "./bluejay.db"},
+		{"./grpc.db", "./bluejay.db"},
 	} {
 		if !strings.Contains(cfg, r[0]) {
 			t.Fatalf("examples/grpc.yaml no longer has %q", r[0])
