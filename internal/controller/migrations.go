@@ -76,5 +76,8 @@ func (l *loop) rehearsalTests() []spec.Smoke {
 		return l.svc.Spec.Smoke
 	}
 	h := l.svc.Spec.Health
+	if h.GRPC != nil {
+		return []spec.Smoke{{GRPC: h.GRPC, Timeout: h.Timeout}}
+	}
 	return []spec.Smoke{{Method: "GET", Path: h.Path, ExpectStatus: 200, Timeout: h.Timeout}}
 }
