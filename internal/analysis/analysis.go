@@ -122,6 +122,9 @@ type Input struct {
 	// idle: leave resource metrics out of a template whose platform
 	// cannot measure them (see Judge.Fields).
 	CanaryRes, BaselineRes Resources
+	// ErrorsAre names the sides' errors in reasons, such as "failed gRPC
+	// calls (grpc-status UNAVAILABLE, ...)". "" means "errors".
+	ErrorsAre string
 	// MinRequests is the number of requests a side needs before any
 	// metric passes. Below it the verdict is Inconclusive, or Fail from
 	// a sequential judge with conclusive evidence.

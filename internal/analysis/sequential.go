@@ -56,7 +56,10 @@ func logBayesFactor(xc, nc, xb, nb int64, margin float64) (logBF, p0 float64) {
 func (j *Judge) sequential(in Input) Result {
 	nums := j.base(in)
 	xc, nc, xb, nb := in.Canary.Errors, in.Canary.Requests, in.Baseline.Errors, in.Baseline.Requests
-	what := "errors"
+	what := in.ErrorsAre
+	if what == "" {
+		what = "errors"
+	}
 	if j.m.On == OnLatency {
 		var q float64
 		q, xc, xb = exceedances(in.Canary.Latencies, in.Baseline.Latencies)

@@ -3,6 +3,7 @@ package analysis
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
@@ -101,6 +102,23 @@ func TestSequentialReason(t *testing.T) {
 	}
 	if got := r.Numbers["bayesFactor"]; math.Abs(got-4.02691010421e14)/got > 1e-9 {
 		t.Errorf("bayesFactor %v, want 4.02691e14", got)
+	}
+}
+
+// TestSequentialReasonNamesTheErrors: the reason says what the errors
+// are when the input names them (a gRPC service's failed calls).
+func TestSequentialReasonNamesTheErrors(t *testing.T) {
+	j, err := Compile(Metric{Name: "error-rate", Judge: JudgeSequential})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := j.Evaluate(Input{
+		Canary:    metrics.Sample{Requests: 40, Errors: 12},
+		Baseline:  metrics.Sample{Requests: 2000, Errors: 3},
+		ErrorsAre: "failed gRPC calls (grpc-status UNAVAILABLE)", MinRequests: 100,
+	})
+	if want := "canary 12/40 failed gRPC calls (grpc-status UNAVAILABLE) (30.0%) vs baseline 3/2000"; !strings.Contains(r.Reason, want) {
+		t.Errorf("reason %q, want it to contain %q", r.Reason, want)
 	}
 }
 

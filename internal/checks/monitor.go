@@ -61,7 +61,8 @@ type target struct {
 	stop context.CancelFunc
 }
 
-// NewMonitor returns a Monitor that probes with cfg and client. Zero
+// NewMonitor returns a Monitor that probes with cfg and client (unused
+// when cfg.GRPC asks for a gRPC health check). Zero
 // fields of cfg take the spec defaults (path /healthz, interval 1s,
 // timeout 1s but not above the interval, thresholds 2 and 3); a nil
 // client means http.DefaultClient.
@@ -208,6 +209,9 @@ func (m *Monitor) loop(ctx context.Context, addr string, t *target) {
 func (m *Monitor) probe(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout.D())
 	defer cancel()
+	if g := m.cfg.GRPC; g != nil {
+		return GRPCProbe(ctx, addr, g.Service)
+	}
 	return Probe(ctx, m.client, addr, m.cfg.Path)
 }
 

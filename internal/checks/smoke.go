@@ -54,8 +54,11 @@ func runSmoke(ctx context.Context, client *http.Client, addrs []string, tests []
 		test = smokeDefaults(test)
 		for _, addr := range addrs {
 			if err := smoke(ctx, client, addr, test); err != nil {
-				return Result{Check: test.Name, Addr: addr,
-					Reason: fmt.Sprintf("%s %s on %s: %v", test.Method, test.Path, addr, err)}
+				what := test.Method + " " + test.Path
+				if test.GRPC != nil {
+					what = test.Name
+				}
+				return Result{Check: test.Name, Addr: addr, Reason: fmt.Sprintf("%s on %s: %v", what, addr, err)}
 			}
 		}
 	}
@@ -65,6 +68,15 @@ func runSmoke(ctx context.Context, client *http.Client, addrs []string, tests []
 
 // smokeDefaults fills test's zero fields as the spec package would.
 func smokeDefaults(test spec.Smoke) spec.Smoke {
+	if test.Timeout <= 0 {
+		test.Timeout = spec.Duration(defaultSmokeTimeout)
+	}
+	if g := test.GRPC; g != nil {
+		if test.Name == "" {
+			test.Name = "grpc health " + cmpOr(g.Service, `""`)
+		}
+		return test
+	}
 	if test.Method == "" {
 		test.Method = http.MethodGet
 	}
@@ -88,7 +100,12 @@ func smokeDefaults(test spec.Smoke) spec.Smoke {
 func smoke(ctx context.Context, client *http.Client, addr string, test spec.Smoke) error {
 	tctx, cancel := context.WithTimeout(ctx, test.Timeout.D())
 	defer cancel()
-	err := smokeRequest(tctx, client, addr, test)
+	var err error
+	if test.GRPC != nil {
+		err = GRPCProbe(tctx, addr, test.GRPC.Service)
+	} else {
+		err = smokeRequest(tctx, client, addr, test)
+	}
 	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		// The test's own timeout, not the caller's: say so plainly
 		// rather than "context deadline exceeded".
@@ -141,4 +158,11 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func cmpOr(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
 }

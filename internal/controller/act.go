@@ -34,6 +34,9 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 		rt.Mirror = &router.Mirror{Version: l.r.To.Label, Percent: l.r.MirrorPercent}
 	}
 	l.protect(&rt)
+	if p := l.svc.Spec.Protocol; p != spec.ProtocolHTTP {
+		rt.Protocol, rt.GRPCErrorCodes = p, l.svc.Spec.GRPCErrorCodes()
+	}
 	for _, h := range l.r.HeaderRoutes {
 		rt.Rules = append(rt.Rules, router.Rule{Header: h.Header, Cookie: h.Cookie, Exact: h.Exact, Prefix: h.Prefix,
 			Regex: h.Regex, Version: l.r.To.Label})
@@ -169,7 +172,7 @@ func (l *loop) runSmoke(ctx context.Context, label string) {
 	l.smokeRunning = true
 	id, since, stepSince, addrs, tests := l.r.ID, l.r.PhaseSince, l.r.StepSince, l.readyAddrs(label), l.smokeTests()
 	l.c.spawn(func() {
-		res := checks.RunSmoke(ctx, l.c.client(), addrs, tests)
+		res := checks.RunSmoke(ctx, checkClient(l.c, l.svc.Spec), addrs, tests)
 		l.post(ctx, func() {
 			l.smokeRunning = false
 			if l.r.ID == id && l.r.PhaseSince.Equal(since) && l.r.StepSince.Equal(stepSince) {

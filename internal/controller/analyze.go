@@ -14,6 +14,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/loadgen"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
+	"github.com/bluejay-deploy/bluejay/internal/router"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
@@ -324,7 +325,25 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	}
 	in.CanaryRes = l.resources(run.startUse[0], run.labels[0])
 	in.BaselineRes = l.resources(run.startUse[1], run.labels[1])
+	in.ErrorsAre = errorsAre(l.svc.Spec)
 	return run.judge(in), nil
+}
+
+// errorsAre names what the proxy counts as errors of a gRPC service's
+// version, for the analysis' reasons; "" for other services.
+func errorsAre(s spec.Service) string {
+	if s.Protocol != spec.ProtocolGRPC {
+		return ""
+	}
+	list := s.GRPCErrorCodes()
+	if list == nil {
+		list = router.DefaultGRPCErrorCodes
+	}
+	names := make([]string, len(list))
+	for i, c := range list {
+		names[i] = router.GRPCCodeName(uint64(c))
+	}
+	return "failed gRPC calls (grpc-status " + strings.Join(names, ", ") + "; 5xx; unreachable)"
 }
 
 // judge runs every judge of the run on in.

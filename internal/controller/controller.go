@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bluejay-deploy/bluejay/internal/checks"
 	"github.com/bluejay-deploy/bluejay/internal/hooks"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
@@ -323,6 +324,15 @@ func (c *Controller) drainTimeout() time.Duration {
 		return c.DrainTimeout
 	}
 	return 30 * time.Second
+}
+
+// checkClient is the client of s's HTTP probes and smoke tests: the
+// controller's, speaking HTTP/2 without TLS to an h2c or gRPC service.
+func checkClient(c *Controller, s spec.Service) *http.Client {
+	if s.Protocol == spec.ProtocolH2C || s.Protocol == spec.ProtocolGRPC {
+		return checks.HTTP2Client(c.client())
+	}
+	return c.client()
 }
 
 func (c *Controller) client() *http.Client {

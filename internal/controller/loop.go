@@ -60,7 +60,7 @@ type loop struct {
 func newLoop(c *Controller, s Service) *loop {
 	return &loop{
 		c: c, svc: s,
-		monitor:   checks.NewMonitor(s.Spec.Health, c.client()),
+		monitor:   checks.NewMonitor(s.Spec.Health, checkClient(c, s.Spec)),
 		do:        make(chan func()),
 		wake:      make(chan struct{}, 1),
 		everReady: map[string]bool{}, presumed: map[string]bool{}, readySince: map[string]time.Time{},

@@ -56,7 +56,7 @@ func (l *loop) migrationJob(h engine.Hook) func(context.Context) engine.HookResu
 			return engine.HookResult{Passed: res.Passed, Reason: res.Reason}
 		}
 	case engine.HookRehearsal:
-		addrs, tests, client := l.readyAddrs(r.From.Label), l.rehearsalTests(), l.c.client()
+		addrs, tests, client := l.readyAddrs(r.From.Label), l.rehearsalTests(), checkClient(l.c, l.svc.Spec)
 		from := r.From.Label
 		return func(ctx context.Context) engine.HookResult {
 			if len(addrs) == 0 {
@@ -76,5 +76,8 @@ func (l *loop) rehearsalTests() []spec.Smoke {
 		return l.svc.Spec.Smoke
 	}
 	h := l.svc.Spec.Health
+	if h.GRPC != nil {
+		return []spec.Smoke{{GRPC: h.GRPC, Timeout: h.Timeout}}
+	}
 	return []spec.Smoke{{Method: "GET", Path: h.Path, ExpectStatus: 200, Timeout: h.Timeout}}
 }

@@ -262,3 +262,32 @@ func TestControlNeedsTheToken(t *testing.T) {
 		t.Errorf("reload without a token: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestGRPCRouteCrossesTheWire: a route's protocol and gRPC error codes
+// survive the store and the control API, and the proxy apart speaks
+// HTTP/2 to the route's instances.
+func TestGRPCRouteCrossesTheWire(t *testing.T) {
+	rg := newRig(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "HTTP/%d", r.ProtoMajor)
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	r := route(map[string]int{"v1": 100}, map[string]string{"v1": srv.Listener.Addr().String()})
+	r.Protocol, r.GRPCErrorCodes = router.ProtocolGRPC, []uint32{14}
+	if err := rg.store.PutRoute(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := rg.client.SetRoute(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := rg.client.Routes(t.Context())
+	if err != nil || len(applied) != 1 || !applied[0].Equal(r) || applied[0].Protocol != router.ProtocolGRPC {
+		t.Fatalf("Routes = %+v, %v; want %+v", applied, err, r)
+	}
+	if code, body := get(t, rg.users+"/"); code != 200 || body != "HTTP/2" {
+		t.Errorf("through the proxy: %d %q, want 200 HTTP/2", code, body)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,12 +53,6 @@ type clientBody struct {
 	// whose failure cancelled the request (see fault).
 	mu  sync.Mutex
 	err atomic.Pointer[error] // the first read error other than io.EOF
-}
-
-// isGRPC reports whether r is a gRPC call, whose body streams both ways.
-func isGRPC(r *http.Request) bool {
-	rest, ok := strings.CutPrefix(r.Header.Get("Content-Type"), "application/grpc")
-	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
 }
 
 // hasBody reports whether r may carry a body.
@@ -129,16 +122,17 @@ func (b *clientBody) fault(ctx interface{ Err() error }) error {
 
 // readBody prepares r's body before an upstream is picked: it wraps it,
 // refuses it when its declared length is over MaxBodyBytes, and reads its
-// first BodyBuffer bytes. It returns the request to forward, or false
-// when it answered a fault of the client's itself.
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, service string) (*http.Request, bool) {
+// first BodyBuffer bytes, unless the route streams (h2c, gRPC). It returns
+// the request to forward, or false when it answered a fault of the
+// client's itself.
+func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request, service string, streams bool) (*http.Request, bool) {
 	b := p.newClientBody(w, r)
 	if p.MaxBodyBytes > 0 && r.ContentLength > p.MaxBodyBytes {
 		p.clientFault(w, r, service, errBodyTooLarge)
 		return nil, false
 	}
 	limit := cmp.Or(p.BodyBuffer, DefaultBodyBuffer)
-	if isGRPC(r) {
+	if streams {
 		// A gRPC body is a full-duplex stream of messages: the client may
 		// wait for an answer before it sends more, or stay idle for long.
 		limit, b.timeout = -1, 0

@@ -25,16 +25,20 @@ const (
 	// ClassCanceled counts requests whose client went away before the
 	// upstream answered: the proxy's 499, which no client sees.
 	ClassCanceled
+	// ClassGRPC counts gRPC calls that ended with one of their route's
+	// error codes in grpc-status, or without a grpc-status (see
+	// grpc.go); a gRPC call that ends otherwise counts as 2xx.
+	ClassGRPC
 
 	// NumClasses is the number of classes: the length of
 	// [InstanceStats.Codes].
-	NumClasses = int(ClassCanceled) + 1
+	NumClasses = int(ClassGRPC) + 1
 )
 
-var classNames = [NumClasses]string{"1xx", "2xx", "3xx", "4xx", "5xx", "error", "canceled"}
+var classNames = [NumClasses]string{"1xx", "2xx", "3xx", "4xx", "5xx", "error", "canceled", "grpc"}
 
-// String returns the class's label: "1xx" to "5xx", "error" or
-// "canceled".
+// String returns the class's label: "1xx" to "5xx", "error",
+// "canceled" or "grpc".
 func (c Class) String() string {
 	if int(c) < NumClasses {
 		return classNames[c]

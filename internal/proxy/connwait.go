@@ -37,6 +37,14 @@ func (errConnWait) Error() string   { return "timed out waiting for a connection
 func (errConnWait) Timeout() bool   { return true }
 func (errConnWait) Temporary() bool { return true }
 
+// CloseIdleConnections closes the idle connections of the transport
+// below, for Proxy.Close.
+func (c *connWait) CloseIdleConnections() {
+	if t, ok := c.next.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 func (c *connWait) RoundTrip(r *http.Request) (*http.Response, error) {
 	if c.p.InFlight(r.URL.Host) < connsPerHost-mirrorWorkers {
 		return c.next.RoundTrip(r)

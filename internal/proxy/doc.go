@@ -11,7 +11,10 @@
 // the backends that have a positive weight and an address, and one of the
 // version's addresses in turn (round-robin). The request is forwarded with
 // [httputil.ReverseProxy], which does the HTTP work: hop-by-hop headers,
-// trailers, WebSocket upgrades, streaming.
+// trailers, WebSocket upgrades, streaming. A route's Protocol picks what it
+// speaks to instances: HTTP/1.1, or HTTP/2 without TLS for h2c and gRPC
+// routes, whose calls are judged by their grpc-status when they end
+// (grpc.go).
 //
 // The table is an immutable value swapped atomically, so a weight change
 // is seen whole by every request and the request path takes no lock.

@@ -216,7 +216,7 @@ func TestClassString(t *testing.T) {
 	for c := range proxy.NumClasses {
 		got = append(got, proxy.Class(c).String())
 	}
-	if want := []string{"1xx", "2xx", "3xx", "4xx", "5xx", "error", "canceled"}; !slices.Equal(got, want) {
+	if want := []string{"1xx", "2xx", "3xx", "4xx", "5xx", "error", "canceled", "grpc"}; !slices.Equal(got, want) {
 		t.Errorf("classes = %v, want %v", got, want)
 	}
 }

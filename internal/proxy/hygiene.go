@@ -163,11 +163,11 @@ func (p *Proxy) upgradeAllowed(values []string) bool {
 }
 
 // serviceOf returns the service whose route r matches, "" for none.
-func (p *Proxy) serviceOf(r *http.Request) string {
+func (p *Proxy) serviceOf(r *http.Request) (service string, streams bool) {
 	if t := p.load(); t != nil {
 		if rt := t.match(r.Host, r.URL.Path); rt != nil {
-			return rt.service
+			return rt.service, rt.streams
 		}
 	}
-	return ""
+	return "", false
 }

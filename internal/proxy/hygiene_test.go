@@ -19,6 +19,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
+	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
 // Issue 14: a hostile client must not steer a rollout, see what it must
@@ -423,19 +424,26 @@ func TestClientFaultsLeaveCountsAlone(t *testing.T) {
 
 // TestGRPCBodiesStream: a gRPC call's body is a stream of messages that
 // may pause for long (the client waits for answers, or has nothing to
-// say): it is neither read ahead nor cut by BodyTimeout.
+// say): on a gRPC route it is neither read ahead nor cut by BodyTimeout.
+// On an HTTP route the same Content-Type claims nothing: a client cannot
+// opt out of the read-ahead by naming gRPC.
 func TestGRPCBodiesStream(t *testing.T) {
 	first := make(chan struct{})
 	var got atomic.Int64
-	backend := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		buf := make([]byte, 5)
 		n, _ := io.ReadFull(r.Body, buf)
 		close(first) // the first message arrived before the rest was sent
 		rest, _ := io.ReadAll(r.Body)
 		got.Store(int64(n + len(rest)))
 	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
 	p := &proxy.Proxy{BodyTimeout: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
-	p.SetRoute(route("web", be("v1", 100, backend)))
+	p.SetRoute(router.Route{Service: "web", Protocol: router.ProtocolGRPC,
+		Backends: []router.Backend{be("v1", 100, srv.Listener.Addr().String())}})
 	url, client := newServer(t, p)
 
 	pr, pw := io.Pipe()
@@ -460,5 +468,30 @@ func TestGRPCBodiesStream(t *testing.T) {
 	pw.Close()
 	if res := <-done; res == nil || res.StatusCode != 200 || got.Load() != 11 {
 		t.Errorf("gRPC call idle past BodyTimeout: %v, backend got %d bytes; want 200 and all 11", res, got.Load())
+	}
+}
+
+// TestGRPCContentTypeClaimsNothing: on an HTTP route, a client that names
+// gRPC in its Content-Type and then stalls its body is cut by BodyTimeout
+// like any other (408): the streaming exemption is the route's.
+func TestGRPCContentTypeClaimsNothing(t *testing.T) {
+	var reached atomic.Int64
+	backend := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	p := &proxy.Proxy{BodyTimeout: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	p.SetRoute(route("web", be("v1", 100, backend)))
+	url, client := newServer(t, p)
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest(http.MethodPost, url+"/pkg.Svc/Call", pr)
+	req.Header.Set("Content-Type", "application/grpc")
+	go pw.Write([]byte("hello")) // then nothing: a stall
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestTimeout || reached.Load() != 0 {
+		t.Errorf("stalled body naming gRPC on an HTTP route: %d, backend reached %d times; want 408 and 0", res.StatusCode, reached.Load())
 	}
 }

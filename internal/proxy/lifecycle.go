@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,8 +133,10 @@ func (p *Proxy) startJanitor() {
 func (p *Proxy) Close() {
 	p.workers.close()
 	if p.Transport == nil {
-		if t, ok := p.getShared().transport.(interface{ CloseIdleConnections() }); ok {
-			t.CloseIdleConnections()
+		for _, rt := range []http.RoundTripper{p.getShared().transport, p.getShared().h2c} {
+			if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
+				t.CloseIdleConnections()
+			}
 		}
 	}
 }

@@ -31,7 +31,9 @@ type Proxy struct {
 	// transport shared by all of this proxy's routes, tuned for a few busy
 	// upstreams: keep-alives, 256 idle connections per host, a 2s dial
 	// timeout, Timeout as the response-header timeout, and no
-	// environment proxy.
+	// environment proxy; h2c and gRPC routes get a second one like it that
+	// speaks HTTP/2 without TLS. A custom Transport carries every route's
+	// requests.
 	Transport http.RoundTripper
 
 	// Timeout is how long the proxy waits for a connection to an
@@ -189,9 +191,9 @@ func (p *Proxy) Routes() []router.Route {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.scrub(r)
 	if hasBody(r) {
-		if service := p.serviceOf(r); service != "" {
+		if service, streams := p.serviceOf(r); service != "" {
 			var ok bool
-			if r, ok = p.readBody(w, r, service); !ok {
+			if r, ok = p.readBody(w, r, service, streams); !ok {
 				return
 			}
 		}
@@ -338,8 +340,9 @@ func (p *Proxy) logger() *slog.Logger {
 // shared is what all of a proxy's upstreams use, made on first use.
 type shared struct {
 	transport http.RoundTripper
-	errorLog  *log.Logger // for ReverseProxy's own messages
-	buffers   bufferPool  // ReverseProxy's copy buffers
+	h2c       http.RoundTripper // for h2c and gRPC routes (grpc.go)
+	errorLog  *log.Logger       // for ReverseProxy's own messages
+	buffers   bufferPool        // ReverseProxy's copy buffers
 }
 
 // bufferPool lends ReverseProxy its 32 KiB copy buffers instead of a new
@@ -360,8 +363,10 @@ func (b *bufferPool) Put(buf []byte) { b.pool.Put(&buf) }
 func (p *Proxy) getShared() *shared {
 	p.sharedOnce.Do(func() {
 		p.shared.transport = p.Transport
+		p.shared.h2c = p.Transport
 		if p.shared.transport == nil {
 			p.shared.transport = &connWait{next: newTransport(p.timeout()), wait: p.timeout(), p: p}
+			p.shared.h2c = newH2CTransport(p.timeout())
 		}
 		p.shared.errorLog = slog.NewLogLogger(p.logger().Handler(), slog.LevelWarn)
 	})

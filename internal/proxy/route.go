@@ -23,6 +23,10 @@ type route struct {
 	shieldMethods []string
 	mirror        *backend // copies go to it; nil: no mirroring
 	mirrorPercent int
+
+	// streams is true when the route speaks h2c or gRPC to its
+	// instances: request bodies stream, with no read-ahead (body.go).
+	streams bool
 }
 
 // backend is one eligible version of a route.
@@ -35,7 +39,8 @@ type backend struct {
 // compile builds the request-path form of r.
 func (p *Proxy) compile(r router.Route) *route {
 	r = cloneRoute(r)
-	rt := &route{spec: r, service: r.Service, host: normalizeHost(r.Host), prefix: r.PathPrefix}
+	rt := &route{spec: r, service: r.Service, host: normalizeHost(r.Host), prefix: r.PathPrefix,
+		streams: r.Protocol == router.ProtocolH2C || r.Protocol == router.ProtocolGRPC}
 	if rt.prefix == "" {
 		rt.prefix = "/"
 	}
@@ -47,6 +52,7 @@ func (p *Proxy) compile(r router.Route) *route {
 		}
 		be := p.compileBackend(r.Service, b)
 		be.withOutlier(r.Outlier)
+		be.speak(r)
 		byVersion[b.Version] = be
 		if b.Weight <= 0 {
 			continue

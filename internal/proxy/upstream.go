@@ -23,6 +23,7 @@ type upstream struct {
 	rp                     *httputil.ReverseProxy
 	backend                *backend        // the version u belongs to
 	outlier                *router.Outlier // nil: no passive health
+	grpc                   *grpcCodes      // the error codes of a gRPC route; nil: not gRPC
 }
 
 func (p *Proxy) newUpstream(service, version, addr string) *upstream {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 )
 
 // ErrPending wraps SetRoute's answer when the change is written but its
@@ -61,6 +62,42 @@ type Route struct {
 	Shield *Shield `json:"shield,omitempty"`
 	// Outlier, when set, ejects instances that fail requests in a row.
 	Outlier *Outlier `json:"outlier,omitempty"`
+	// Protocol is what the data plane speaks to the instances:
+	// ProtocolHTTP (HTTP/1.1), ProtocolH2C (HTTP/2 without TLS, by prior
+	// knowledge) or ProtocolGRPC (h2c, each call judged by its
+	// grpc-status). "" means ProtocolHTTP.
+	Protocol string `json:"protocol,omitempty"`
+	// GRPCErrorCodes are the grpc-status codes that count a ProtocolGRPC
+	// call as an error of its version. Nil means DefaultGRPCErrorCodes;
+	// ignored for the other protocols.
+	GRPCErrorCodes []uint32 `json:"grpcErrorCodes,omitempty"`
+}
+
+// Protocols a route speaks to its instances.
+const (
+	ProtocolHTTP = "http"
+	ProtocolH2C  = "h2c"
+	ProtocolGRPC = "grpc"
+)
+
+// DefaultGRPCErrorCodes are the grpc-status codes that count against a
+// version by default: UNKNOWN (2), DEADLINE_EXCEEDED (4), INTERNAL (13),
+// UNAVAILABLE (14) and DATA_LOSS (15). The others are the caller's doing
+// or the application's answer (NOT_FOUND, INVALID_ARGUMENT, ...).
+var DefaultGRPCErrorCodes = []uint32{2, 4, 13, 14, 15}
+
+// grpcCodeNames are the canonical names of the gRPC status codes.
+var grpcCodeNames = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+
+// GRPCCodeName returns the canonical name of a grpc-status code
+// (UNAVAILABLE for 14), or its number if it has none.
+func GRPCCodeName(code uint64) string {
+	if code < uint64(len(grpcCodeNames)) {
+		return grpcCodeNames[code]
+	}
+	return strconv.FormatUint(code, 10)
 }
 
 // Mirror copies Percent of the requests to Version.
@@ -144,6 +181,7 @@ func (r Route) Equal(o Route) bool {
 			return a.Version == b.Version && a.Weight == b.Weight && slices.Equal(a.Addrs, b.Addrs)
 		}) && equalPtr(r.Sticky, o.Sticky) && slices.Equal(r.Rules, o.Rules) && equalPtr(r.Mirror, o.Mirror) &&
 		equalPtr(r.Outlier, o.Outlier) && (r.Shield == nil) == (o.Shield == nil) &&
+		r.Protocol == o.Protocol && slices.Equal(r.GRPCErrorCodes, o.GRPCErrorCodes) &&
 		(r.Shield == nil || r.Shield.Stable == o.Shield.Stable && slices.Equal(r.Shield.Methods, o.Shield.Methods))
 }
 

@@ -41,6 +41,14 @@ type options struct {
 	// record is the file where /echo appends what it received; "" for
 	// none.
 	record string
+	// grpc serves gRPC (the health service and Echo, grpc.go) instead
+	// of HTTP.
+	grpc bool
+	// callAddr, with callRPS and callFor, is the --call mode: a gRPC
+	// client of Echo/Say instead of a server.
+	callAddr string
+	callRPS  int
+	callFor  time.Duration
 }
 
 // Main runs the sample app with the given command-line arguments and
@@ -70,7 +78,11 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	fs.IntVar(&o.port, "port", 0, "listen on 127.0.0.1:`N` (required)")
 	fs.StringVar(&o.version, "version", "v0", "version string reported in responses")
-	fs.Float64Var(&o.errorRate, "error-rate", 0, "share 0..1 of GET / answered 500")
+	fs.Float64Var(&o.errorRate, "error-rate", 0, "share 0..1 of GET / answered 500 (of gRPC calls failed UNAVAILABLE with --grpc)")
+	fs.StringVar(&o.callAddr, "call", "", "be a gRPC client instead: call "+EchoService+"/Say on `ADDR` (bluejay's h2c listener), printing counts by version every second")
+	fs.IntVar(&o.callRPS, "rps", 20, "with --call: calls per second")
+	fs.DurationVar(&o.callFor, "duration", 0, "with --call: stop after this long (0 = until interrupted)")
+	fs.BoolVar(&o.grpc, "grpc", false, "serve gRPC (grpc.health.v1.Health and "+EchoService+") instead of HTTP")
 	fs.Int64Var(&o.errorsAfter, "errors-after-requests", 0, "apply --error-rate only after `N` requests to /")
 	fs.DurationVar(&o.latency, "latency", 0, "added delay for GET /")
 	fs.BoolVar(&o.failHealth, "fail-health", false, "answer /healthz with 503")
@@ -93,6 +105,11 @@ func parseFlags(args []string) (options, error) {
 		}
 	}
 	switch {
+	case o.callAddr != "":
+		if o.callRPS < 1 {
+			return o, errors.New("--rps must be 1 or more")
+		}
+		return o, nil
 	case o.port <= 0 || o.port > 65535:
 		return o, errors.New("--port is required (1-65535)")
 	case o.errorRate < 0 || o.errorRate > 1:
@@ -101,6 +118,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--errors-after-requests must not be negative")
 	case o.schema != SchemaV1 && o.schema != SchemaV2:
 		return o, fmt.Errorf("--schema %q: want v1 or v2", o.schema)
+	case o.grpc && o.db != "":
+		return o, errors.New("--grpc and --db: the profiles API is HTTP only")
 	}
 	return o, nil
 }
@@ -109,10 +128,21 @@ func parseFlags(args []string) (options, error) {
 func run(o options, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if o.callAddr != "" {
+		return callLoop(ctx, o.callAddr, o.callRPS, o.callFor, os.Stdout)
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
 	if err != nil {
 		return err
+	}
+	if o.grpc {
+		log.Info("app serving gRPC", "addr", ln.Addr().String(), "version", o.version,
+			"errorRate", o.errorRate, "errorsAfter", o.errorsAfter, "latency", o.latency, "failHealth", o.failHealth)
+		if o.crashAfter > 0 {
+			time.AfterFunc(o.crashAfter, func() { os.Exit(1) })
+		}
+		return serveGRPC(ctx, o, ln)
 	}
 	a := newApp(o)
 	if a.record, err = openRecorder(o.record); err != nil {

@@ -8,6 +8,10 @@
 // [Received] as JSON: method, URI, headers, body length), and appended as
 // a JSON line to the file --record names, so that a test can see what
 // went through a proxy.
+// With --grpc it serves gRPC instead (grpc.go): the standard health
+// service and bluejay.sample.Echo, whose calls the same fault flags fail
+// with UNAVAILABLE. With --call ADDR it is a gRPC client of Echo/Say
+// (grpc_call.go), for driving traffic through bluejay's h2c listener.
 //
 // With --db URL (or --db-env NAME) it also serves a small profiles API
 // backed by PostgreSQL, in the shape --schema says — v1 reads and writes

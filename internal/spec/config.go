@@ -248,6 +248,41 @@ type Service struct {
 	// tests rehearse a rollback on the expanded schema), contract only
 	// after the rollback window closed. Default none.
 	Migrations *Migrations `yaml:"migrations"`
+	// Protocol is what bluejay's proxy speaks to the service's instances:
+	// http (HTTP/1.1), h2c (HTTP/2 without TLS, by prior knowledge) or
+	// grpc (h2c, each call judged by its grpc-status; see GRPC). Clients
+	// reach h2c and grpc services over HTTP/2: proxy.h2c or proxy.tls.
+	// Default http. h2c and grpc need the builtin router.
+	Protocol string `yaml:"protocol"`
+	// GRPC tunes how the calls of a protocol: grpc service are judged.
+	// Only with protocol grpc. Default: the default error codes.
+	GRPC *GRPC `yaml:"grpc"`
+}
+
+// Protocols a service may speak to its instances.
+const (
+	ProtocolHTTP = "http"
+	ProtocolH2C  = "h2c"
+	ProtocolGRPC = "grpc"
+)
+
+// GRPC tunes the judging of a gRPC service's calls.
+type GRPC struct {
+	// ErrorCodes are the grpc-status codes that count a call as an error
+	// of its version (besides the proxy failing to reach the instance and
+	// HTTP 5xx), by name (UNAVAILABLE) or number (14). Default UNKNOWN,
+	// DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE and DATA_LOSS; if set, at
+	// least one.
+	ErrorCodes []string `yaml:"errorCodes"`
+}
+
+// GRPCCheck is a call of the standard gRPC health service,
+// grpc.health.v1.Health/Check, on an instance: it passes when the
+// instance answers SERVING.
+type GRPCCheck struct {
+	// Service is the name asked about. Default "": the server as a
+	// whole.
+	Service string `yaml:"service"`
 }
 
 // Shield retries idempotent requests that failed on a new version.
@@ -404,8 +439,13 @@ type Static struct {
 // after HealthyThreshold consecutive passes, and leaves the split after
 // UnhealthyThreshold consecutive failures.
 type Health struct {
-	// Path is probed with GET; any 2xx passes. Default /healthz.
+	// Path is probed with GET; any 2xx passes. Default /healthz; unused
+	// when GRPC is set.
 	Path string `yaml:"path"`
+	// GRPC, when set, probes with the gRPC health service instead of
+	// Path. Default none, except for a protocol: grpc service that sets
+	// no path, which gets {service: ""}.
+	GRPC *GRPCCheck `yaml:"grpc"`
 	// Interval between probes of one instance. Default 1s; must be more
 	// than 0.
 	Interval Duration `yaml:"interval"`
@@ -429,8 +469,14 @@ type Smoke struct {
 	Name string `yaml:"name"`
 	// Method is the HTTP method. Default GET.
 	Method string `yaml:"method"`
-	// Path is the request path. Required; must start with '/'.
+	// Path is the request path. Required unless GRPC is set; must start
+	// with '/'.
 	Path string `yaml:"path"`
+	// GRPC, when set, makes the test a call of the gRPC health service
+	// instead of an HTTP request: it passes when the instance answers
+	// SERVING. Method, Path, Headers, ExpectStatus and ExpectBody must
+	// then be unset. Needs protocol h2c or grpc. Default none.
+	GRPC *GRPCCheck `yaml:"grpc"`
 	// Headers are added to the request. Default none.
 	Headers map[string]string `yaml:"headers"`
 	// ExpectStatus is the status the response must have. Default 200.

@@ -102,6 +102,10 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	if p := s.Platform.Kubernetes; p != nil {
 		p.applyDefaults(d, path+".platform.kubernetes")
 	}
+	defaultString(&s.Protocol, ProtocolHTTP)
+	if s.Protocol == ProtocolGRPC && s.Health.GRPC == nil && s.Health.Path == "" {
+		s.Health.GRPC = &GRPCCheck{} // a gRPC server does not answer GET /healthz
+	}
 	s.Health.applyDefaults(d, path+".health")
 	for i := range s.Smoke {
 		s.Smoke[i].applyDefaults(d, indexPath(path+".smoke", i))
@@ -156,10 +160,14 @@ func (h *Health) applyDefaults(d defaulter, path string) {
 }
 
 func (s *Smoke) applyDefaults(d defaulter, path string) {
+	d.duration(&s.Timeout, path+".timeout", 5*time.Second)
+	if s.GRPC != nil {
+		defaultString(&s.Name, "grpc health "+cmpOr(s.GRPC.Service, `""`))
+		return
+	}
 	defaultString(&s.Method, "GET")
 	defaultString(&s.Name, fmt.Sprintf("%s %s", s.Method, s.Path))
 	d.int(&s.ExpectStatus, path+".expectStatus", 200)
-	d.duration(&s.Timeout, path+".timeout", 5*time.Second)
 }
 
 func (b *BlueGreen) applyDefaults(d defaulter, path string) {

@@ -65,7 +65,7 @@ const (
 	defaultCountRequests      = `sum(http_requests_total{service="{{.Service}}",version="{{.Version}}"})`
 	defaultCountErrors        = `sum(http_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5.."}) or vector(0)`
 	defaultFleetCountRequests = `sum(bluejay_requests_total{service="{{.Service}}",version="{{.Version}}",code!="canceled"})`
-	defaultFleetCountErrors   = `sum(bluejay_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5xx|error"}) or vector(0)`
+	defaultFleetCountErrors   = `sum(bluejay_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5xx|error|grpc"}) or vector(0)`
 )
 
 // QueryData is what a query template is executed with.
@@ -121,7 +121,7 @@ func prometheusTemplate() AnalysisTemplate {
 	sel := `service="{{.Service}}",version="{{.Version}}"`
 	t.Queries = map[string]string{
 		"requests": `sum(increase(bluejay_requests_total{` + sel + `,code!="canceled"}[{{.Window}}]))`,
-		"errors":   `sum(increase(bluejay_requests_total{` + sel + `,code=~"5xx|error"}[{{.Window}}])) or vector(0)`,
+		"errors":   `sum(increase(bluejay_requests_total{` + sel + `,code=~"5xx|error|grpc"}[{{.Window}}])) or vector(0)`,
 		"p99": `histogram_quantile(0.99, sum by (le) (rate(bluejay_request_duration_seconds_bucket{` + sel +
 			`}[{{.Window}}]))) * 1000`,
 		"p90": `histogram_quantile(0.90, sum by (le) (rate(bluejay_request_duration_seconds_bucket{` + sel +

@@ -50,5 +50,13 @@ func (c *checker) router(cfg *Config) {
 	if g := cfg.Router.GatewayAPI; g != nil {
 		c.gatewayAPIRouter(g, cfg)
 	}
+	if name := cfg.Router.Name(); name != "builtin" {
+		for i, s := range cfg.Services {
+			if s.Protocol == ProtocolH2C || s.Protocol == ProtocolGRPC {
+				c.add(indexPath("services", i)+".protocol", "protocol %s needs bluejay's builtin proxy; router.%s speaks HTTP/1.1 to instances (remove router.%s or use protocol: http)",
+					s.Protocol, name, name)
+			}
+		}
+	}
 	c.kubernetes(cfg)
 }

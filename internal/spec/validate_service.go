@@ -74,6 +74,7 @@ func (c *checker) service(s *Service, path string) {
 	c.match(&s.Match, path+".match")
 	c.platform(s, path+".platform")
 	c.health(&s.Health, path+".health")
+	c.protocol(s, path)
 	for i := range s.Smoke {
 		c.smoke(&s.Smoke[i], indexPath(path+".smoke", i))
 	}

@@ -9,6 +9,15 @@ import (
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 func (c *checker) smoke(s *Smoke, path string) {
+	if s.GRPC != nil {
+		for _, f := range []string{"method", "path", "headers", "expectStatus", "expectBody"} {
+			if c.x.isSet(path + "." + f) {
+				c.add(path+"."+f, "%s is for HTTP smoke tests; a grpc smoke test calls the gRPC health service only", f)
+			}
+		}
+		c.positive(s.Timeout, path+".timeout", "5s")
+		return
+	}
 	switch {
 	case s.Path == "":
 		c.add(path+".path", "a path is required: the request path, such as /")

@@ -292,6 +292,15 @@ type server struct {
 	token        string
 	logPath      string
 	proc         *serveProc // the current serve process; shared by on's copies
+	service      string     // the service status, events and history read; "" means web
+}
+
+// name is the service the server's status, events and history read.
+func (s *server) name() string {
+	if s.service == "" {
+		return "web"
+	}
+	return s.service
 }
 
 // serveProc is one run of `bluejay serve`.
@@ -520,7 +529,7 @@ type instance struct {
 
 // status runs `bluejay status web -o json` and decodes it.
 func (s *server) status() (status, error) {
-	r := s.cli("status", "web", "-o", "json")
+	r := s.cli("status", s.name(), "-o", "json")
 	if r.code != 0 {
 		return status{}, fmt.Errorf("%s", r)
 	}
@@ -528,8 +537,8 @@ func (s *server) status() (status, error) {
 	if err := json.Unmarshal([]byte(r.stdout), &sts); err != nil {
 		return status{}, fmt.Errorf("decoding status -o json: %v\n%s", err, r.stdout)
 	}
-	if len(sts) != 1 || sts[0].Service != "web" {
-		return status{}, fmt.Errorf("status web -o json: want one entry for web, got %s", r.stdout)
+	if len(sts) != 1 || sts[0].Service != s.name() {
+		return status{}, fmt.Errorf("status %s -o json: want one entry for it, got %s", s.name(), r.stdout)
 	}
 	return sts[0], nil
 }
@@ -592,7 +601,7 @@ func (e event) String() string {
 // of rollout id, oldest first, and the raw output.
 func (s *server) events(id int64) ([]event, string) {
 	s.t.Helper()
-	r := s.mustCLI(0, "events", "web", "-o", "json", "-n", "0")
+	r := s.mustCLI(0, "events", s.name(), "-o", "json", "-n", "0")
 	var all []event
 	if err := json.Unmarshal([]byte(r.stdout), &all); err != nil {
 		s.t.Fatalf("events web -o json is not a JSON list of events: %v\n%s", err, r.stdout)
@@ -609,7 +618,7 @@ func (s *server) events(id int64) ([]event, string) {
 // rollouts runs `bluejay history web -o json -n 0`, newest first.
 func (s *server) rollouts() []rollout {
 	s.t.Helper()
-	r := s.mustCLI(0, "history", "web", "-o", "json", "-n", "0")
+	r := s.mustCLI(0, "history", s.name(), "-o", "json", "-n", "0")
 	var rs []rollout
 	if err := json.Unmarshal([]byte(r.stdout), &rs); err != nil {
 		s.t.Fatalf("history web -o json is not a JSON list of rollouts: %v\n%s", err, r.stdout)
@@ -891,7 +900,7 @@ type historyRow struct {
 // columns up to PHASE hold one word each.
 func (s *server) history() ([]historyRow, string) {
 	s.t.Helper()
-	r := s.mustCLI(0, "history", "web", "-n", "0")
+	r := s.mustCLI(0, "history", s.name(), "-n", "0")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	col := map[string]int{}
 	for i, name := range strings.Fields(lines[0]) {

@@ -81,10 +81,11 @@ var _ prometheus.Collector = (*Collector)(nil)
 var (
 	requestsDesc = prometheus.NewDesc("bluejay_requests_total",
 		"Requests the proxy forwarded to an instance that finished, by the class of the answer: "+
-			"1xx to 5xx from the instance, error for the proxy's own 502 and 504, canceled for a client that went away (499).",
+			"1xx to 5xx from the instance, error for the proxy's own 502 and 504, canceled for a client that went away (499), "+
+			"grpc for a gRPC call that ended with one of its service's error codes.",
 		[]string{"service", "version", "addr", "code"}, nil)
 	durationDesc = prometheus.NewDesc("bluejay_request_duration_seconds",
-		"Time from the proxy taking a request to the instance's response headers, or to its failure.",
+		"Time from the proxy taking a request to the instance's response headers, or to its failure; a gRPC call's to its end.",
 		[]string{"service", "version"}, nil)
 	inflightDesc = prometheus.NewDesc("bluejay_inflight_requests",
 		"Requests forwarded to the instance's address that have not finished.",

@@ -88,7 +88,7 @@ func newProxy(t *testing.T) (p *proxy.Proxy, ok, failing, gone string) {
 // of the classes named, zero for the others.
 func requests(version, addr string, counts map[string]int) string {
 	var b strings.Builder
-	for _, code := range []string{"1xx", "2xx", "3xx", "4xx", "5xx", "error", "canceled"} {
+	for _, code := range []string{"1xx", "2xx", "3xx", "4xx", "5xx", "error", "canceled", "grpc"} {
 		fmt.Fprintf(&b, "bluejay_requests_total{addr=%q,code=%q,service=\"web\",version=%q} %d\n", addr, code, version, counts[code])
 	}
 	return b.String()
@@ -96,7 +96,7 @@ func requests(version, addr string, counts map[string]int) string {
 
 func TestCollectorRequestsByInstanceAndClass(t *testing.T) {
 	p, ok, failing, gone := newProxy(t)
-	want := `# HELP bluejay_requests_total Requests the proxy forwarded to an instance that finished, by the class of the answer: 1xx to 5xx from the instance, error for the proxy's own 502 and 504, canceled for a client that went away (499).
+	want := `# HELP bluejay_requests_total Requests the proxy forwarded to an instance that finished, by the class of the answer: 1xx to 5xx from the instance, error for the proxy's own 502 and 504, canceled for a client that went away (499), grpc for a gRPC call that ended with one of its service's error codes.
 # TYPE bluejay_requests_total counter
 ` + requests("v1", ok, map[string]int{"2xx": 2}) + requests("v1", failing, map[string]int{"5xx": 2}) +
 		requests("v2", gone, map[string]int{"error": 1}) + `# HELP bluejay_inflight_requests Requests forwarded to the instance's address that have not finished.
@@ -115,7 +115,7 @@ func TestCollectorLatencyHistogram(t *testing.T) {
 	p, _, _, _ := newProxy(t)
 	// v1: two requests of 30ms and two of 3ms. v2: a refused connection,
 	// which takes no time on the fake clock.
-	want := `# HELP bluejay_request_duration_seconds Time from the proxy taking a request to the instance's response headers, or to its failure.
+	want := `# HELP bluejay_request_duration_seconds Time from the proxy taking a request to the instance's response headers, or to its failure; a gRPC call's to its end.
 # TYPE bluejay_request_duration_seconds histogram
 ` + histogram("v1", []int{0, 0, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4}, 4, 0.066) +
 		histogram("v2", []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 1, 0)

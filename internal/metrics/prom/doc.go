@@ -18,7 +18,8 @@
 //
 // code is the class of the answer: 1xx to 5xx from the instance, error
 // for the proxy's own 502 and 504, canceled for a client that went away
-// (499). addr is the instance's host:port. It is not called "instance"
+// (499), grpc for a gRPC call that ended with one of its service's error
+// codes in grpc-status. addr is the instance's host:port. It is not called "instance"
 // because Prometheus gives every scraped series an instance label of its
 // own, the scrape target, and would rename ours to exported_instance.
 // bluejay_proxy_client_errors_total counts the requests that failed by a

@@ -14,14 +14,17 @@ import (
 const watchTimeout = 10 * time.Second
 
 // testRoutes: a put replaces the service's route; the list is ordered by
-// service, and empty (not nil) in an empty store.
+// service, and empty (not nil) in an empty store. A gRPC route keeps its
+// protocol and error codes.
 func testRoutes(t *testing.T, h Harness) {
 	s := h.Open(t)
 	ctx := context.Background()
 	if got, err := s.ListRoutes(ctx); err != nil || got == nil || len(got) != 0 {
 		t.Fatalf("ListRoutes of an empty store = %v, %v; want [], nil", got, err)
 	}
-	for _, r := range []router.Route{Route("web", 0), Route("api", 0), Route("web", 10)} {
+	rpc := Route("rpc", 50)
+	rpc.Protocol, rpc.GRPCErrorCodes = router.ProtocolGRPC, []uint32{13, 14}
+	for _, r := range []router.Route{Route("web", 0), Route("api", 0), rpc, Route("web", 10)} {
 		if err := s.PutRoute(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +33,7 @@ func testRoutes(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []router.Route{Route("api", 0), Route("web", 10)}
+	want := []router.Route{Route("api", 0), rpc, Route("web", 10)}
 	if len(got) != len(want) {
 		t.Fatalf("ListRoutes = %+v, want %+v", got, want)
 	}
