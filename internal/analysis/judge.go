@@ -30,6 +30,7 @@ type Judge struct {
 	m       Metric // with defaults applied
 	program *vm.Program
 	fields  []string // "canary.p99", ... in the order they appear
+	terms   []term   // the condition's numeric terms, innermost first
 	usesB   bool     // the condition reads the baseline
 }
 
@@ -53,6 +54,7 @@ func Compile(m Metric) (*Judge, error) {
 		return nil, fmt.Errorf("metric %q: condition %q: %w (conditions read canary.X and baseline.X, X one of %s)", m.Name, m.Condition, oneLine(err), sideFields)
 	}
 	j.fields = referenced(j.program.Node())
+	j.terms = terms(j.program.Node())
 	if !slices.ContainsFunc(j.fields, func(f string) bool { return strings.HasPrefix(f, "canary.") }) {
 		return nil, fmt.Errorf("metric %q: condition %q never reads the canary: compare a canary field (%s) with a bound or the baseline", m.Name, m.Condition, sideFields)
 	}
@@ -196,11 +198,13 @@ func (j *Judge) threshold(in Input) Result {
 	if r, short := j.tooLittle(in, j.usesB, nums); short {
 		return r
 	}
-	ok, err := j.condition(in, nums)
-	if err != nil {
+	ok, undefined, err := j.condition(in, nums)
+	switch {
+	case err != nil:
 		return j.result(Error, nums, "%v", err)
-	}
-	if !ok {
+	case undefined != "":
+		return j.undefinedResult(nums, undefined, in)
+	case !ok:
 		return j.result(Fail, nums, "%s is false with %s (canary %d requests)", j.cond(), j.values(nums), in.Canary.Requests)
 	}
 	return j.result(Pass, nums, "%s holds with %s (canary %d requests)", j.cond(), j.values(nums), in.Canary.Requests)
@@ -220,10 +224,13 @@ func (j *Judge) tooLittle(in Input, baseline bool, nums map[string]float64) (Res
 }
 
 // condition runs the condition, true without one, and records the fields
-// it read into nums.
-func (j *Judge) condition(in Input, nums map[string]float64) (bool, error) {
+// it read into nums. undefined names the first of its terms, innermost
+// first, that is NaN or ±Inf ("canary.errorRate / baseline.errorRate is
+// NaN"): a comparison with it is false whatever the canary does, so the
+// condition says nothing, neither Pass nor Fail.
+func (j *Judge) condition(in Input, nums map[string]float64) (ok bool, undefined string, err error) {
 	if j.program == nil {
-		return true, nil
+		return true, "", nil
 	}
 	env := Env{Canary: newSide(in.Canary, in.CanaryRes), Baseline: newSide(in.Baseline, in.BaselineRes)}
 	for _, f := range j.fields {
@@ -231,15 +238,25 @@ func (j *Judge) condition(in Input, nums map[string]float64) (bool, error) {
 			nums[f] = v
 		}
 	}
+	if u := undefinedTerm(j.terms, env); u != "" {
+		return false, u, nil
+	}
 	out, err := expr.Run(j.program, env)
 	if err != nil {
-		return false, fmt.Errorf("condition %q failed: %w", j.m.Condition, oneLine(err))
+		return false, "", fmt.Errorf("condition %q failed: %w", j.m.Condition, oneLine(err))
 	}
 	b, ok := out.(bool)
 	if !ok {
-		return false, fmt.Errorf("condition %q gave %T, not a bool", j.m.Condition, out)
+		return false, "", fmt.Errorf("condition %q gave %T, not a bool", j.m.Condition, out)
 	}
-	return b, nil
+	return b, "", nil
+}
+
+// undefinedResult is the Inconclusive result of a condition with an
+// undefined term.
+func (j *Judge) undefinedResult(nums map[string]float64, undefined string, in Input) Result {
+	return j.result(Inconclusive, nums, "%s is undefined: %s with %s (canary %d requests)",
+		j.cond(), undefined, j.values(nums), in.Canary.Requests)
 }
 
 // exprError is an expr error on one line, for reasons and spec errors:
@@ -326,7 +343,10 @@ func (j *Judge) result(v Verdict, nums map[string]float64, format string, args .
 	}
 }
 
-// checkInput rejects counts and measurements that cannot be judged.
+// checkInput rejects counts and latency samples that cannot be judged.
+// A NaN or infinite p99, cpu or custom value is not an error of the
+// input (a Prometheus quantile over no requests is NaN): a condition
+// that reads it is undefined, and Inconclusive.
 func checkInput(in Input) error {
 	sides := []struct {
 		name string
@@ -337,16 +357,6 @@ func checkInput(in Input) error {
 		s := sd.s
 		if s.Requests < 0 || s.Errors < 0 || s.Errors > s.Requests {
 			return fmt.Errorf("bad %s counts: %d errors of %d requests", sd.name, s.Errors, s.Requests)
-		}
-		vals := [...]struct {
-			name string
-			v    float64
-		}{{"p50", s.P50}, {"p90", s.P90}, {"p99", s.P99}, {"mean", s.Mean},
-			{"cpu", sd.r.CPU}, {"memory", sd.r.Memory}, {"rssBytes", sd.r.RSSBytes}}
-		for _, nv := range vals {
-			if math.IsNaN(nv.v) || math.IsInf(nv.v, 0) {
-				return fmt.Errorf("bad %s measurement: %s is %v", sd.name, nv.name, nv.v)
-			}
 		}
 		for _, v := range s.Latencies {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

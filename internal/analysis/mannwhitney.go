@@ -113,11 +113,13 @@ func (j *Judge) mannWhitney(in Input) Result {
 	if failing {
 		return j.result(Fail, nums, "%s < %s (confidence %s, direction %s)", stats, num(alpha), num(j.m.Confidence), j.m.Direction)
 	}
-	ok, err := j.condition(in, nums)
-	if err != nil {
+	ok, undefined, err := j.condition(in, nums)
+	switch {
+	case err != nil:
 		return j.result(Error, nums, "%v", err)
-	}
-	if !ok {
+	case undefined != "":
+		return j.undefinedResult(nums, undefined, in)
+	case !ok:
 		return j.result(Inconclusive, nums, "%s is false with %s, but the test does not fail: %s", j.cond(), j.values(nums), stats)
 	}
 	return j.result(Pass, nums, "%s: no %s that fails at confidence %s", stats, j.m.Direction, num(j.m.Confidence))

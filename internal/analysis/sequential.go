@@ -88,11 +88,13 @@ func (j *Judge) sequential(in Input) Result {
 	if j.m.On == OnLatency && (nc == 0 || nb == 0) {
 		return j.result(Inconclusive, nums, "no latency samples: %d canary, %d baseline", nc, nb)
 	}
-	ok, err := j.condition(in, nums)
-	if err != nil {
+	ok, undefined, err := j.condition(in, nums)
+	switch {
+	case err != nil:
 		return j.result(Error, nums, "%v", err)
-	}
-	if !ok {
+	case undefined != "":
+		return j.undefinedResult(nums, undefined, in)
+	case !ok:
 		return j.result(Inconclusive, nums, "%s is false with %s, but the evidence is not conclusive: %s; %s < 1/alpha %s %s",
 			j.cond(), j.values(nums), counts, test, num(bound), params)
 	}
