@@ -14,7 +14,7 @@ const SeedMinRequests = 100
 //     the point estimates meet the seed's rule with 0.1 points of slack.
 //   - latency: Kayenta's Mann-Whitney on per-request latencies; fails on
 //     a significant increase of at least 20% in the mean.
-//   - latency-p99: sequential on latencies above the pooled p99, the
+//   - latency-p99: sequential on latencies at or above the pooled p99, the
 //     tail a rank test can miss; passes once the canary's p99 is within
 //     the seed's ×1.2 (plus 5 ms for timer noise).
 //   - cpu, memory: thresholds on the canary's own use.

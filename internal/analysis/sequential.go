@@ -52,7 +52,8 @@ func logBayesFactor(xc, nc, xb, nb int64, margin float64) (logBF, p0 float64) {
 }
 
 // sequential is the mixture SPRT on the events the metric counts: errors
-// among requests, or latencies above the pooled p99 among the reservoirs.
+// among requests, or latencies at or above the pooled p99 among the
+// reservoirs.
 func (j *Judge) sequential(in Input) Result {
 	nums := j.base(in)
 	xc, nc, xb, nb := in.Canary.Errors, in.Canary.Requests, in.Baseline.Errors, in.Baseline.Requests
@@ -64,7 +65,7 @@ func (j *Judge) sequential(in Input) Result {
 		nums["latencyThreshold"] = q
 		nums["canary.samples"], nums["baseline.samples"] = float64(nc), float64(nb)
 		nums["canary.exceedances"], nums["baseline.exceedances"] = float64(xc), float64(xb)
-		what = fmt.Sprintf("latencies above the pooled p99 %s ms", num(q))
+		what = fmt.Sprintf("latencies at or above the pooled p99 %s ms", num(q))
 	}
 	logBF, p0 := logBayesFactor(xc, nc, xb, nb, j.m.Margin)
 	bound := 1 / j.m.Alpha
@@ -77,7 +78,9 @@ func (j *Judge) sequential(in Input) Result {
 
 	// Only evidence that the canary is worse rejects: its share of the
 	// events must exceed p0. Dropping rejections keeps Ville's bound.
-	worse := xc+xb > 0 && float64(xc)/float64(xc+xb) > p0
+	// xc/(xc+xb) > p0, cross-multiplied in floats: xc+xb may overflow
+	// int64, and p0 and the share both round to 1 at huge counts.
+	worse := float64(xc)*float64(nb) > (1+j.m.Margin)*float64(nc)*float64(xb)
 	if worse && logBF >= math.Log(bound) {
 		return j.result(Fail, nums, "%s; %s >= 1/alpha %s %s", counts, test, num(bound), params)
 	}
@@ -110,7 +113,11 @@ func ratio(x, n int64) float64 {
 
 // exceedances returns the pooled latencyQuantile of both samples (the
 // nearest-rank quantile: the ⌈q·n⌉-th smallest) and how many of each
-// side's latencies lie above it.
+// side's latencies lie at or above it. At, not only above: a canary with
+// a fifth of its latencies at one timeout value makes that value the
+// quantile, and a strict > would count none of them. Which values of an
+// exchangeable pooled sample lie at or above its own order statistic is
+// still a uniformly random subset, so the test stays valid with ties.
 func exceedances(c, b []float64) (q float64, xc, xb int64) {
 	n := len(c) + len(b)
 	if n == 0 {
@@ -133,12 +140,12 @@ func exceedances(c, b []float64) (q float64, xc, xb int64) {
 	}
 	q = top[0]
 	for _, v := range c {
-		if v > q {
+		if v >= q {
 			xc++
 		}
 	}
 	for _, v := range b {
-		if v > q {
+		if v >= q {
 			xb++
 		}
 	}
