@@ -17,11 +17,13 @@ import (
 
 // Defaults of Metric's numeric fields.
 const (
-	DefaultAlpha      = 0.01
-	DefaultMargin     = 0.25
-	DefaultMinDelta   = 1.0
-	DefaultConfidence = 0.98
-	DefaultEffectSize = 1.0
+	DefaultAlpha    = 0.01
+	DefaultMargin   = 0.25
+	DefaultMinDelta = 1.0
+	// DefaultMinRateDelta is 0.1 percentage points, the seed's "+0.1%".
+	DefaultMinRateDelta = 0.001
+	DefaultConfidence   = 0.98
+	DefaultEffectSize   = 1.0
 )
 
 // Judge is a compiled Metric, ready to evaluate. It holds no state
@@ -96,6 +98,14 @@ func withDefaults(m Metric) (Metric, error) {
 		m.MinDelta = DefaultMinDelta
 	case m.MinDelta < 0:
 		m.MinDelta = 0 // no floor
+	}
+	switch {
+	case m.MinRateDelta == 0:
+		m.MinRateDelta = DefaultMinRateDelta
+	case m.MinRateDelta < 0:
+		m.MinRateDelta = 0 // no floor
+	case !(m.MinRateDelta < 1):
+		return bad("minRateDelta", m.MinRateDelta, "a difference of error rates below 1, such as 0.001 for 0.1 percentage points")
 	}
 	switch {
 	case m.Margin == 0:
@@ -352,7 +362,8 @@ func checkInput(in Input) error {
 		name string
 		s    metrics.Sample
 		r    Resources
-	}{{"canary", in.Canary, in.CanaryRes}, {"baseline", in.Baseline, in.BaselineRes}}
+	}{{"canary", in.Canary, in.CanaryRes}, {"baseline", in.Baseline, in.BaselineRes},
+		{"baseline before", metrics.Sample{Requests: in.Before.Requests, Errors: in.Before.Errors}, Resources{}}}
 	for _, sd := range sides {
 		s := sd.s
 		if s.Requests < 0 || s.Errors < 0 || s.Errors > s.Requests {
