@@ -57,6 +57,8 @@ func main() {
 		{name: "errors 1% → 5%", errBase: 0.01, errCan: 0.05},
 		{name: "errors 1% → 100%", errBase: 0.01, errCan: 1},
 		{name: "latency ×1.0 (A/A)", latency: true, aa: true, scale: 1},
+		{name: "latency ×1.03", latency: true, scale: 1.03},
+		{name: "latency ×1.05", latency: true, scale: 1.05},
 		{name: "latency ×1.2", latency: true, scale: 1.2},
 		{name: "latency ×1.5", latency: true, scale: 1.5},
 	}

@@ -86,6 +86,13 @@ type Metric struct {
 	// Direction is the Mann-Whitney difference that fails: increase
 	// (the canary is slower), decrease or either. Default increase.
 	Direction string
+	// Tolerance is Kayenta's Mann-Whitney classifier rule: a difference
+	// fails only when the bound of the Hodges-Lehmann confidence interval
+	// (at Confidence) nearest 0 clears Tolerance × |the shift estimate|:
+	// for an increase, lower > Tolerance·|estimate|. Default (0) 0.25,
+	// Kayenta's; a negative value means the plain p-value rule (p <
+	// 1-Confidence and the direction of z).
+	Tolerance float64
 	// EffectSize is the smallest canary/baseline mean ratio that fails
 	// a significant increase (1/EffectSize for a decrease). At least 1.
 	// Default (0) 1.0, Kayenta's: any significant difference fails.

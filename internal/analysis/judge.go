@@ -24,6 +24,8 @@ const (
 	DefaultMinRateDelta = 0.001
 	DefaultConfidence   = 0.98
 	DefaultEffectSize   = 1.0
+	// DefaultTolerance is Kayenta's MannWhitneyClassifier fraction.
+	DefaultTolerance = 0.25
 )
 
 // Judge is a compiled Metric, ready to evaluate. It holds no state
@@ -118,6 +120,14 @@ func withDefaults(m Metric) (Metric, error) {
 	m.Confidence = orDefaultF(m.Confidence, DefaultConfidence)
 	if !(m.Confidence > 0 && m.Confidence < 1) {
 		return bad("confidence", m.Confidence, "between 0 and 1, such as 0.98")
+	}
+	switch {
+	case m.Tolerance == 0:
+		m.Tolerance = DefaultTolerance
+	case m.Tolerance < 0:
+		m.Tolerance = 0 // the plain p-value rule
+	case !(m.Tolerance < 1):
+		return bad("tolerance", m.Tolerance, "a fraction of the shift estimate below 1, such as 0.25")
 	}
 	m.Direction = orDefault(m.Direction, DirectionIncrease)
 	if m.Direction != DirectionIncrease && m.Direction != DirectionDecrease && m.Direction != DirectionEither {

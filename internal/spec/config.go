@@ -633,6 +633,12 @@ type AnalysisMetric struct {
 	MinRateDelta *float64 `yaml:"minRateDelta"`
 	// Confidence of the Mann-Whitney test. Default 0.98.
 	Confidence *float64 `yaml:"confidence"`
+	// Tolerance is Kayenta's Mann-Whitney rule: a significant difference
+	// fails only when the bound of the Hodges-Lehmann confidence interval
+	// of the shift nearest 0 clears this fraction of the shift estimate.
+	// Below 1. Default 0.25 (Kayenta's); 0 means the plain p-value rule
+	// (p < 1 - confidence).
+	Tolerance *float64 `yaml:"tolerance"`
 	// Direction a Mann-Whitney difference must have to fail: increase,
 	// decrease or either. Default increase.
 	Direction string `yaml:"direction"`
