@@ -16,7 +16,8 @@ const SeedMinRequests = 100
 //     seed's rule (×1.5 with 0.1 points of slack). A 1.5× canary sits
 //     between the two: seldom failed, often paused.
 //   - latency: Kayenta's Mann-Whitney on per-request latencies; fails on
-//     a significant increase of at least 20% in the mean.
+//     a significant increase whose Hodges-Lehmann interval clears 25% of
+//     the shift (Kayenta's rule) and is at least 20% of the mean.
 //   - latency-p99: sequential on latencies at or above the pooled p99, the
 //     tail a rank test can miss; passes once the canary's p99 is within
 //     the seed's ×1.2 (plus 5 ms for timer noise).
