@@ -340,6 +340,17 @@ func (l *loop) before(run *analysisRun) metrics.Counts {
 	return l.r.Before[base]
 }
 
+// beforeSwitch is what a blue-green watch judges the new version
+// against: the old version's counters as it hands over all the traffic
+// (since the metrics source began counting it), nil if it counted none.
+func (l *loop) beforeSwitch(ctx context.Context) map[string]metrics.Counts {
+	c := l.counts(ctx, l.r.From.Label)
+	if c.Requests == 0 {
+		return nil
+	}
+	return map[string]metrics.Counts{l.r.From.Label: c}
+}
+
 // addBefore returns r.Before with, for each measured version other than
 // the new one that had a share of traffic in the step that ends, its
 // requests and errors over that step: from r.StepCounts to now, the

@@ -103,8 +103,9 @@ type Rollout struct {
 	// Before are the requests and errors of each measured version other
 	// than the new one, summed over the canary's steps in which it had a
 	// share of traffic: the baseline a canary with all the traffic is
-	// judged against, when none is left beside it (the engine does not
-	// read them).
+	// judged against, when none is left beside it. For a blue-green
+	// rollout, the old version's counters at the switch, which the watch
+	// judges the new version's errors against (watchAgainstBefore).
 	Before map[string]metrics.Counts `json:"before,omitempty"`
 	// Inconclusives counts the canary's analyses that ended Inconclusive.
 	Inconclusives int `json:"inconclusives,omitempty"`
