@@ -44,13 +44,16 @@ func errorJudges(p params) []benchJudge {
 
 func latencyJudges(p params) []benchJudge {
 	seed := compiled(analysis.Metric{Name: "seed", Condition: "canary.p99 <= baseline.p99 * 1.2"})
-	mw := compiled(analysis.Metric{Name: "mw", Judge: analysis.JudgeMannWhitney})
+	mwp := compiled(analysis.Metric{Name: "mw", Judge: analysis.JudgeMannWhitney, Tolerance: -1})
+	mwk := compiled(analysis.Metric{Name: "mwk", Judge: analysis.JudgeMannWhitney})
 	mw12 := compiled(analysis.Metric{Name: "mw12", Judge: analysis.JudgeMannWhitney, EffectSize: 1.2})
 	seq := compiled(analysis.Metric{Name: "seq", Judge: analysis.JudgeSequential, On: analysis.OnLatency})
 	return []benchJudge{
 		{name: "seed rule (p99 ×1.2, ≥100 req)", check: evaluate(seed, p, false)},
-		{name: "mann-whitney, fixed horizon", check: evaluate(mw, p, true)},
-		{name: "mann-whitney, every interval", check: evaluate(mw, p, false)},
+		{name: "mann-whitney p-value rule, fixed horizon", check: evaluate(mwp, p, true)},
+		{name: "mann-whitney p-value rule, every interval", check: evaluate(mwp, p, false)},
+		{name: "mann-whitney Kayenta rule, fixed horizon", check: evaluate(mwk, p, true)},
+		{name: "mann-whitney Kayenta rule, every interval", check: evaluate(mwk, p, false)},
 		{name: "mann-whitney effect 1.2, every interval", check: evaluate(mw12, p, false)},
 		{name: fmt.Sprintf("sequential p99 exceedances (margin %g%%)", analysis.DefaultMargin*100), check: evaluate(seq, p, false)},
 	}

@@ -35,6 +35,8 @@ func main() {
 		workers   = flag.Int("workers", runtime.GOMAXPROCS(0), "parallel runs")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile to this file")
 		horizonFl = flag.Int64("horizon", 0, "canary requests of the fixed-horizon tests (default: the analysis's expected canary requests)")
+		stepDur   = flag.Duration("step-duration", time.Minute, "length of a step analysis (promotion scenarios)")
+		promoRuns = flag.Int("promotion-runs", 1000, "runs of each promotion scenario")
 	)
 	flag.Parse()
 	if *cpuProf != "" {
@@ -55,6 +57,8 @@ func main() {
 		{name: "errors 1% → 5%", errBase: 0.01, errCan: 0.05},
 		{name: "errors 1% → 100%", errBase: 0.01, errCan: 1},
 		{name: "latency ×1.0 (A/A)", latency: true, aa: true, scale: 1},
+		{name: "latency ×1.03", latency: true, scale: 1.03},
+		{name: "latency ×1.05", latency: true, scale: 1.05},
 		{name: "latency ×1.2", latency: true, scale: 1.2},
 		{name: "latency ×1.5", latency: true, scale: 1.5},
 	}
@@ -86,7 +90,25 @@ func main() {
 			rows = append(rows, summarize(sc, j.name, outs[k]))
 		}
 	}
-	printTable(os.Stdout, rows)
+	full := cfg
+	full.intervals, full.perInterval = int(*stepDur / *interval), perInterval
+	for i, sc := range scenarios {
+		name := "at 100%: " + sc.name
+		if sc.latency || !strings.Contains(name, *only) {
+			continue
+		}
+		n := *runs
+		if sc.aa {
+			n = *aaRuns
+		}
+		sc.name = name
+		outs := fullTraffic(full, i, sc, n, full.intervals, params{minRequests: *minReq})
+		rows = append(rows, summarize(sc, "sequential vs baseline before, per failure", outs))
+	}
+	if len(rows) > 0 {
+		printTable(os.Stdout, rows)
+	}
+	promotion(cfg, scenarios, *only, *stepDur, *interval, *promoRuns, params{minRequests: *minReq})
 	fmt.Printf("\n%s, %d workers\n", time.Since(start).Round(100*time.Millisecond), *workers)
 }
 
@@ -231,6 +253,27 @@ func median(xs []float64) float64 {
 	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
+// promotion prints how step analyses of the error scenarios end: the
+// Pass rule's promotions of canaries worse than the margin are false.
+func promotion(cfg config, scenarios []scenario, only string, d, interval time.Duration, n int, p params) {
+	cfg.intervals = int(d / interval)
+	cfg.perInterval = int(float64(cfg.rps) * interval.Seconds())
+	var cells [][]string
+	for i, sc := range scenarios {
+		if sc.latency || sc.errCan >= 1 || !strings.Contains("promotion "+sc.name, only) {
+			continue
+		}
+		js := promotionJudges(p)
+		outs := runPromotion(cfg, i, sc, n, func() []promoJudge { return promotionJudges(p) })
+		cells = append(cells, promotionRows(sc, js, outs, n)...)
+	}
+	if len(cells) == 0 {
+		return
+	}
+	fmt.Printf("\npromotion: step analyses of %s, %d runs each; a promotion of a canary worse than the margin (25%%) is false\n\n", d, n)
+	writeCells(os.Stdout, append([][]string{{"judge", "scenario", "promoted", "rolled back", "paused (Inconclusive)"}}, cells...))
+}
+
 // printTable writes rows as a fixed-width table that is also Markdown.
 func printTable(w io.Writer, rows []row) {
 	cells := [][]string{{"judge", "scenario", "false rollbacks (A/A) / detections", "median canary requests to detection", "median canary failed requests before detection"}}
@@ -249,6 +292,12 @@ func printTable(w io.Writer, rows []row) {
 		cells = append(cells, []string{r.judge, r.scenario,
 			fmt.Sprintf("%s %d/%d (%.1f%%)", kind, r.failed, r.runs, 100*float64(r.failed)/float64(r.runs)), med, errs})
 	}
+	writeCells(w, cells)
+}
+
+// writeCells writes a header row and rows as a fixed-width table that is
+// also Markdown, numbers (from the third column) right-aligned.
+func writeCells(w io.Writer, cells [][]string) {
 	width := make([]int, len(cells[0]))
 	for _, c := range cells {
 		for i, s := range c {

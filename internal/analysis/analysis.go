@@ -67,14 +67,32 @@ type Metric struct {
 	Alpha float64
 	// Margin is the relative worsening the sequential judge tolerates:
 	// H0 is canary rate <= (1+Margin) × baseline rate, and only evidence
-	// against H0 fails. Default (0) 0.5; NoMargin tests equal rates.
+	// against H0 fails; it passes only when the evidence does not favour
+	// a canary worse than that. Default (0) DefaultMargin, 0.25; NoMargin
+	// tests equal rates. A canary 1.5× worse than its baseline is not
+	// reliably caught at 0.25 (see the package doc).
 	Margin float64
+	// MinRateDelta is the smallest difference of error rates (canary
+	// minus baseline, a share: 0.001 is 0.1 percentage points) that a
+	// sequential errorRate judge fails on, whatever the ratio: 3 errors
+	// in 50,000 against none in a million is no regression worth a
+	// rollback. Below it the judge passes once the canary's upper bound
+	// is within it too. Default (0) DefaultMinRateDelta, 0.001; a
+	// negative value means no floor.
+	MinRateDelta float64
 	// Confidence of the Mann-Whitney test: a difference is significant
 	// when p < 1-Confidence. Default (0) 0.98, Kayenta's.
 	Confidence float64
 	// Direction is the Mann-Whitney difference that fails: increase
 	// (the canary is slower), decrease or either. Default increase.
 	Direction string
+	// Tolerance is Kayenta's Mann-Whitney classifier rule: a difference
+	// fails only when the bound of the Hodges-Lehmann confidence interval
+	// (at Confidence) nearest 0 clears Tolerance × |the shift estimate|:
+	// for an increase, lower > Tolerance·|estimate|. Default (0) 0.25,
+	// Kayenta's; a negative value means the plain p-value rule (p <
+	// 1-Confidence and the direction of z).
+	Tolerance float64
 	// EffectSize is the smallest canary/baseline mean ratio that fails
 	// a significant increase (1/EffectSize for a decrease). At least 1.
 	// Default (0) 1.0, Kayenta's: any significant difference fails.
@@ -129,6 +147,14 @@ type Input struct {
 	// metric passes. Below it the verdict is Inconclusive, or Fail from
 	// a sequential judge with conclusive evidence.
 	MinRequests int64
+	// Before is the baseline's requests and errors measured while it
+	// still had a share of the traffic, for a canary that now has all of
+	// it (at 100%, or in a blue-green watch): the caller sets it then,
+	// and leaves it zero while the baseline has a share. With it, the
+	// sequential errorRate judge tests the canary's own errors against
+	// the rate Before bounds (see the package doc) instead of Baseline,
+	// which has no traffic left to compare with.
+	Before metrics.Counts
 }
 
 // Side is one side of a condition: the fields that `canary.X` and

@@ -17,11 +17,15 @@ import (
 
 // Defaults of Metric's numeric fields.
 const (
-	DefaultAlpha      = 0.01
-	DefaultMargin     = 0.25
-	DefaultMinDelta   = 1.0
-	DefaultConfidence = 0.98
-	DefaultEffectSize = 1.0
+	DefaultAlpha    = 0.01
+	DefaultMargin   = 0.25
+	DefaultMinDelta = 1.0
+	// DefaultMinRateDelta is 0.1 percentage points, the seed's "+0.1%".
+	DefaultMinRateDelta = 0.001
+	DefaultConfidence   = 0.98
+	DefaultEffectSize   = 1.0
+	// DefaultTolerance is Kayenta's MannWhitneyClassifier fraction.
+	DefaultTolerance = 0.25
 )
 
 // Judge is a compiled Metric, ready to evaluate. It holds no state
@@ -30,6 +34,7 @@ type Judge struct {
 	m       Metric // with defaults applied
 	program *vm.Program
 	fields  []string // "canary.p99", ... in the order they appear
+	terms   []term   // the condition's numeric terms, innermost first
 	usesB   bool     // the condition reads the baseline
 }
 
@@ -53,6 +58,7 @@ func Compile(m Metric) (*Judge, error) {
 		return nil, fmt.Errorf("metric %q: condition %q: %w (conditions read canary.X and baseline.X, X one of %s)", m.Name, m.Condition, oneLine(err), sideFields)
 	}
 	j.fields = referenced(j.program.Node())
+	j.terms = terms(j.program.Node())
 	if !slices.ContainsFunc(j.fields, func(f string) bool { return strings.HasPrefix(f, "canary.") }) {
 		return nil, fmt.Errorf("metric %q: condition %q never reads the canary: compare a canary field (%s) with a bound or the baseline", m.Name, m.Condition, sideFields)
 	}
@@ -96,6 +102,14 @@ func withDefaults(m Metric) (Metric, error) {
 		m.MinDelta = 0 // no floor
 	}
 	switch {
+	case m.MinRateDelta == 0:
+		m.MinRateDelta = DefaultMinRateDelta
+	case m.MinRateDelta < 0:
+		m.MinRateDelta = 0 // no floor
+	case !(m.MinRateDelta < 1):
+		return bad("minRateDelta", m.MinRateDelta, "a difference of error rates below 1, such as 0.001 for 0.1 percentage points")
+	}
+	switch {
 	case m.Margin == 0:
 		m.Margin = DefaultMargin
 	case m.Margin == NoMargin:
@@ -106,6 +120,14 @@ func withDefaults(m Metric) (Metric, error) {
 	m.Confidence = orDefaultF(m.Confidence, DefaultConfidence)
 	if !(m.Confidence > 0 && m.Confidence < 1) {
 		return bad("confidence", m.Confidence, "between 0 and 1, such as 0.98")
+	}
+	switch {
+	case m.Tolerance == 0:
+		m.Tolerance = DefaultTolerance
+	case m.Tolerance < 0:
+		m.Tolerance = 0 // the plain p-value rule
+	case !(m.Tolerance < 1):
+		return bad("tolerance", m.Tolerance, "a fraction of the shift estimate below 1, such as 0.25")
 	}
 	m.Direction = orDefault(m.Direction, DirectionIncrease)
 	if m.Direction != DirectionIncrease && m.Direction != DirectionDecrease && m.Direction != DirectionEither {
@@ -196,11 +218,13 @@ func (j *Judge) threshold(in Input) Result {
 	if r, short := j.tooLittle(in, j.usesB, nums); short {
 		return r
 	}
-	ok, err := j.condition(in, nums)
-	if err != nil {
+	ok, undefined, err := j.condition(in, nums)
+	switch {
+	case err != nil:
 		return j.result(Error, nums, "%v", err)
-	}
-	if !ok {
+	case undefined != "":
+		return j.undefinedResult(nums, undefined, in)
+	case !ok:
 		return j.result(Fail, nums, "%s is false with %s (canary %d requests)", j.cond(), j.values(nums), in.Canary.Requests)
 	}
 	return j.result(Pass, nums, "%s holds with %s (canary %d requests)", j.cond(), j.values(nums), in.Canary.Requests)
@@ -220,10 +244,13 @@ func (j *Judge) tooLittle(in Input, baseline bool, nums map[string]float64) (Res
 }
 
 // condition runs the condition, true without one, and records the fields
-// it read into nums.
-func (j *Judge) condition(in Input, nums map[string]float64) (bool, error) {
+// it read into nums. undefined names the first of its terms, innermost
+// first, that is NaN or ±Inf ("canary.errorRate / baseline.errorRate is
+// NaN"): a comparison with it is false whatever the canary does, so the
+// condition says nothing, neither Pass nor Fail.
+func (j *Judge) condition(in Input, nums map[string]float64) (ok bool, undefined string, err error) {
 	if j.program == nil {
-		return true, nil
+		return true, "", nil
 	}
 	env := Env{Canary: newSide(in.Canary, in.CanaryRes), Baseline: newSide(in.Baseline, in.BaselineRes)}
 	for _, f := range j.fields {
@@ -231,15 +258,25 @@ func (j *Judge) condition(in Input, nums map[string]float64) (bool, error) {
 			nums[f] = v
 		}
 	}
+	if u := undefinedTerm(j.terms, env); u != "" {
+		return false, u, nil
+	}
 	out, err := expr.Run(j.program, env)
 	if err != nil {
-		return false, fmt.Errorf("condition %q failed: %w", j.m.Condition, oneLine(err))
+		return false, "", fmt.Errorf("condition %q failed: %w", j.m.Condition, oneLine(err))
 	}
 	b, ok := out.(bool)
 	if !ok {
-		return false, fmt.Errorf("condition %q gave %T, not a bool", j.m.Condition, out)
+		return false, "", fmt.Errorf("condition %q gave %T, not a bool", j.m.Condition, out)
 	}
-	return b, nil
+	return b, "", nil
+}
+
+// undefinedResult is the Inconclusive result of a condition with an
+// undefined term.
+func (j *Judge) undefinedResult(nums map[string]float64, undefined string, in Input) Result {
+	return j.result(Inconclusive, nums, "%s is undefined: %s with %s (canary %d requests)",
+		j.cond(), undefined, j.values(nums), in.Canary.Requests)
 }
 
 // exprError is an expr error on one line, for reasons and spec errors:
@@ -326,27 +363,21 @@ func (j *Judge) result(v Verdict, nums map[string]float64, format string, args .
 	}
 }
 
-// checkInput rejects counts and measurements that cannot be judged.
+// checkInput rejects counts and latency samples that cannot be judged.
+// A NaN or infinite p99, cpu or custom value is not an error of the
+// input (a Prometheus quantile over no requests is NaN): a condition
+// that reads it is undefined, and Inconclusive.
 func checkInput(in Input) error {
 	sides := []struct {
 		name string
 		s    metrics.Sample
 		r    Resources
-	}{{"canary", in.Canary, in.CanaryRes}, {"baseline", in.Baseline, in.BaselineRes}}
+	}{{"canary", in.Canary, in.CanaryRes}, {"baseline", in.Baseline, in.BaselineRes},
+		{"baseline before", metrics.Sample{Requests: in.Before.Requests, Errors: in.Before.Errors}, Resources{}}}
 	for _, sd := range sides {
 		s := sd.s
 		if s.Requests < 0 || s.Errors < 0 || s.Errors > s.Requests {
 			return fmt.Errorf("bad %s counts: %d errors of %d requests", sd.name, s.Errors, s.Requests)
-		}
-		vals := [...]struct {
-			name string
-			v    float64
-		}{{"p50", s.P50}, {"p90", s.P90}, {"p99", s.P99}, {"mean", s.Mean},
-			{"cpu", sd.r.CPU}, {"memory", sd.r.Memory}, {"rssBytes", sd.r.RSSBytes}}
-		for _, nv := range vals {
-			if math.IsNaN(nv.v) || math.IsInf(nv.v, 0) {
-				return fmt.Errorf("bad %s measurement: %s is %v", sd.name, nv.name, nv.v)
-			}
 		}
 		for _, v := range s.Latencies {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -104,7 +104,7 @@ func TestThreshold(t *testing.T) {
 		{"runtime error", "canary.requests % canary.errors == 0",
 			Input{Canary: s(100, 0, 0), MinRequests: 100}, Error, `e: Error: condition "canary.requests % canary.errors == 0" failed: runtime error: integer divide by zero at column 17`},
 		{"NaN input", "canary.p99 < 100",
-			Input{Canary: s(100, 0, math.NaN()), MinRequests: 100}, Error, "e: Error: bad canary measurement: p99 is NaN"},
+			Input{Canary: s(100, 0, math.NaN()), MinRequests: 100}, Inconclusive, `e: Inconclusive: condition "canary.p99 < 100" is undefined: canary.p99 is NaN`},
 		{"bad counts", "canary.p99 < 100",
 			Input{Canary: s(100, 101, 0), MinRequests: 100}, Error, "e: Error: bad canary counts: 101 errors of 100 requests"},
 	}

@@ -103,21 +103,34 @@ func (j *Judge) mannWhitney(in Input) Result {
 		"meanRatio": ratio, "effectSize": j.m.EffectSize} {
 		nums[k] = v
 	}
-	nums["minDelta"] = j.m.MinDelta
+	nums["minDelta"], nums["tolerance"] = j.m.MinDelta, j.m.Tolerance
 	sig := p < alpha
-	up := sig && z > 0 && ratio >= j.m.EffectSize && mc-mb >= j.m.MinDelta
-	down := sig && z < 0 && ratio <= 1/j.m.EffectSize && mb-mc >= j.m.MinDelta
-	failing := (up && j.m.Direction != DirectionDecrease) || (down && j.m.Direction != DirectionIncrease)
+	up, down := sig && z > 0, sig && z < 0
 	stats := fmt.Sprintf("canary mean %s ms vs baseline %s ms (ratio %s, effect size %s, min delta %s ms) over %d and %d samples; Mann-Whitney z %s, p %s",
 		num(mc), num(mb), num(ratio), num(j.m.EffectSize), num(j.m.MinDelta), len(c), len(b), num(z), num(p))
+	if sig && j.m.Tolerance > 0 {
+		// Kayenta's rule; the interval excludes 0 only when p < alpha,
+		// so it is computed only then.
+		est, lo, hi := HodgesLehmann(c, b, j.m.Confidence)
+		nums["hlEstimate"], nums["hlLower"], nums["hlUpper"] = est, lo, hi
+		tol := j.m.Tolerance * math.Abs(est)
+		up, down = lo > tol, hi < -tol
+		stats += fmt.Sprintf("; Hodges-Lehmann shift %s ms, %s%% interval %s to %s, tolerance %s ms (%s%% of the shift)",
+			num(est), num(100*j.m.Confidence), num(lo), num(hi), num(tol), num(100*j.m.Tolerance))
+	}
+	up = up && ratio >= j.m.EffectSize && mc-mb >= j.m.MinDelta
+	down = down && ratio <= 1/j.m.EffectSize && mb-mc >= j.m.MinDelta
+	failing := (up && j.m.Direction != DirectionDecrease) || (down && j.m.Direction != DirectionIncrease)
 	if failing {
 		return j.result(Fail, nums, "%s < %s (confidence %s, direction %s)", stats, num(alpha), num(j.m.Confidence), j.m.Direction)
 	}
-	ok, err := j.condition(in, nums)
-	if err != nil {
+	ok, undefined, err := j.condition(in, nums)
+	switch {
+	case err != nil:
 		return j.result(Error, nums, "%v", err)
-	}
-	if !ok {
+	case undefined != "":
+		return j.undefinedResult(nums, undefined, in)
+	case !ok:
 		return j.result(Inconclusive, nums, "%s is false with %s, but the test does not fail: %s", j.cond(), j.values(nums), stats)
 	}
 	return j.result(Pass, nums, "%s: no %s that fails at confidence %s", stats, j.m.Direction, num(j.m.Confidence))

@@ -126,7 +126,28 @@ func TestMannWhitneyNumbers(t *testing.T) {
 			t.Errorf("Numbers[%q] = %v, want %v", k, r.Numbers[k], v)
 		}
 	}
+	// Kayenta's rule: the 98% interval of the shift is 1 to 9 ms around
+	// an estimate of 5 (see TestHodgesLehmann): its lower bound does not
+	// clear 25% of 5 ms, so five points a side do not fail.
+	for k, v := range map[string]float64{"hlEstimate": 5, "hlLower": 1, "hlUpper": 9, "tolerance": 0.25} {
+		if math.Abs(r.Numbers[k]-v) > 1e-9 {
+			t.Errorf("Numbers[%q] = %v, want %v", k, r.Numbers[k], v)
+		}
+	}
+	if r.Verdict != Pass {
+		t.Errorf("verdict %s, want Pass (interval lower bound 1 <= 0.25 × 5): %s", r.Verdict, r.Reason)
+	}
+	// The plain p-value rule fails it.
+	pv, err := Compile(Metric{Name: "latency", Judge: JudgeMannWhitney, Tolerance: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = pv.Evaluate(Input{
+		Canary:      metrics.Sample{Requests: 5, Latencies: []float64{6, 7, 8, 9, 10}},
+		Baseline:    metrics.Sample{Requests: 5, Latencies: []float64{1, 2, 3, 4, 5}},
+		MinRequests: 5,
+	})
 	if r.Verdict != Fail {
-		t.Errorf("verdict %s, want Fail (p 0.0122 < 0.02, ratio 2.67 >= 1): %s", r.Verdict, r.Reason)
+		t.Errorf("p-value rule: verdict %s, want Fail (p 0.0122 < 0.02, ratio 2.67 >= 1): %s", r.Verdict, r.Reason)
 	}
 }

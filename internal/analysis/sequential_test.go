@@ -140,8 +140,9 @@ func TestSequentialLatency(t *testing.T) {
 		MinRequests: 100,
 	})
 	// 1100 pooled, p99 at rank 1089: 149 ms (the 10 slow ones rank
-	// above it, and 1 of the 149s). Canary 10 of 100 above, baseline 0.
-	if r.Verdict != Fail || r.Numbers["canary.exceedances"] != 10 || r.Numbers["latencyThreshold"] != 149 {
+	// above it, and 1 of the 149s). Canary 10 above and 2 at it (12 of
+	// 100), baseline 20 at it (of 1000).
+	if r.Verdict != Fail || r.Numbers["canary.exceedances"] != 12 || r.Numbers["latencyThreshold"] != 149 {
 		t.Errorf("verdict %s, numbers %v: %s", r.Verdict, r.Numbers, r.Reason)
 	}
 	same := j.Evaluate(Input{
@@ -199,5 +200,46 @@ func TestSequentialAA(t *testing.T) {
 		if rate > j.Metric().Alpha {
 			t.Errorf("margin %v: false rollback rate %.3f > alpha %v", j.Metric().Margin, rate, j.Metric().Alpha)
 		}
+	}
+}
+
+// TestSequentialLatencyTiesAtTheQuantile pins the bug where ties hid a
+// regression: a canary with a fifth of its latencies exactly at a 30 s
+// timeout makes 30 s the pooled p99, and exceedances counted with a
+// strict > found none of them, so the canary passed.
+func TestSequentialLatencyTiesAtTheQuantile(t *testing.T) {
+	j, err := Compile(Metric{Name: "latency-p99", Judge: JudgeSequential, On: OnLatency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	canary := latencies(100, 100, 1)
+	for i := range 20 {
+		canary[5*i] = 30_000 // the timeout
+	}
+	r := j.Evaluate(Input{
+		Canary:      metrics.Sample{Requests: 100, Latencies: canary},
+		Baseline:    metrics.Sample{Requests: 1000, Latencies: latencies(100, 1000, 1)},
+		MinRequests: 100,
+	})
+	if r.Verdict != Fail || r.Numbers["latencyThreshold"] != 30_000 || r.Numbers["canary.exceedances"] != 20 {
+		t.Errorf("verdict %s, numbers %v: %s", r.Verdict, r.Numbers, r.Reason)
+	}
+}
+
+// TestSequentialCountsOverflow pins the int64 overflow of xc+xb: a canary
+// failing nearly all of 2^63 requests beside a baseline with 100 errors
+// summed to a negative count of events, read as "not worse", and passed.
+func TestSequentialCountsOverflow(t *testing.T) {
+	j, err := Compile(Metric{Name: "error-rate", Judge: JudgeSequential})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := j.Evaluate(Input{
+		Canary:      metrics.Sample{Requests: math.MaxInt64, Errors: math.MaxInt64 - 10},
+		Baseline:    metrics.Sample{Requests: 1000, Errors: 100},
+		MinRequests: 100,
+	})
+	if r.Verdict != Fail {
+		t.Errorf("verdict %s, want Fail: %s", r.Verdict, r.Reason)
 	}
 }

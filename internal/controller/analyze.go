@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -326,6 +327,7 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	in.CanaryRes = l.resources(run.startUse[0], run.labels[0])
 	in.BaselineRes = l.resources(run.startUse[1], run.labels[1])
 	in.ErrorsAre = errorsAre(l.svc.Spec)
+	in.Before = l.before(run)
 	return run.judge(in), nil
 }
 
@@ -344,6 +346,51 @@ func errorsAre(s spec.Service) string {
 		names[i] = router.GRPCCodeName(uint64(c))
 	}
 	return "failed gRPC calls (grpc-status " + strings.Join(names, ", ") + "; 5xx; unreachable)"
+}
+
+// before is the run's baseline as measured in the earlier steps, while
+// the canary has all the traffic and the baseline none; zero while the
+// baseline has a share, so that it is compared with side by side.
+func (l *loop) before(run *analysisRun) metrics.Counts {
+	base := run.labels[1]
+	if l.r.Weights[base] > 0 || l.r.Weights[run.labels[0]] == 0 {
+		return metrics.Counts{}
+	}
+	return l.r.Before[base]
+}
+
+// beforeSwitch is what a blue-green watch judges the new version
+// against: the old version's counters as it hands over all the traffic
+// (since the metrics source began counting it), nil if it counted none.
+func (l *loop) beforeSwitch(ctx context.Context) map[string]metrics.Counts {
+	c := l.counts(ctx, l.r.From.Label)
+	if c.Requests == 0 {
+		return nil
+	}
+	return map[string]metrics.Counts{l.r.From.Label: c}
+}
+
+// addBefore returns r.Before with, for each measured version other than
+// the new one that had a share of traffic in the step that ends, its
+// requests and errors over that step: from r.StepCounts to now, the
+// counters read as the next step begins. A counter that went back (a
+// restarted source) adds nothing.
+func addBefore(r engine.Rollout, now map[string]metrics.Counts) map[string]metrics.Counts {
+	out := maps.Clone(r.Before)
+	for label, start := range r.StepCounts {
+		end, ok := now[label]
+		if label == r.To.Label || r.Weights[label] == 0 || !ok || end.Requests < start.Requests || end.Errors < start.Errors {
+			continue
+		}
+		if out == nil {
+			out = map[string]metrics.Counts{}
+		}
+		b := out[label]
+		b.Requests += end.Requests - start.Requests
+		b.Errors += end.Errors - start.Errors
+		out[label] = b
+	}
+	return out
 }
 
 // judge runs every judge of the run on in.
@@ -376,6 +423,7 @@ func (l *loop) query(ctx context.Context, run *analysisRun, in *analysis.Input, 
 	}
 	in.CanaryRes = l.resources(run.startUse[0], run.labels[0])
 	in.BaselineRes = l.resources(run.startUse[1], run.labels[1])
+	in.Before = l.before(run)
 	return nil
 }
 

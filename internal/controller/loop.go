@@ -335,6 +335,10 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	}
 	if !next.StepSince.Equal(l.r.StepSince) && d.StepSince.IsZero() {
 		next.StepCounts = l.stepCounts(ctx, next)
+		next.Before = addBefore(l.r, next.StepCounts)
+	}
+	if d.Phase == engine.PhaseWatching && l.r.Phase != engine.PhaseWatching {
+		next.Before = l.beforeSwitch(ctx)
 	}
 	if err := l.c.Store.UpdateRollout(ctx, next, ev); err != nil {
 		return err

@@ -229,6 +229,9 @@ func (b machine) watching() Decision {
 	if d, ok := b.judge("watch"); ok {
 		return d
 	}
+	if d, ok := b.watchAgainstBefore(); ok {
+		return d
+	}
 	p, n := b.r.Params, b.obs.New
 	elapsed := b.now.Sub(b.r.PhaseSince)
 	switch {

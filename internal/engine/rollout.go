@@ -100,6 +100,13 @@ type Rollout struct {
 	// controller restart counts from the step's start (the engine does
 	// not read them).
 	StepCounts map[string]metrics.Counts `json:"stepCounts,omitempty"`
+	// Before are the requests and errors of each measured version other
+	// than the new one, summed over the canary's steps in which it had a
+	// share of traffic: the baseline a canary with all the traffic is
+	// judged against, when none is left beside it. For a blue-green
+	// rollout, the old version's counters at the switch, which the watch
+	// judges the new version's errors against (watchAgainstBefore).
+	Before map[string]metrics.Counts `json:"before,omitempty"`
 	// Inconclusives counts the canary's analyses that ended Inconclusive.
 	Inconclusives int `json:"inconclusives,omitempty"`
 	// HeaderRoutes send matching requests to the canary while its steps

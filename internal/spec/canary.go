@@ -46,7 +46,8 @@ func fromAnalysis(m analysis.Metric) AnalysisMetric {
 	for _, f := range []struct {
 		dst **float64
 		v   float64
-	}{{&out.Alpha, m.Alpha}, {&out.Margin, m.Margin}, {&out.Confidence, m.Confidence}, {&out.EffectSize, m.EffectSize}, {&out.MinDelta, m.MinDelta}} {
+	}{{&out.Alpha, m.Alpha}, {&out.Margin, m.Margin}, {&out.Confidence, m.Confidence}, {&out.EffectSize, m.EffectSize}, {&out.MinDelta, m.MinDelta},
+		{&out.MinRateDelta, m.MinRateDelta}, {&out.Tolerance, m.Tolerance}} {
 		if f.v != 0 {
 			*f.dst = new(f.v)
 		}
@@ -99,6 +100,8 @@ func (m *AnalysisMetric) applyDefaults() {
 	defaultString(&m.Direction, "increase")
 	defaultFloat(&m.EffectSize, 1.0)
 	defaultFloat(&m.MinDelta, analysis.DefaultMinDelta)
+	defaultFloat(&m.MinRateDelta, analysis.DefaultMinRateDelta)
+	defaultFloat(&m.Tolerance, analysis.DefaultTolerance)
 }
 
 func defaultFloat(f **float64, v float64) {

@@ -689,10 +689,24 @@ type AnalysisMetric struct {
 	Alpha *float64 `yaml:"alpha"`
 	// Margin is the relative worsening a sequential judge tolerates:
 	// it fails only on evidence that the canary's rate exceeds
-	// (1+margin) × the baseline's. Default 0.25; 0 tests equal rates.
+	// (1+margin) × the baseline's, and passes only when the evidence
+	// does not favour that. Default 0.25 (a 1.5× worse canary is not
+	// reliably caught); 0 tests equal rates.
 	Margin *float64 `yaml:"margin"`
+	// MinRateDelta is the smallest difference of error rates, canary
+	// minus baseline, that a sequential errorRate judge fails on, as a
+	// share: 0.001 is 0.1 percentage points (the seed's "+0.1%"), so 3
+	// errors in 50,000 against none is no rollback. Below 1. Default
+	// 0.001; 0 means no floor.
+	MinRateDelta *float64 `yaml:"minRateDelta"`
 	// Confidence of the Mann-Whitney test. Default 0.98.
 	Confidence *float64 `yaml:"confidence"`
+	// Tolerance is Kayenta's Mann-Whitney rule: a significant difference
+	// fails only when the bound of the Hodges-Lehmann confidence interval
+	// of the shift nearest 0 clears this fraction of the shift estimate.
+	// Below 1. Default 0.25 (Kayenta's); 0 means the plain p-value rule
+	// (p < 1 - confidence).
+	Tolerance *float64 `yaml:"tolerance"`
 	// Direction a Mann-Whitney difference must have to fail: increase,
 	// decrease or either. Default increase.
 	Direction string `yaml:"direction"`

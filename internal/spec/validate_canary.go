@@ -133,6 +133,12 @@ func (c *checker) metric(m *AnalysisMetric, path string) {
 	if !(*m.MinDelta >= 0) {
 		c.add(path+".minDelta", "minDelta must be 0 or more (ms; 0 means no floor), got %s", formatFloat(*m.MinDelta))
 	}
+	if !(*m.MinRateDelta >= 0 && *m.MinRateDelta < 1) {
+		c.add(path+".minRateDelta", "minRateDelta must be 0 or more and below 1 (a difference of error rates: 0.001 is 0.1 percentage points; 0 means no floor), got %s", formatFloat(*m.MinRateDelta))
+	}
+	if !(*m.Tolerance >= 0 && *m.Tolerance < 1) {
+		c.add(path+".tolerance", "tolerance must be 0 or more and below 1 (a fraction of the Hodges-Lehmann shift, such as 0.25; 0 is the plain p-value rule), got %s", formatFloat(*m.Tolerance))
+	}
 	if !slices.Contains([]string{"increase", "decrease", "either"}, m.Direction) {
 		c.add(path+".direction", "unknown direction %q (valid: increase, decrease, either)", m.Direction)
 	}
@@ -167,6 +173,14 @@ func (m AnalysisMetric) Analysis() analysis.Metric {
 	out.MinDelta = deref(m.MinDelta)
 	if m.MinDelta != nil && *m.MinDelta == 0 {
 		out.MinDelta = -1 // no floor, in the analysis package's terms
+	}
+	out.Tolerance = deref(m.Tolerance)
+	if m.Tolerance != nil && *m.Tolerance == 0 {
+		out.Tolerance = -1 // the plain p-value rule
+	}
+	out.MinRateDelta = deref(m.MinRateDelta)
+	if m.MinRateDelta != nil && *m.MinRateDelta == 0 {
+		out.MinRateDelta = -1
 	}
 	return out
 }

@@ -90,6 +90,7 @@ type storedRollout struct {
 	Step          int                     `json:"step"`
 	StepSince     time.Time               `json:"stepSince,omitzero"`
 	StepCounts    map[string]storedCounts `json:"stepCounts,omitempty"`
+	Before        map[string]storedCounts `json:"before,omitempty"`
 	Inconclusives int                     `json:"inconclusives,omitempty"`
 	HeaderRoutes  []storedHeaderRoute     `json:"headerRoutes,omitempty"`
 	MirrorPercent int                     `json:"mirrorPercent,omitempty"`
@@ -105,6 +106,7 @@ func toStoredRollout(r engine.Rollout) storedRollout {
 		Phase: string(r.Phase), Reason: r.Reason, Weights: r.Weights, Exposure: storedCounts(r.Exposure),
 		Started: r.Started, PhaseSince: r.PhaseSince, Ended: r.Ended, Settled: r.Settled,
 		Step: r.Step, StepSince: r.StepSince, StepCounts: convertMap(r.StepCounts, func(c metrics.Counts) storedCounts { return storedCounts(c) }),
+		Before:        convertMap(r.Before, func(c metrics.Counts) storedCounts { return storedCounts(c) }),
 		Inconclusives: r.Inconclusives, MirrorPercent: r.MirrorPercent, NewCount: r.NewCount, OldCount: r.OldCount,
 		HeaderRoutes: convertSlice(r.HeaderRoutes, func(h engine.HeaderRoute) storedHeaderRoute { return storedHeaderRoute(h) }),
 	}
@@ -126,6 +128,7 @@ func (s storedRollout) engine() engine.Rollout {
 		Phase: engine.Phase(s.Phase), Reason: s.Reason, Weights: s.Weights, Exposure: metrics.Counts(s.Exposure),
 		Started: s.Started, PhaseSince: s.PhaseSince, Ended: s.Ended, Settled: s.Settled,
 		Step: s.Step, StepSince: s.StepSince, StepCounts: convertMap(s.StepCounts, func(c storedCounts) metrics.Counts { return metrics.Counts(c) }),
+		Before:        convertMap(s.Before, func(c storedCounts) metrics.Counts { return metrics.Counts(c) }),
 		Inconclusives: s.Inconclusives, MirrorPercent: s.MirrorPercent, NewCount: s.NewCount, OldCount: s.OldCount,
 		HeaderRoutes: convertSlice(s.HeaderRoutes, func(h storedHeaderRoute) engine.HeaderRoute { return engine.HeaderRoute(h) }),
 	}

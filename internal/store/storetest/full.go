@@ -31,12 +31,20 @@ func FullEvent() engine.Event {
 // know, so that a field of a new kind cannot be left zero unnoticed.
 func Fill(ptr any) {
 	n := 0
-	fill(reflect.ValueOf(ptr).Elem(), &n)
+	fill(reflect.ValueOf(ptr).Elem(), &n, nil)
+}
+
+// fillExcept is Fill that leaves the named fields (TypeName.Field) zero
+// and uncounted, as if the type did not have them: what Fill made of the
+// type before those fields were added.
+func fillExcept(ptr any, skip map[string]bool) {
+	n := 0
+	fill(reflect.ValueOf(ptr).Elem(), &n, skip)
 }
 
 var timeType = reflect.TypeFor[time.Time]()
 
-func fill(v reflect.Value, n *int) {
+func fill(v reflect.Value, n *int, skip map[string]bool) {
 	*n++
 	if v.Type() == timeType {
 		v.Set(reflect.ValueOf(T0.UTC().Add(time.Duration(*n)*time.Second + time.Duration(*n))))
@@ -55,21 +63,22 @@ func fill(v reflect.Value, n *int) {
 		v.SetFloat(float64(*n) + 0.25)
 	case reflect.Struct:
 		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				fill(v.Field(i), n)
+			f := v.Type().Field(i)
+			if f.IsExported() && !skip[v.Type().Name()+"."+f.Name] {
+				fill(v.Field(i), n, skip)
 			}
 		}
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
-		fill(v.Elem(), n)
+		fill(v.Elem(), n, skip)
 	case reflect.Slice:
 		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
-		fill(v.Index(0), n)
+		fill(v.Index(0), n, skip)
 	case reflect.Map:
 		v.Set(reflect.MakeMap(v.Type()))
 		key, val := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
-		fill(key, n)
-		fill(val, n)
+		fill(key, n, skip)
+		fill(val, n, skip)
 		v.SetMapIndex(key, val)
 	default:
 		panic(fmt.Sprintf("storetest.Fill: a field of kind %s (%s)", v.Kind(), v.Type()))
