@@ -38,7 +38,7 @@ func TestCollectorClientErrors(t *testing.T) {
 # TYPE bluejay_proxy_client_errors_total counter
 bluejay_proxy_client_errors_total{reason="malformed",service="web"} 2
 bluejay_proxy_client_errors_total{reason="too_large",service="web"} 1
-# HELP bluejay_requests_total Requests the proxy forwarded to an instance that finished, by the class of the answer: 1xx to 5xx from the instance, error for the proxy's own 502 and 504, canceled for a client that went away (499).
+# HELP bluejay_requests_total Requests the proxy forwarded to an instance that finished, by the class of the answer: 1xx to 5xx from the instance, error for the proxy's own 502 and 504, canceled for a client that went away (499), grpc for a gRPC call that ended with one of its service's error codes.
 # TYPE bluejay_requests_total counter
 ` + requests("v1", addr, nil) // none: the client's faults are no version's
 	c := &prom.Collector{Proxy: p}
