@@ -138,7 +138,8 @@ func (l *loop) params(v platform.Version, strategy string) engine.Params {
 	bg := s.BlueGreen
 	p := engine.Params{Replicas: 1, ReadyTimeout: s.Health.ReadyTimeout.D(), Smoke: len(s.Smoke) > 0,
 		PreviewWeight: bg.PreviewWeight, PreviewDuration: bg.PreviewDuration.D(), Watch: bg.Watch.D(),
-		ScaleDownDelay: bg.ScaleDownDelay.D(), MinRequests: int64(bg.MinRequests), AutoPromote: true}
+		ScaleDownDelay: bg.ScaleDownDelay.D(), MinRequests: int64(bg.MinRequests), AutoPromote: true,
+		CompleteOnNoTraffic: bg.OnNoTraffic == spec.NoTrafficComplete}
 	if bg.MaxErrorRate != nil {
 		p.MaxErrorRate = *bg.MaxErrorRate
 	}

@@ -77,8 +77,10 @@ func service(b *backend, mod ...func(*spec.Service)) spec.Service {
 			HealthyThreshold: 1, UnhealthyThreshold: 2, ReadyTimeout: spec.Duration(2 * time.Second)},
 		Smoke:    []spec.Smoke{{Method: "GET", Path: "/", ExpectStatus: 200, ExpectBody: "version=", Timeout: spec.Duration(time.Second)}},
 		Strategy: spec.StrategyBlueGreen,
+		// minRequests 0: most tests send no traffic, and a watch needs
+		// minRequests requests to pass (those that judge traffic set it)
 		BlueGreen: spec.BlueGreen{Watch: spec.Duration(300 * time.Millisecond), ScaleDownDelay: spec.Duration(time.Minute),
-			MaxErrorRate: &rate, MinRequests: 5},
+			MaxErrorRate: &rate},
 	}
 	for _, m := range mod {
 		m(&s)
@@ -193,8 +195,11 @@ func TestBlueGreenSwitchesAndRecordsEveryPhase(t *testing.T) {
 	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1, func(s *spec.Service) {
 		s.BlueGreen.PreviewWeight = 50
 		s.BlueGreen.PreviewDuration = spec.Duration(200 * time.Millisecond)
+		s.BlueGreen.MinRequests = 5 // the preview and the watch pass on traffic
 	}))
 	r.waitPhase(1, engine.PhaseCompleted)
+	tr := sendTraffic(r.front.URL+"/", "v2", 5*time.Millisecond)
+	defer tr.halt()
 	ro := r.deploy(v2)
 	r.waitPhase(ro.ID, engine.PhaseCompleted)
 	if v, _ := r.get(); v != "v2" {

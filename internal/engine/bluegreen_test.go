@@ -119,7 +119,7 @@ func TestBlueGreen(t *testing.T) {
 			r: rollout(PhasePreview, preview), obs: obs(func(o *Observation) { o.Traffic = metrics.Counts{Requests: 40, Errors: 1} }),
 			after: 10 * time.Second, phase: PhaseWatching, weights: flipped, reason: "1/40 requests failed"},
 		{name: "preview passes into a pause without autoPromote",
-			r: rollout(PhasePreview, preview, manual), obs: obs(), after: 10 * time.Second,
+			r: rollout(PhasePreview, preview, manual), obs: obs(served(40)), after: 10 * time.Second,
 			phase: PhasePaused, weights: preview, reason: "waiting for promote"},
 		{name: "watch flips back on error rate",
 			r: rollout(PhaseWatching, flipped), obs: obs(func(o *Observation) { o.Traffic = metrics.Counts{Requests: 100, Errors: 30} }),
@@ -243,6 +243,11 @@ func TestBlueGreenNumbers(t *testing.T) {
 	if !maps.Equal(d.Numbers, want) {
 		t.Fatalf("numbers = %v, want %v", d.Numbers, want)
 	}
+}
+
+// served gives the new version n requests without an error in the phase.
+func served(n int64) func(*Observation) {
+	return func(o *Observation) { o.Traffic = metrics.Counts{Requests: n} }
 }
 
 func actionStrings(as []Action) []string {

@@ -223,9 +223,15 @@ type Params struct {
 	Watch time.Duration `json:"watch"`
 	// ScaleDownDelay is how long the old version stays warm after completion.
 	ScaleDownDelay time.Duration `json:"scaleDownDelay"`
-	// MaxErrorRate and MinRequests judge the new version's traffic.
+	// MaxErrorRate and MinRequests judge the new version's traffic: a
+	// blue-green preview or watch passes only once the new version served
+	// MinRequests requests in it.
 	MaxErrorRate float64 `json:"maxErrorRate"`
 	MinRequests  int64   `json:"minRequests"`
+	// CompleteOnNoTraffic goes on as if a preview or watch that never
+	// reached MinRequests passed, once the progress deadline has passed;
+	// false pauses the rollout for a person instead.
+	CompleteOnNoTraffic bool `json:"completeOnNoTraffic,omitempty"`
 	// AutoPromote switches without waiting for `promote`.
 	AutoPromote bool `json:"autoPromote"`
 	// AbortScaleDownDelay is how long a rolled-back new version keeps
