@@ -39,11 +39,13 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 			Regex: h.Regex, Version: l.r.To.Label})
 	}
 	if rt.Equal(l.applied) {
+		l.unrouted = ""
 		return
 	}
 	err := l.c.Store.PutRoute(ctx, rt)
 	l.failing("persisting route", err, slog.LevelError)
 	if err != nil {
+		l.unrouted = "persisting the route: " + err.Error()
 		return
 	}
 	err = l.c.Router.SetRoute(ctx, rt)
@@ -53,9 +55,12 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 	}
 	l.failing("applying route", err, level)
 	if err != nil {
+		// The engine holds the rollout where it is until the router
+		// confirms: a refused split is not one that was obeyed.
+		l.unrouted = err.Error()
 		return
 	}
-	l.applied = rt
+	l.applied, l.unrouted = rt, ""
 }
 
 // pickOrder lists the versions with the new one first, then the

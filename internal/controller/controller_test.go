@@ -110,11 +110,22 @@ func newRigOn(t *testing.T, st store.Store, svc spec.Service, templates ...map[s
 // newRigWith is newRigOn with a platform of the caller's.
 func newRigWith(t *testing.T, st store.Store, svc spec.Service, plat platform.Platform, templates ...map[string]spec.AnalysisTemplate) *rig {
 	t.Helper()
+	return newRigSet(t, st, svc, plat, nil, templates...)
+}
+
+// newRigSet is newRigWith with set, when not nil, changing the
+// controller before it runs (another router, a logger).
+func newRigSet(t *testing.T, st store.Store, svc spec.Service, plat platform.Platform, set func(*controller.Controller),
+	templates ...map[string]spec.AnalysisTemplate) *rig {
+	t.Helper()
 	p := &proxy.Proxy{VersionHeader: "X-Bluejay-Version", Logger: quiet}
 	c := &controller.Controller{Store: st, Router: &routerbuiltin.Router{Proxy: p}, Metrics: &metricsbuiltin.Metrics{Proxy: p},
 		Drainer: p, Tick: 20 * time.Millisecond, DrainTimeout: time.Second, Logger: quiet}
 	if len(templates) > 0 {
 		c.Templates = templates[0]
+	}
+	if set != nil {
+		set(c)
 	}
 	p.OnError = func(service, _ string) { c.Notify(service) }
 	c.Add(controller.Service{Spec: svc, Platform: plat})

@@ -26,8 +26,9 @@ type loop struct {
 	monitor *checks.Monitor
 	do      chan func()
 
-	r       engine.Rollout // the service's current (latest) rollout
-	applied router.Route   // the route last applied
+	r        engine.Rollout // the service's current (latest) rollout
+	applied  router.Route   // the route last applied
+	unrouted string         // why the route of the rollout's split is not applied ("" once it is): Observation.Route
 
 	phaseBase     metrics.Counts // new version's counts when the phase began
 	exposureBase  metrics.Counts // new version's counts when the rollout was loaded

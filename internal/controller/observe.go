@@ -19,6 +19,7 @@ func (l *loop) observe(ctx context.Context, cmd engine.Command, now time.Time) e
 		Smoke:    l.smoke,
 		Command:  cmd,
 		Hooks:    l.hookObs(),
+		Route:    l.unrouted,
 	}
 	obs.Traffic = l.counts(ctx, l.r.To.Label).Sub(l.phaseBase)
 	obs.Analysis, obs.Background = l.analyses(ctx, now)

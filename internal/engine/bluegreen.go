@@ -28,6 +28,7 @@ func run(r Rollout, obs Observation, now time.Time) Decision {
 	d, ok := b.holdCommand()
 	if !ok {
 		d = b.decide()
+		d = b.routeGate(d)
 		d = b.progressDeadline(d)
 	}
 	b.endHooks(&d)
@@ -137,6 +138,13 @@ func (b machine) gatesPassed(why string) Decision {
 	switch {
 	case b.r.From.Label == "":
 		return b.confirm(why, b.stay(b.phase(), why, nil), func(why string) Decision {
+			if b.r.Weights[b.r.To.Label] != 100 {
+				// Route first, complete once the router confirmed it: a
+				// refused route never reads "takes all traffic".
+				d := b.stay(b.phase(), why+"; routing all traffic to "+b.r.To.Label, nil)
+				d.Weights = b.newOnly()
+				return d
+			}
 			return b.to(PhaseCompleted, why+"; first version of the service takes all traffic", b.newOnly())
 		})
 	case b.r.Strategy == StrategyCanary:

@@ -100,8 +100,14 @@ func TestBlueGreen(t *testing.T) {
 		{name: "smoke pass without preview and without autoPromote pauses",
 			r: rollout(PhaseSmoke, stable, noPreview, manual), obs: obs(func(o *Observation) { o.Smoke = &SmokeResult{Passed: true} }),
 			phase: PhasePaused, weights: stable, reason: "waiting for promote"},
-		{name: "first deploy completes after smoke with all traffic",
+		{name: "first deploy routes all traffic to it after smoke",
 			r: rollout(PhaseSmoke, map[string]int{}, firstDeploy), obs: obs(func(o *Observation) {
+				o.Old = VersionObs{}
+				o.Smoke = &SmokeResult{Passed: true}
+			}),
+			phase: PhaseSmoke, weights: newOnly, reason: "routing all traffic to v2"},
+		{name: "first deploy completes once routed",
+			r: rollout(PhaseSmoke, nil, firstDeploy, func(r *Rollout) { r.Weights = newOnly }), obs: obs(func(o *Observation) {
 				o.Old = VersionObs{}
 				o.Smoke = &SmokeResult{Passed: true}
 			}),

@@ -29,7 +29,7 @@ func (b machine) progressDeadline(d Decision) Decision {
 	if planned > 0 {
 		why += fmt.Sprintf(", past the planned %s", planned)
 	}
-	why += fmt.Sprintf(") in %s: %s", b.where(), b.r.Reason)
+	why += fmt.Sprintf(") in %s: %s", b.where(), d.Reason)
 	if b.awaitingTraffic() {
 		return b.noTraffic(limit, planned)
 	}

@@ -25,6 +25,11 @@ type Observation struct {
 	Analysis *AnalysisObs
 	// Background is the state of the canary's background analysis.
 	Background *AnalysisObs
+	// Route says why the router has not confirmed the rollout's current
+	// split (Rollout.Weights over the ready instances): its refusal, or a
+	// change not live yet. "" once it has. While it is set the rollout
+	// does not move on (see routeGate).
+	Route string
 	// Hooks are the results of the hooks the controller ran for this
 	// rollout, by hook; a hook absent has not finished (or has not run
 	// since bluejay started).
