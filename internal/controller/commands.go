@@ -53,9 +53,14 @@ func (c *Controller) deploy(ctx context.Context, req DeployRequest, why string) 
 		if stable := l.r.Stable(); stable == req.Version {
 			return fmt.Errorf("%w: %s already runs %s as its stable version", ErrConflict, req.Service, stable)
 		}
+		prev, err := l.c.Store.ListRollouts(ctx, req.Service, ownedLookback)
+		if err != nil {
+			return fmt.Errorf("reading %s's rollouts: %w", req.Service, err)
+		}
 		r, err = l.create(ctx, l.version(req.Version, req.Targets, req.Args), cmp.Or(req.Strategy, l.svc.Spec.Strategy), why)
 		if err == nil {
 			l.adopt(ctx, r)
+			l.reuseOrRenew(ctx, prev)
 		}
 		return err
 	})

@@ -94,6 +94,10 @@ type Instance struct {
 	Started time.Time `json:"started"`
 	// LogPath is the file the instance's output goes to, if any.
 	LogPath string `json:"logPath,omitempty"`
+	// Spec identifies what the instance was started with (command, args,
+	// env, image) on a platform with the Specs capability: two instances
+	// with the same Spec run the same thing. "" when unknown.
+	Spec string `json:"spec,omitempty"`
 	// Ready is the instance's readiness as a platform with the Readiness
 	// capability sees it; other platforms leave it false and bluejay's
 	// health checks decide.
@@ -111,6 +115,15 @@ type Instance struct {
 type Readiness interface {
 	// ReportsReadiness marks the capability; it does nothing.
 	ReportsReadiness()
+}
+
+// Specs is the optional capability of a platform that records what each
+// instance was started with (Instance.Spec), so that instances started
+// with other args, command, env or image are not taken for the version
+// as it would start now (the process platform). Found by type assertion.
+type Specs interface {
+	// SpecOf returns the Spec that instances of v would be started with now.
+	SpecOf(v Version) (string, error)
 }
 
 // Resources is the optional capability of a Platform that can read its

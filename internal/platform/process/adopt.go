@@ -40,6 +40,9 @@ type record struct {
 	Started   time.Time `json:"started"`
 	LogPath   string    `json:"logPath,omitempty"`
 	Restarts  int       `json:"restarts,omitempty"`
+	// Spec is what the instance was started with (Instance.Spec); ""
+	// in a file written before it was recorded.
+	Spec string `json:"spec,omitempty"`
 }
 
 // SetStateFile makes the platform record its running instances in path
@@ -66,7 +69,7 @@ func (p *Platform) saveLocked() {
 			}
 			st.Instances = append(st.Instances, record{Service: k.service, Version: k.version, Replica: inst.replica,
 				PID: inst.info.PID, ProcStart: inst.procStart, Addr: inst.info.Addr, Started: inst.info.Started,
-				LogPath: inst.info.LogPath, Restarts: inst.info.Restarts})
+				LogPath: inst.info.LogPath, Restarts: inst.info.Restarts, Spec: inst.info.Spec})
 		}
 	}
 	slices.SortFunc(st.Instances, func(a, b record) int { return cmpRecord(a, b) })
@@ -204,7 +207,7 @@ func (p *Platform) adoptLocked(rec record) *instance {
 	cfg := p.configs[rec.Service]
 	inst := &instance{replica: rec.Replica, procStart: rec.ProcStart, log: cfg.logger().With("id", id), done: make(chan struct{})}
 	inst.info = platform.Instance{ID: id, Version: rec.Version, Addr: rec.Addr, State: platform.StateRunning,
-		PID: rec.PID, Started: rec.Started, LogPath: rec.LogPath, Restarts: rec.Restarts}
+		PID: rec.PID, Started: rec.Started, LogPath: rec.LogPath, Restarts: rec.Restarts, Spec: rec.Spec}
 	k := key{rec.Service, rec.Version}
 	insts := p.versions[k]
 	for len(insts) <= rec.Replica {

@@ -64,6 +64,7 @@ func (p *Platform) start(cfg Config, v platform.Version, index int, prev *instan
 		PID:     cmd.Process.Pid,
 		Started: time.Now(),
 		LogPath: logPath,
+		Spec:    specOf(cfg, v),
 	}
 	if prev != nil {
 		inst.info.Restarts = prev.info.Restarts + 1
