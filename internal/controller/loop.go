@@ -307,8 +307,10 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	next.NewCount, next.OldCount = d.NewCount, d.OldCount
 	next.HeaderRoutes, next.MirrorPercent = d.HeaderRoutes, d.MirrorPercent
 	next.Hooks, next.Hold = d.Hooks, d.Hold
+	next.StepVerdicts, next.BackgroundVerdicts = l.verdicts()
 	stepped := d.Step != l.r.Step || d.RestartStep
 	if next.Phase == l.r.Phase && next.Reason == l.r.Reason && next.Settled == l.r.Settled &&
+		next.StepVerdicts == l.r.StepVerdicts && next.BackgroundVerdicts == l.r.BackgroundVerdicts &&
 		maps.Equal(next.Weights, l.r.Weights) && !stepped && next.NewCount == l.r.NewCount && next.OldCount == l.r.OldCount &&
 		slices.Equal(next.HeaderRoutes, l.r.HeaderRoutes) && next.MirrorPercent == l.r.MirrorPercent &&
 		maps.Equal(next.Hooks, l.r.Hooks) && next.Hold == l.r.Hold {
@@ -336,6 +338,9 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	}
 	if !next.StepSince.Equal(l.r.StepSince) && d.StepSince.IsZero() {
 		next.StepCounts = l.stepCounts(ctx, next)
+	}
+	if !next.StepSince.Equal(l.r.StepSince) || d.RestartStep {
+		next.StepVerdicts, next.BackgroundVerdicts = engine.VerdictCounts{}, engine.VerdictCounts{}
 	}
 	if err := l.c.Store.UpdateRollout(ctx, next, ev); err != nil {
 		return err

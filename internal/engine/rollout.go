@@ -100,6 +100,13 @@ type Rollout struct {
 	// controller restart counts from the step's start (the engine does
 	// not read them).
 	StepCounts map[string]metrics.Counts `json:"stepCounts,omitempty"`
+	// StepVerdicts and BackgroundVerdicts are the verdict counts of the
+	// step's analysis and of the background analysis since the step
+	// began, so that failureLimit and consecutiveErrorLimit count on
+	// after a controller restart (the engine does not read them: it sees
+	// them in AnalysisObs).
+	StepVerdicts       VerdictCounts `json:"stepVerdicts,omitzero"`
+	BackgroundVerdicts VerdictCounts `json:"backgroundVerdicts,omitzero"`
 	// Inconclusives counts the canary's analyses that ended Inconclusive.
 	Inconclusives int `json:"inconclusives,omitempty"`
 	// HeaderRoutes send matching requests to the canary while its steps
@@ -120,6 +127,13 @@ type Rollout struct {
 	// progress deadline, is where it was and what resume returns to;
 	// nil otherwise.
 	Hold *Hold `json:"hold,omitempty"`
+}
+
+// VerdictCounts are an analysis' verdicts so far (see AnalysisObs).
+type VerdictCounts struct {
+	Intervals         int `json:"intervals,omitempty"`
+	Failures          int `json:"failures,omitempty"`
+	ConsecutiveErrors int `json:"consecutiveErrors,omitempty"`
 }
 
 // Hold is where a paused rollout was, for resume.
