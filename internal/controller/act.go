@@ -193,11 +193,9 @@ func (l *loop) scale(ctx context.Context, a engine.Action) {
 	}
 	v := l.versionSpec(a.Version)
 	v.Replicas = a.Replicas
-	var running []platform.Instance
-	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, a.Version) {
-		if in.State == platform.StateRunning {
-			running = append(running, in)
-		}
+	running, err := l.running(a.Version)
+	if err != nil {
+		return // unknown: scale once the platform answers
 	}
 	if a.Replicas == 0 { // 0 means "configured" to the platform: stop instead
 		if len(running) > 0 {
@@ -288,7 +286,8 @@ func (l *loop) stop(ctx context.Context, label, reason string) {
 	l.stopping[label] = true
 	l.record(ctx, fmt.Sprintf("stopping %s: %s", label, reason))
 	addrs := l.addrs(label)
-	keys := l.readinessKeys(l.svc.Platform.Instances(l.svc.Spec.Name, label))
+	insts, _ := l.instances(label) // unknown: their probes are forgotten with the addresses
+	keys := l.readinessKeys(insts)
 	go func() {
 		l.drain(ctx, addrs)
 		err := l.svc.Platform.Stop(ctx, l.svc.Spec.Name, label)

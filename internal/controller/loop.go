@@ -13,7 +13,6 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/checks"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
-	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/router"
 	"github.com/bluejay-deploy/bluejay/internal/store"
 )
@@ -111,11 +110,11 @@ func (l *loop) owned(ctx context.Context) error {
 			if label == "" || l.deployed[label] {
 				continue
 			}
-			for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
-				if in.State == platform.StateRunning {
-					l.deployed[label] = true
-					break
-				}
+			running, err := l.running(label)
+			if err != nil || len(running) > 0 {
+				// Unknown counts as running: stopping a version that does
+				// not run is no error, leaving one running is a leak.
+				l.deployed[label] = true
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -41,7 +42,12 @@ func (l *loop) versionObs(label string) engine.VersionObs {
 		// wants the version again waits for the stop, then deploys it.
 		return v
 	}
-	insts := l.svc.Platform.Instances(l.svc.Spec.Name, label)
+	insts, err := l.instances(label)
+	if err != nil {
+		// Not seen is not gone: the engine holds rather than taking the
+		// version for stopped (and rolling a healthy one back).
+		return engine.VersionObs{Unknown: err.Error()}
+	}
 	v.Started = len(insts) > 0
 	for _, in := range insts {
 		l.count(&v, in)
@@ -147,8 +153,12 @@ func setProblem(v *engine.VersionObs, p string) {
 // readyAddrs lists the addresses of a version's ready instances, each
 // once (a platform's instances may share their Service's address).
 func (l *loop) readyAddrs(label string) []string {
+	insts, err := l.instances(label)
+	if err != nil {
+		return l.appliedAddrs(label) // unknown: the route keeps what it had
+	}
 	var out []string
-	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+	for _, in := range insts {
 		ready := in.Ready
 		if !l.selfReady() {
 			ready = l.ready(in.Addr) && !l.draining[in.Addr]
@@ -174,9 +184,34 @@ func (l *loop) ready(addr string) bool {
 
 // addrs lists the addresses of all of a version's instances.
 func (l *loop) addrs(label string) []string {
+	insts, err := l.instances(label)
+	if err != nil {
+		return l.appliedAddrs(label)
+	}
 	var out []string
-	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+	for _, in := range insts {
 		out = append(out, in.Addr)
 	}
 	return out
+}
+
+// instances lists a version's instances through the platform, logging a
+// failure to list them once.
+func (l *loop) instances(label string) ([]platform.Instance, error) {
+	insts, err := l.svc.Platform.Instances(l.svc.Spec.Name, label)
+	l.failing("listing instances of "+label, err, slog.LevelWarn)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list %s's instances: %w", label, err)
+	}
+	return insts, nil
+}
+
+// appliedAddrs are the version's addresses in the route last applied.
+func (l *loop) appliedAddrs(label string) []string {
+	for _, b := range l.applied.Backends {
+		if b.Version == label {
+			return slices.Clone(b.Addrs)
+		}
+	}
+	return nil
 }

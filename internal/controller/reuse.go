@@ -23,7 +23,11 @@ func (l *loop) reuseOrRenew(ctx context.Context, prev []engine.Rollout) {
 	if _, owns := l.svc.Platform.(platform.Owner); !owns {
 		return // static targets run elsewhere: nothing of ours to renew
 	}
-	running := l.running(v.Label)
+	running, err := l.running(v.Label)
+	if err != nil {
+		l.stop(ctx, v.Label, fmt.Sprintf("%v: cannot tell whether they may be reused; starting fresh ones", err))
+		return
+	}
 	if len(running) == 0 {
 		return
 	}
@@ -72,12 +76,16 @@ func (l *loop) staleInstances(prev []engine.Rollout, v platform.Version, running
 }
 
 // running lists a version's running instances.
-func (l *loop) running(label string) []platform.Instance {
+func (l *loop) running(label string) ([]platform.Instance, error) {
+	insts, err := l.instances(label)
+	if err != nil {
+		return nil, err
+	}
 	var out []platform.Instance
-	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+	for _, in := range insts {
 		if in.State == platform.StateRunning {
 			out = append(out, in)
 		}
 	}
-	return out
+	return out, nil
 }

@@ -21,7 +21,11 @@ func run(r Rollout, obs Observation, now time.Time) Decision {
 	if r.Strategy == StrategyRolling && r.From.Label == "" {
 		r.Strategy = StrategyBlueGreen // a first version is deployed whole
 	}
+	r.Reason = seen(r.Reason)
 	b := machine{r: r, obs: obs, now: now}
+	if d, ok := b.blind(); ok {
+		return d
+	}
 	if obs.Command == CmdContract {
 		return b.complement(b.contractCommand())
 	}
@@ -33,7 +37,7 @@ func run(r Rollout, obs Observation, now time.Time) Decision {
 	}
 	b.endHooks(&d)
 	b.contract(&d)
-	return b.complement(d)
+	return b.unseen(b.complement(d))
 }
 
 // complement adds to d the actions that keep the decided phase's

@@ -78,6 +78,10 @@ type VersionObs struct {
 	// Probe is the last readiness failure of an instance still starting
 	// ("web-v2-0: status 503"), for the reason of a readiness timeout.
 	Probe string
+	// Unknown says why the version's instances could not be observed
+	// (the platform's list failed); "" when they were. An unknown version
+	// is neither started nor gone: the engine holds (see blind).
+	Unknown string
 }
 
 // SmokeResult is the outcome of a version's smoke tests.

@@ -15,8 +15,10 @@ type Platform interface {
 	// ones and restarts any that exited. It is idempotent and returns once
 	// the instances are started (not necessarily ready).
 	Deploy(ctx context.Context, v Version) error
-	// Instances lists the version's instances, including exited ones.
-	Instances(service, version string) []Instance
+	// Instances lists the version's instances, including exited ones. An
+	// error means they could not be listed (the cluster's API did not
+	// answer): the caller must take them as unknown, never as none.
+	Instances(service, version string) ([]Instance, error)
 	// Stop stops every instance of the version and forgets it. Stopping a
 	// version that does not run is not an error.
 	Stop(ctx context.Context, service, version string) error

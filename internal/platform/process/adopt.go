@@ -55,11 +55,12 @@ func (p *Platform) SetStateFile(path string) {
 }
 
 // saveLocked writes the state file. The caller holds p.mu. A failure is
-// logged: the instances run anyway, and the worst outcome is that a
-// restarted bluejay starts them again instead of adopting them.
-func (p *Platform) saveLocked() {
+// logged and returned: Deploy fails with it, since instances the file
+// does not record cannot be adopted after a restart (they would be
+// started again beside themselves); an exit or a stop only logs it.
+func (p *Platform) saveLocked() error {
 	if p.stateFile == "" {
-		return
+		return nil
 	}
 	var st state
 	for k, insts := range p.versions {
@@ -81,7 +82,9 @@ func (p *Platform) saveLocked() {
 	})
 	if err := writeAtomic(p.stateFile, st); err != nil {
 		slog.Default().Warn("writing the instance state file", "path", p.stateFile, "err", err)
+		return fmt.Errorf("recording the instances in %s (a restarted bluejay could not adopt them): %w", p.stateFile, err)
 	}
+	return nil
 }
 
 func cmpRecord(a, b record) int {
@@ -182,7 +185,7 @@ func (p *Platform) Adopt(ctx context.Context) (int, error) {
 			wanted, logs = append(wanted, v), append(logs, cfg.logger())
 		}
 	}
-	p.saveLocked()
+	_ = p.saveLocked() // logged; the exit, stop or adoption happened anyway
 	p.mu.Unlock()
 	for _, inst := range orphans {
 		inst.log.Info("stopping an instance of a service no longer configured")

@@ -87,7 +87,7 @@ func (p *Platform) exited(inst *instance, reason string) {
 	if !expected {
 		inst.info.LastExit = reason
 	}
-	p.saveLocked()
+	_ = p.saveLocked() // logged; the exit, stop or adoption happened anyway
 	p.mu.Unlock()
 
 	// Log before closing done: once Stop returns, nothing logs.
