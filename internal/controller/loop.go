@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -308,12 +307,8 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	next.Hooks, next.Hold = d.Hooks, d.Hold
 	next.StepVerdicts, next.BackgroundVerdicts = l.verdicts()
 	stepped := d.Step != l.r.Step || d.RestartStep
-	if next.Phase == l.r.Phase && next.Reason == l.r.Reason && next.Settled == l.r.Settled &&
-		next.StepVerdicts == l.r.StepVerdicts && next.BackgroundVerdicts == l.r.BackgroundVerdicts &&
-		maps.Equal(next.Weights, l.r.Weights) && !stepped && next.NewCount == l.r.NewCount && next.OldCount == l.r.OldCount &&
-		slices.Equal(next.HeaderRoutes, l.r.HeaderRoutes) && next.MirrorPercent == l.r.MirrorPercent &&
-		maps.Equal(next.Hooks, l.r.Hooks) && next.Hold == l.r.Hold {
-		return nil
+	if !stepped && next.Equal(l.r) {
+		return nil // nothing changed: no write
 	}
 	next.Exposure = l.exposure(ctx)
 	if stepped {
