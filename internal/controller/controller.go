@@ -170,7 +170,7 @@ func (c *Controller) restoreRoutes(ctx context.Context) error {
 		restored = append(restored, r)
 		for _, b := range r.Backends {
 			for _, a := range b.Addrs {
-				l.presumed[a] = true
+				l.inst(a).on(instRestored, c.now())
 			}
 		}
 	}

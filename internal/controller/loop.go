@@ -36,15 +36,8 @@ type loop struct {
 	smokeRunning bool
 	hookResults  map[engine.Hook]*engine.HookResult // the current rollout's hooks that ended in this run
 	hookRunning  map[hookKey]bool
-	everReady    map[string]bool      // addresses that passed readiness once
-	presumed     map[string]bool      // addresses the restored route trusts until probed
-	readySince   map[string]time.Time // when each ready address became ready
-	draining     map[string]bool      // addresses taken out of the route before a scale-down
-	scaling      map[string]bool      // versions with a scale-down under way
-	deployErr    map[string]string    // version → why Deploy failed
-	deployed     map[string]bool      // versions this run started
-	stopping     map[string]bool      // versions being drained and stopped
-	restarted    map[string]time.Time // version → when supervise last restarted it
+	versions     map[string]*versionRec  // by label: see records.go
+	insts        map[string]*instanceRec // by readiness key: see records.go
 
 	stepRun, bgRun *analysisRun      // the analyses under way
 	wake           chan struct{}     // signalled by Notify
@@ -59,12 +52,10 @@ type loop struct {
 func newLoop(c *Controller, s Service) *loop {
 	return &loop{
 		c: c, svc: s,
-		monitor:   checks.NewMonitor(s.Spec.Health, c.client()),
-		do:        make(chan func()),
-		wake:      make(chan struct{}, 1),
-		everReady: map[string]bool{}, presumed: map[string]bool{}, readySince: map[string]time.Time{},
-		draining: map[string]bool{}, scaling: map[string]bool{}, deployErr: map[string]string{},
-		deployed: map[string]bool{}, stopping: map[string]bool{}, restarted: map[string]time.Time{},
+		monitor:  checks.NewMonitor(s.Spec.Health, c.client()),
+		do:       make(chan func()),
+		wake:     make(chan struct{}, 1),
+		versions: map[string]*versionRec{}, insts: map[string]*instanceRec{},
 		hookResults: map[engine.Hook]*engine.HookResult{}, hookRunning: map[hookKey]bool{},
 	}
 }
@@ -106,14 +97,14 @@ func (l *loop) owned(ctx context.Context) error {
 	}
 	for _, r := range rs {
 		for _, label := range []string{r.To.Label, r.From.Label, r.BaselineLabel()} {
-			if label == "" || l.deployed[label] {
+			if label == "" || l.ver(label).owned() {
 				continue
 			}
 			running, err := l.running(label)
 			if err != nil || len(running) > 0 {
 				// Unknown counts as running: stopping a version that does
 				// not run is no error, leaving one running is a leak.
-				l.deployed[label] = true
+				l.ver(label).on(verDeployed, "")
 			}
 		}
 	}
@@ -287,7 +278,7 @@ func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, e
 	l.act(ctx, deploys)
 	l.route(ctx, d.Weights)
 	l.act(ctx, rest)
-	if len(l.draining) > 0 {
+	if l.draining() {
 		l.route(ctx, d.Weights) // a scale-down took instances out of the split
 	}
 	l.startScaleDowns()

@@ -34,10 +34,10 @@ func (l *loop) versionObs(label string) engine.VersionObs {
 	if label == "" {
 		return v
 	}
-	if e := l.deployErr[label]; e != "" {
-		return engine.VersionObs{Started: true, Exited: 1, Problem: e}
-	}
-	if l.stopping[label] {
+	switch rec := l.ver(label); rec.state {
+	case versionBroken:
+		return engine.VersionObs{Started: true, Exited: 1, Problem: rec.problem}
+	case versionStopping:
 		// Being stopped: what runs now is about to go. A rollout that
 		// wants the version again waits for the stop, then deploys it.
 		return v
@@ -66,15 +66,22 @@ func (l *loop) count(v *engine.VersionObs, in platform.Instance) {
 	}
 	v.Running++
 	key, ready, lastErr := l.readiness(in)
+	rec := l.inst(key)
+	switch {
+	case ready:
+		rec.on(instPasses, l.c.now())
+	case lastErr != "" || rec.state == instReady || rec.state == instFailing:
+		rec.on(instFails, l.c.now())
+	default:
+		rec.on(instUnprobed, l.c.now())
+	}
 	switch {
 	case ready:
 		v.Ready++
-		l.everReady[key] = true
-		if l.available(key) {
+		if l.available(rec) {
 			v.Available++
 		}
-	case l.everReady[key]:
-		delete(l.readySince, key)
+	case rec.state == instFailing:
 		v.Failing++
 		setProblem(v, fmt.Sprintf("%s not ready: %s", in.ID, lastErr))
 	case lastErr != "" && v.Probe == "":
@@ -116,8 +123,7 @@ func (l *loop) readinessKeys(ins []platform.Instance) []string {
 // readiness.
 func (l *loop) forgetReadiness(keys []string) {
 	for _, k := range keys {
-		delete(l.everReady, k)
-		delete(l.readySince, k)
+		delete(l.insts, k)
 	}
 }
 
@@ -128,20 +134,23 @@ func (l *loop) selfReady() bool {
 	return ok
 }
 
-// available reports whether a ready instance (by its readiness key) has
-// stayed ready for the rolling strategy's MinHealthyTime (any ready
-// instance, otherwise).
-func (l *loop) available(key string) bool {
-	now := l.c.now()
-	since, ok := l.readySince[key]
-	if !ok {
-		l.readySince[key] = now
-		since = now
-	}
+// available reports whether a ready instance has stayed ready for the
+// rolling strategy's MinHealthyTime (any ready instance, otherwise).
+func (l *loop) available(in *instanceRec) bool {
 	if p := l.r.Params.Rolling; p != nil {
-		return now.Sub(since) >= p.MinHealthyTime
+		return in.state == instReady && l.c.now().Sub(in.readySince) >= p.MinHealthyTime
 	}
 	return true
+}
+
+// draining reports whether a scale-down has instances out of the route.
+func (l *loop) draining() bool {
+	for _, in := range l.insts {
+		if in.state == instDraining {
+			return true
+		}
+	}
+	return false
 }
 
 func setProblem(v *engine.VersionObs, p string) {
@@ -161,7 +170,7 @@ func (l *loop) readyAddrs(label string) []string {
 	for _, in := range insts {
 		ready := in.Ready
 		if !l.selfReady() {
-			ready = l.ready(in.Addr) && !l.draining[in.Addr]
+			ready = l.ready(in.Addr) && l.inst(in.Addr).state != instDraining
 		}
 		if in.State == platform.StateRunning && ready && !slices.Contains(out, in.Addr) {
 			out = append(out, in.Addr)
@@ -176,10 +185,15 @@ func (l *loop) readyAddrs(label string) []string {
 // instances (on the static platform, say) kept running.
 func (l *loop) ready(addr string) bool {
 	st := l.monitor.Status(addr)
-	if st.Ready || st.Failures > 0 {
-		delete(l.presumed, addr)
+	rec := l.inst(addr)
+	switch {
+	case rec.state != instPresumed:
+	case st.Ready:
+		rec.on(instPasses, l.c.now())
+	case st.Failures > 0:
+		rec.on(instFails, l.c.now())
 	}
-	return st.Ready || l.presumed[addr]
+	return st.Ready || rec.state == instPresumed
 }
 
 // addrs lists the addresses of all of a version's instances.
