@@ -32,6 +32,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestAnalysisVerdictCountsSurviveARestart(t *testing.T) {
 	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
 	svc := service(v1, func(s *spec.Service) {
+		// Probes that tolerate a loaded machine: a lost instance would end
+		// the rollout before its verdicts are counted.
+		s.Health.Interval, s.Health.Timeout = spec.Duration(200*time.Millisecond), spec.Duration(200*time.Millisecond)
+		s.Health.UnhealthyThreshold = 5
 		s.Strategy = spec.StrategyCanary
 		s.Canary = spec.Canary{Analysis: "bg", Steps: []spec.CanaryStep{
 			{SetWeight: new(50)},
@@ -40,7 +44,7 @@ func TestAnalysisVerdictCountsSurviveARestart(t *testing.T) {
 		}}
 	})
 	cfg := &spec.Config{Analysis: map[string]spec.AnalysisTemplate{
-		"t": {Interval: spec.Duration(500 * time.Millisecond), MinRequests: 5, FailureLimit: 1,
+		"t": {Interval: spec.Duration(time.Second), MinRequests: 5, FailureLimit: 1,
 			Metrics: []spec.AnalysisMetric{{Name: "error-rate", Condition: "canary.errorRate <= 0.5"}}},
 		"bg": {Interval: spec.Duration(time.Second), MinRequests: 5,
 			Metrics: []spec.AnalysisMetric{{Name: "any", Condition: "canary.errorRate >= 0"}}},
@@ -62,7 +66,13 @@ func TestAnalysisVerdictCountsSurviveARestart(t *testing.T) {
 		return got
 	}
 	var before engine.Rollout
-	waitFor(t, "two verdicts persisted", func() bool { before = stored(r.store); return before.StepVerdicts.Intervals >= 2 })
+	waitFor(t, "two verdicts persisted", func() bool {
+		before = stored(r.store)
+		if before.Phase.Terminal() {
+			t.Fatalf("rollout ended %s before its verdicts were counted: %s", before.Phase, before.Reason)
+		}
+		return before.StepVerdicts.Intervals >= 2
+	})
 	v2.status.Store(500)
 	waitFor(t, "the first Fail persisted", func() bool { before = stored(r.store); return before.StepVerdicts.Failures >= 1 })
 	r.stop()
