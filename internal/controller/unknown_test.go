@@ -38,7 +38,12 @@ func (p *unanswering) Instances(service, version string) ([]platform.Instance, e
 // completes once the platform answers again.
 func TestFailedInstanceListIsNotALostVersion(t *testing.T) {
 	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
-	svc := service(v1, func(s *spec.Service) { s.BlueGreen.Watch = spec.Duration(500 * time.Millisecond) })
+	svc := service(v1, func(s *spec.Service) {
+		s.BlueGreen.Watch = spec.Duration(500 * time.Millisecond)
+		// Probes that tolerate a loaded machine: only the failed list may matter here.
+		s.Health.Interval, s.Health.Timeout = spec.Duration(200*time.Millisecond), spec.Duration(200*time.Millisecond)
+		s.Health.UnhealthyThreshold = 5
+	})
 	plat := &unanswering{Platform: static.New(), version: "v2"}
 	plat.SetTargets("web", "v1", []string{v1.addr()})
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "b.db"))
