@@ -60,7 +60,10 @@ func (c *Controller) deploy(ctx context.Context, req DeployRequest, why string) 
 		r, err = l.create(ctx, l.version(req.Version, req.Targets, req.Args), cmp.Or(req.Strategy, l.svc.Spec.Strategy), why)
 		if err == nil {
 			l.adopt(ctx, r)
-			l.reuseOrRenew(ctx, prev)
+			// A stop it starts outlives the request: the loop's context
+			// (regression: with the request's, the stop's end was never
+			// posted back and the version stayed "stopping" for good).
+			l.reuseOrRenew(l.runCtx, prev)
 		}
 		return err
 	})
