@@ -340,11 +340,13 @@ func TestFailingVersionNeverGetsUserTraffic(t *testing.T) {
 	}
 }
 
+// TestWatchFlipsBackOnErrors runs on an injected clock that never moves:
+// the watch cannot end on its own however slow the machine is.
 func TestWatchFlipsBackOnErrors(t *testing.T) {
 	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
-	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1, func(s *spec.Service) {
+	r := newClockRig(t, service(v1, func(s *spec.Service) {
 		s.BlueGreen.Watch = spec.Duration(time.Minute)
-	}))
+	}), newClock())
 	r.waitPhase(1, engine.PhaseCompleted)
 	ro := r.waitPhase(r.deploy(v2).ID, engine.PhaseWatching)
 	v2.status.Store(500)
@@ -363,7 +365,9 @@ func TestWatchFlipsBackOnErrors(t *testing.T) {
 func TestCommandsAreCheckedAgainstThePhase(t *testing.T) {
 	v1, v2, v3 := newBackend(t, "v1"), newBackend(t, "v2"), newBackend(t, "v3")
 	off := false
-	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1, func(s *spec.Service) { s.BlueGreen.AutoPromote = &off }))
+	// On an injected clock that never moves: the watch that rollback
+	// interrupts cannot end first on a slow machine.
+	r := newClockRig(t, service(v1, func(s *spec.Service) { s.BlueGreen.AutoPromote = &off }), newClock())
 	r.waitPhase(1, engine.PhaseCompleted)
 	ctx := context.Background()
 	ro := r.waitPhase(r.deploy(v2).ID, engine.PhasePaused)
