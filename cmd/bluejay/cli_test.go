@@ -53,7 +53,7 @@ services:
     version: v1
     platform: {static: {targets: {v1: [%q], v2: [%q]}}}
     health: {interval: 20ms}
-    blueGreen: {autoPromote: false, watch: 0s, scaleDownDelay: 1m}
+    blueGreen: {autoPromote: false, watch: 0s, scaleDownDelay: 1m, minRequests: 0}   # no traffic here: a watch with none passes
 `, testToken, addrs["v1"], addrs["v2"]))
 	if err != nil {
 		t.Fatal(err)

@@ -42,11 +42,13 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 			Regex: h.Regex, Version: l.r.To.Label})
 	}
 	if rt.Equal(l.applied) {
+		l.unrouted = ""
 		return
 	}
 	err := l.c.Store.PutRoute(ctx, rt)
 	l.failing("persisting route", err, slog.LevelError)
 	if err != nil {
+		l.unrouted = "persisting the route: " + err.Error()
 		return
 	}
 	err = l.c.Router.SetRoute(ctx, rt)
@@ -56,9 +58,12 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 	}
 	l.failing("applying route", err, level)
 	if err != nil {
+		// The engine holds the rollout where it is until the router
+		// confirms: a refused split is not one that was obeyed.
+		l.unrouted = err.Error()
 		return
 	}
-	l.applied = rt
+	l.applied, l.unrouted = rt, ""
 }
 
 // pickOrder lists the versions with the new one first, then the
@@ -134,20 +139,20 @@ func splitDeploys(actions []engine.Action) (deploys, rest []engine.Action) {
 }
 
 func (l *loop) deploy(ctx context.Context, a engine.Action) {
-	if l.stopping[a.Version] {
+	rec := l.ver(a.Version)
+	if rec.state == versionStopping {
 		// Its stop, under way in the background, would take the new
 		// instances with it: once it is done the version no longer runs,
 		// and the engine asks again.
 		return
 	}
 	v := l.versionSpec(a.Version)
-	l.deployed[a.Version] = true
 	if err := l.svc.Platform.Deploy(ctx, v); err != nil {
-		l.deployErr[a.Version] = fmt.Sprintf("deploying %s: %v", a.Version, err)
-		l.record(ctx, l.deployErr[a.Version])
+		rec.on(verDeployFailed, fmt.Sprintf("deploying %s: %v", a.Version, err))
+		l.record(ctx, rec.problem)
 		return
 	}
-	delete(l.deployErr, a.Version)
+	rec.on(verDeployed, "")
 	l.record(ctx, fmt.Sprintf("%s: started %s", a.Reason, a.Version))
 }
 
@@ -186,16 +191,15 @@ func (l *loop) runSmoke(ctx context.Context, label string) {
 // once; extra ones (the highest-numbered, which the platform stops) are
 // first taken out of the route and drained, in the background.
 func (l *loop) scale(ctx context.Context, a engine.Action) {
-	if l.scaling[a.Version] || l.stopping[a.Version] {
+	rec := l.ver(a.Version)
+	if rec.scaling || rec.state == versionStopping {
 		return
 	}
 	v := l.versionSpec(a.Version)
 	v.Replicas = a.Replicas
-	var running []platform.Instance
-	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, a.Version) {
-		if in.State == platform.StateRunning {
-			running = append(running, in)
-		}
+	running, err := l.running(a.Version)
+	if err != nil {
+		return // unknown: scale once the platform answers
 	}
 	if a.Replicas == 0 { // 0 means "configured" to the platform: stop instead
 		if len(running) > 0 {
@@ -203,7 +207,6 @@ func (l *loop) scale(ctx context.Context, a engine.Action) {
 		}
 		return
 	}
-	l.deployed[a.Version] = true
 	if len(running) <= a.Replicas || l.selfReady() { // such a platform drains what it removes
 		if len(running) > a.Replicas {
 			l.record(ctx, fmt.Sprintf("scaling %s from %d to %d instances", a.Version, len(running), a.Replicas))
@@ -211,24 +214,27 @@ func (l *loop) scale(ctx context.Context, a engine.Action) {
 			l.forgetReadiness(l.readinessKeys(running[a.Replicas:]))
 		}
 		if err := l.svc.Platform.Deploy(ctx, v); err != nil {
-			l.deployErr[a.Version] = fmt.Sprintf("scaling %s to %d: %v", a.Version, a.Replicas, err)
+			rec.on(verDeployFailed, fmt.Sprintf("scaling %s to %d: %v", a.Version, a.Replicas, err))
+		} else {
+			rec.on(verDeployed, "")
 		}
 		return
 	}
+	rec.on(verDeployed, "") // the remaining instances run: it is this run's
 	var victims []string
 	for _, in := range running[a.Replicas:] {
 		victims = append(victims, in.Addr)
-		l.draining[in.Addr] = true
+		l.inst(in.Addr).on(instDrain, l.c.now())
 	}
-	l.scaling[a.Version] = true
+	rec.scaling = true
 	l.record(ctx, fmt.Sprintf("scaling %s from %d to %d instances", a.Version, len(running), a.Replicas))
 	l.scaleDowns = append(l.scaleDowns, scaleDown{victims, func() {
 		l.drain(ctx, victims)
 		err := l.svc.Platform.Deploy(ctx, v)
 		l.post(ctx, func() {
-			delete(l.scaling, a.Version)
+			rec.scaling = false
 			for _, addr := range victims {
-				delete(l.draining, addr)
+				delete(l.insts, addr) // gone with the scale-down
 			}
 			l.monitor.Forget(victims...)
 			if err != nil {
@@ -280,20 +286,19 @@ func (l *loop) smokeTests() []spec.Smoke {
 // stop drains a version that has left the route, then stops it, in the
 // background.
 func (l *loop) stop(ctx context.Context, label, reason string) {
-	if l.stopping[label] {
-		return
+	rec := l.ver(label)
+	if !rec.on(verStopStarted, "") {
+		return // already stopping
 	}
-	l.stopping[label] = true
 	l.record(ctx, fmt.Sprintf("stopping %s: %s", label, reason))
 	addrs := l.addrs(label)
-	keys := l.readinessKeys(l.svc.Platform.Instances(l.svc.Spec.Name, label))
+	insts, _ := l.instances(label) // unknown: their probes are forgotten with the addresses
+	keys := l.readinessKeys(insts)
 	l.c.spawn(func() {
 		l.drain(ctx, addrs)
 		err := l.svc.Platform.Stop(ctx, l.svc.Spec.Name, label)
 		l.post(ctx, func() {
-			delete(l.stopping, label)
-			delete(l.deployed, label)
-			delete(l.deployErr, label)
+			rec.on(verStopDone, "")
 			l.monitor.Forget(addrs...)
 			l.forgetReadiness(keys)
 			if err != nil {
@@ -317,8 +322,8 @@ func (l *loop) drain(ctx context.Context, addrs []string) {
 // collect stops versions this run started that the current rollout no
 // longer uses (the warm old version of a rollout superseded by a new one).
 func (l *loop) collect(ctx context.Context) {
-	for label := range l.deployed {
-		if label != l.r.From.Label && label != l.r.To.Label && label != l.r.BaselineLabel() {
+	for label, rec := range l.versions {
+		if rec.owned() && label != l.r.From.Label && label != l.r.To.Label && label != l.r.BaselineLabel() {
 			l.stop(ctx, label, fmt.Sprintf("superseded by rollout #%d", l.r.ID))
 		}
 	}
@@ -335,20 +340,22 @@ func (l *loop) supervise(ctx context.Context, obs engine.Observation) {
 	if l.selfReady() {
 		return // such a platform restarts its instances itself (the kubelet)
 	}
-	if obs.Old.Exited > 0 && !l.stopping[l.r.From.Label] && l.deployErr[l.r.From.Label] == "" {
+	if obs.Old.Exited > 0 && l.ver(l.r.From.Label).state != versionStopping && l.ver(l.r.From.Label).state != versionBroken {
 		l.restart(ctx, l.r.From, obs.Old.Problem)
 	}
-	if l.r.Phase == engine.PhaseCompleted && obs.New.Exited > 0 && !l.stopping[l.r.To.Label] && l.deployErr[l.r.To.Label] == "" {
+	if l.r.Phase == engine.PhaseCompleted && obs.New.Exited > 0 && l.ver(l.r.To.Label).state != versionStopping &&
+		l.ver(l.r.To.Label).state != versionBroken {
 		l.restart(ctx, l.r.To, obs.New.Problem)
 	}
 }
 
 func (l *loop) restart(ctx context.Context, v platform.Version, why string) {
 	now := l.c.now()
-	if now.Sub(l.restarted[v.Label]) < restartBackoff {
+	rec := l.ver(v.Label)
+	if now.Sub(rec.restarted) < restartBackoff {
 		return
 	}
-	l.restarted[v.Label] = now
+	rec.restarted = now
 	l.record(ctx, fmt.Sprintf("restarting %s instances (%s)", v.Label, why))
 	if err := l.svc.Platform.Deploy(ctx, v); err != nil {
 		l.c.logger().Error("restarting version", "service", v.Service, "version", v.Label, "err", err)

@@ -40,6 +40,7 @@ type analysisRun struct {
 	obs         engine.AnalysisObs
 	latest      []analysis.Result // the latest evaluation, metric by metric, for status
 	err         error             // the template could not be compiled
+	resumed     bool              // the step's persisted verdict counts were taken (resumeCounts)
 
 	load   *loadgen.Generator // synthetic load, nil without
 	stop   context.CancelFunc // ends the load
@@ -67,6 +68,7 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 		st := r.Params.Steps[r.Step]
 		key := runKey{r.ID, r.Step, r.StepSince, st.Analysis.Template}
 		l.stepRun = l.runFor(ctx, l.stepRun, key, now, l.baseline(), true)
+		l.stepRun.resumeCounts(r.StepVerdicts)
 		l.stepRun.duration = st.Duration
 		step = l.stepRun.tick(ctx, l, now)
 	} else {
@@ -78,6 +80,7 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 		// baseline even when the steps compare with a dedicated one, since
 		// its traffic gives a failing canary's errors the most evidence.
 		l.bgRun = l.runFor(ctx, l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now, r.From.Label, false)
+		l.bgRun.resumeCounts(r.BackgroundVerdicts)
 		background = l.bgRun.tick(ctx, l, now)
 	}
 	return step, background

@@ -53,9 +53,17 @@ func (c *Controller) deploy(ctx context.Context, req DeployRequest, why string) 
 		if stable := l.r.Stable(); stable == req.Version {
 			return fmt.Errorf("%w: %s already runs %s as its stable version", ErrConflict, req.Service, stable)
 		}
+		prev, err := l.c.Store.ListRollouts(ctx, req.Service, ownedLookback)
+		if err != nil {
+			return fmt.Errorf("reading %s's rollouts: %w", req.Service, err)
+		}
 		r, err = l.create(ctx, l.version(req.Version, req.Targets, req.Args), cmp.Or(req.Strategy, l.svc.Spec.Strategy), why)
 		if err == nil {
 			l.adopt(ctx, r)
+			// A stop it starts outlives the request: the loop's context
+			// (regression: with the request's, the stop's end was never
+			// posted back and the version stayed "stopping" for good).
+			l.reuseOrRenew(l.runCtx, prev)
 		}
 		return err
 	})
@@ -138,7 +146,8 @@ func (l *loop) params(v platform.Version, strategy string) engine.Params {
 	bg := s.BlueGreen
 	p := engine.Params{Replicas: 1, ReadyTimeout: s.Health.ReadyTimeout.D(), Smoke: len(s.Smoke) > 0,
 		PreviewWeight: bg.PreviewWeight, PreviewDuration: bg.PreviewDuration.D(), Watch: bg.Watch.D(),
-		ScaleDownDelay: bg.ScaleDownDelay.D(), MinRequests: int64(bg.MinRequests), AutoPromote: true}
+		ScaleDownDelay: bg.ScaleDownDelay.D(), MinRequests: int64(bg.MinRequests), AutoPromote: true,
+		CompleteOnNoTraffic: bg.OnNoTraffic == spec.NoTrafficComplete}
 	if bg.MaxErrorRate != nil {
 		p.MaxErrorRate = *bg.MaxErrorRate
 	}

@@ -212,7 +212,7 @@ func (c *Controller) restoreRoutes(ctx context.Context) error {
 		restored = append(restored, r)
 		for _, b := range r.Backends {
 			for _, a := range b.Addrs {
-				l.presumed[a] = true
+				l.inst(a).on(instRestored, c.now())
 			}
 		}
 	}
@@ -253,8 +253,15 @@ func (l *loop) liveRoute(r router.Route) router.Route {
 	out := r
 	out.Backends = make([]router.Backend, len(r.Backends))
 	for i, b := range r.Backends {
+		insts, err := l.svc.Platform.Instances(r.Service, b.Version)
+		if err != nil {
+			// Unknown: keep what the store says until it can be checked.
+			l.c.logger().Warn("restoring a route: cannot list instances", "service", r.Service, "version", b.Version, "err", err)
+			out.Backends[i] = b
+			continue
+		}
 		running := map[string]bool{}
-		for _, in := range l.svc.Platform.Instances(r.Service, b.Version) {
+		for _, in := range insts {
 			if in.State == platform.StateRunning {
 				running[in.Addr] = true
 			}

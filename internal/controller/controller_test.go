@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,8 +78,10 @@ func service(b *backend, mod ...func(*spec.Service)) spec.Service {
 			HealthyThreshold: 1, UnhealthyThreshold: 2, ReadyTimeout: spec.Duration(2 * time.Second)},
 		Smoke:    []spec.Smoke{{Method: "GET", Path: "/", ExpectStatus: 200, ExpectBody: "version=", Timeout: spec.Duration(time.Second)}},
 		Strategy: spec.StrategyBlueGreen,
+		// minRequests 0: most tests send no traffic, and a watch needs
+		// minRequests requests to pass (those that judge traffic set it)
 		BlueGreen: spec.BlueGreen{Watch: spec.Duration(300 * time.Millisecond), ScaleDownDelay: spec.Duration(time.Minute),
-			MaxErrorRate: &rate, MinRequests: 5},
+			MaxErrorRate: &rate},
 	}
 	for _, m := range mod {
 		m(&s)
@@ -108,11 +111,22 @@ func newRigOn(t *testing.T, st store.Store, svc spec.Service, templates ...map[s
 // newRigWith is newRigOn with a platform of the caller's.
 func newRigWith(t *testing.T, st store.Store, svc spec.Service, plat platform.Platform, templates ...map[string]spec.AnalysisTemplate) *rig {
 	t.Helper()
+	return newRigSet(t, st, svc, plat, nil, templates...)
+}
+
+// newRigSet is newRigWith with set, when not nil, changing the
+// controller before it runs (another router, a logger).
+func newRigSet(t *testing.T, st store.Store, svc spec.Service, plat platform.Platform, set func(*controller.Controller),
+	templates ...map[string]spec.AnalysisTemplate) *rig {
+	t.Helper()
 	p := &proxy.Proxy{VersionHeader: "X-Bluejay-Version", Logger: quiet}
 	c := &controller.Controller{Store: st, Router: &routerbuiltin.Router{Proxy: p}, Metrics: &metricsbuiltin.Metrics{Proxy: p},
 		Drainer: p, Tick: 20 * time.Millisecond, DrainTimeout: time.Second, Logger: quiet}
 	if len(templates) > 0 {
 		c.Templates = templates[0]
+	}
+	if set != nil {
+		set(c)
 	}
 	p.OnError = func(service, _ string) { c.Notify(service) }
 	c.Add(controller.Service{Spec: svc, Platform: plat})
@@ -155,6 +169,37 @@ func (r *rig) waitPhase(id int64, phase engine.Phase) engine.Rollout {
 	return got
 }
 
+// waitReason polls until the rollout's reason says want.
+func (r *rig) waitReason(id int64, want string) {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var got engine.Rollout
+	for time.Now().Before(deadline) {
+		st, _ := r.ctrl.Status("web")
+		if got = st.Rollout; got.ID == id && strings.Contains(got.Reason, want) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for a condition
+	}
+	r.t.Fatalf("rollout #%d: reason %q, want it to say %q", id, got.Reason, want)
+}
+
+// waitServed polls until the rollout's new version served n user
+// requests in its current phase (its exposure grows by n from now).
+func (r *rig) waitServed(id int64, n int64) {
+	r.t.Helper()
+	st, _ := r.ctrl.Status("web")
+	from := st.Exposure.Requests
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, _ := r.ctrl.Status("web"); st.Rollout.ID == id && st.Exposure.Requests >= from+n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for a condition
+	}
+	r.t.Fatalf("rollout #%d: the new version did not serve %d more requests", id, n)
+}
+
 // get sends one user request through the proxy and returns the version
 // that served it and the status.
 func (r *rig) get() (string, int) {
@@ -188,14 +233,55 @@ func TestFirstStartDeploysConfiguredVersion(t *testing.T) {
 	}
 }
 
+// fakeClock is the controller's injected clock (Controller.Now): a test
+// moves it on instead of waiting for a preview, a watch or a timeout.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{now: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// newClockRig is newRig on an injected clock.
+func newClockRig(t *testing.T, svc spec.Service, clk *fakeClock) *rig {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat := static.New()
+	for v, addrs := range svc.Platform.Static.Targets {
+		plat.SetTargets(svc.Name, v, addrs)
+	}
+	return newRigSet(t, st, svc, plat, func(c *controller.Controller) { c.Now = clk.Now })
+}
+
+// TestBlueGreenSwitchesAndRecordsEveryPhase runs on an injected clock:
+// the hour-long preview and watch pass when the test moves time on, not
+// by waiting.
 func TestBlueGreenSwitchesAndRecordsEveryPhase(t *testing.T) {
 	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
-	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1, func(s *spec.Service) {
+	clk := newClock()
+	r := newClockRig(t, service(v1, func(s *spec.Service) {
 		s.BlueGreen.PreviewWeight = 50
-		s.BlueGreen.PreviewDuration = spec.Duration(200 * time.Millisecond)
-	}))
+		s.BlueGreen.PreviewDuration = spec.Duration(time.Hour)
+		s.BlueGreen.Watch = spec.Duration(time.Hour)
+		s.BlueGreen.MinRequests = 5 // the preview and the watch pass on traffic
+	}), clk)
 	r.waitPhase(1, engine.PhaseCompleted)
+	tr := sendTraffic(r.front.URL+"/", "v2", 5*time.Millisecond)
+	defer tr.halt()
 	ro := r.deploy(v2)
+	r.waitPhase(ro.ID, engine.PhasePreview)
+	r.waitServed(ro.ID, 5)
+	clk.Advance(time.Hour)
+	r.waitPhase(ro.ID, engine.PhaseWatching)
+	r.waitServed(ro.ID, 5)
+	clk.Advance(time.Hour)
 	r.waitPhase(ro.ID, engine.PhaseCompleted)
 	if v, _ := r.get(); v != "v2" {
 		t.Fatalf("after the switch GET served by %q, want v2", v)
@@ -228,11 +314,17 @@ func TestFailingVersionNeverGetsUserTraffic(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
 			tc.break_(v2)
-			r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1, func(s *spec.Service) {
-				s.Health.ReadyTimeout = spec.Duration(300 * time.Millisecond)
-			}))
+			clk := newClock() // the readyTimeout passes when the test says so
+			r := newClockRig(t, service(v1, func(s *spec.Service) {
+				s.Health.ReadyTimeout = spec.Duration(time.Hour)
+			}), clk)
 			r.waitPhase(1, engine.PhaseCompleted)
-			ro := r.waitPhase(r.deploy(v2).ID, engine.PhaseFailed)
+			id := r.deploy(v2).ID
+			if tc.name == "failing health" {
+				r.waitReason(id, "0/1 instances")
+				clk.Advance(time.Hour)
+			}
+			ro := r.waitPhase(id, engine.PhaseFailed)
 			if !strings.Contains(ro.Reason, tc.why) {
 				t.Errorf("reason %q, want it to say %q", ro.Reason, tc.why)
 			}
@@ -248,11 +340,13 @@ func TestFailingVersionNeverGetsUserTraffic(t *testing.T) {
 	}
 }
 
+// TestWatchFlipsBackOnErrors runs on an injected clock that never moves:
+// the watch cannot end on its own however slow the machine is.
 func TestWatchFlipsBackOnErrors(t *testing.T) {
 	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
-	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1, func(s *spec.Service) {
+	r := newClockRig(t, service(v1, func(s *spec.Service) {
 		s.BlueGreen.Watch = spec.Duration(time.Minute)
-	}))
+	}), newClock())
 	r.waitPhase(1, engine.PhaseCompleted)
 	ro := r.waitPhase(r.deploy(v2).ID, engine.PhaseWatching)
 	v2.status.Store(500)
@@ -271,7 +365,9 @@ func TestWatchFlipsBackOnErrors(t *testing.T) {
 func TestCommandsAreCheckedAgainstThePhase(t *testing.T) {
 	v1, v2, v3 := newBackend(t, "v1"), newBackend(t, "v2"), newBackend(t, "v3")
 	off := false
-	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1, func(s *spec.Service) { s.BlueGreen.AutoPromote = &off }))
+	// On an injected clock that never moves: the watch that rollback
+	// interrupts cannot end first on a slow machine.
+	r := newClockRig(t, service(v1, func(s *spec.Service) { s.BlueGreen.AutoPromote = &off }), newClock())
 	r.waitPhase(1, engine.PhaseCompleted)
 	ctx := context.Background()
 	ro := r.waitPhase(r.deploy(v2).ID, engine.PhasePaused)

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/checks"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
-	"github.com/bluejay-deploy/bluejay/internal/platform"
 	"github.com/bluejay-deploy/bluejay/internal/router"
 	"github.com/bluejay-deploy/bluejay/internal/store"
 )
@@ -26,8 +24,9 @@ type loop struct {
 	monitor *checks.Monitor
 	do      chan func()
 
-	r       engine.Rollout // the service's current (latest) rollout
-	applied router.Route   // the route last applied
+	r        engine.Rollout // the service's current (latest) rollout
+	applied  router.Route   // the route last applied
+	unrouted string         // why the route of the rollout's split is not applied ("" once it is): Observation.Route
 
 	phaseBase     metrics.Counts // new version's counts when the phase began
 	exposureBase  metrics.Counts // new version's counts when the rollout was loaded
@@ -37,15 +36,8 @@ type loop struct {
 	smokeRunning bool
 	hookResults  map[engine.Hook]*engine.HookResult // the current rollout's hooks that ended in this run
 	hookRunning  map[hookKey]bool
-	everReady    map[string]bool      // addresses that passed readiness once
-	presumed     map[string]bool      // addresses the restored route trusts until probed
-	readySince   map[string]time.Time // when each ready address became ready
-	draining     map[string]bool      // addresses taken out of the route before a scale-down
-	scaling      map[string]bool      // versions with a scale-down under way
-	deployErr    map[string]string    // version → why Deploy failed
-	deployed     map[string]bool      // versions this run started
-	stopping     map[string]bool      // versions being drained and stopped
-	restarted    map[string]time.Time // version → when supervise last restarted it
+	versions     map[string]*versionRec  // by label: see records.go
+	insts        map[string]*instanceRec // by readiness key: see records.go
 
 	stepRun, bgRun *analysisRun      // the analyses under way
 	wake           chan struct{}     // signalled by Notify
@@ -60,12 +52,10 @@ type loop struct {
 func newLoop(c *Controller, s Service) *loop {
 	return &loop{
 		c: c, svc: s,
-		monitor:   checks.NewMonitor(s.Spec.Health, checkClient(c, s.Spec)),
-		do:        make(chan func()),
-		wake:      make(chan struct{}, 1),
-		everReady: map[string]bool{}, presumed: map[string]bool{}, readySince: map[string]time.Time{},
-		draining: map[string]bool{}, scaling: map[string]bool{}, deployErr: map[string]string{},
-		deployed: map[string]bool{}, stopping: map[string]bool{}, restarted: map[string]time.Time{},
+		monitor:  checks.NewMonitor(s.Spec.Health, checkClient(c, s.Spec)),
+		do:       make(chan func()),
+		wake:     make(chan struct{}, 1),
+		versions: map[string]*versionRec{}, insts: map[string]*instanceRec{},
 		hookResults: map[engine.Hook]*engine.HookResult{}, hookRunning: map[hookKey]bool{},
 	}
 }
@@ -107,14 +97,14 @@ func (l *loop) owned(ctx context.Context) error {
 	}
 	for _, r := range rs {
 		for _, label := range []string{r.To.Label, r.From.Label, r.BaselineLabel()} {
-			if label == "" || l.deployed[label] {
+			if label == "" || l.ver(label).owned() {
 				continue
 			}
-			for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
-				if in.State == platform.StateRunning {
-					l.deployed[label] = true
-					break
-				}
+			running, err := l.running(label)
+			if err != nil || len(running) > 0 {
+				// Unknown counts as running: stopping a version that does
+				// not run is no error, leaving one running is a leak.
+				l.ver(label).on(verDeployed, "")
 			}
 		}
 	}
@@ -288,7 +278,7 @@ func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, e
 	l.act(ctx, deploys)
 	l.route(ctx, d.Weights)
 	l.act(ctx, rest)
-	if len(l.draining) > 0 {
+	if l.draining() {
 		l.route(ctx, d.Weights) // a scale-down took instances out of the split
 	}
 	l.startScaleDowns()
@@ -306,12 +296,10 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	next.NewCount, next.OldCount = d.NewCount, d.OldCount
 	next.HeaderRoutes, next.MirrorPercent = d.HeaderRoutes, d.MirrorPercent
 	next.Hooks, next.Hold = d.Hooks, d.Hold
+	next.StepVerdicts, next.BackgroundVerdicts = l.verdicts()
 	stepped := d.Step != l.r.Step || d.RestartStep
-	if next.Phase == l.r.Phase && next.Reason == l.r.Reason && next.Settled == l.r.Settled &&
-		maps.Equal(next.Weights, l.r.Weights) && !stepped && next.NewCount == l.r.NewCount && next.OldCount == l.r.OldCount &&
-		slices.Equal(next.HeaderRoutes, l.r.HeaderRoutes) && next.MirrorPercent == l.r.MirrorPercent &&
-		maps.Equal(next.Hooks, l.r.Hooks) && next.Hold == l.r.Hold {
-		return nil
+	if !stepped && next.Equal(l.r) {
+		return nil // nothing changed: no write
 	}
 	next.Exposure = l.exposure(ctx)
 	if stepped {
@@ -339,6 +327,9 @@ func (l *loop) persist(ctx context.Context, d engine.Decision, now time.Time) er
 	}
 	if d.Phase == engine.PhaseWatching && l.r.Phase != engine.PhaseWatching {
 		next.Before = l.beforeSwitch(ctx)
+	}
+	if !next.StepSince.Equal(l.r.StepSince) || d.RestartStep {
+		next.StepVerdicts, next.BackgroundVerdicts = engine.VerdictCounts{}, engine.VerdictCounts{}
 	}
 	if err := l.c.Store.UpdateRollout(ctx, next, ev); err != nil {
 		return err

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -19,6 +20,7 @@ func (l *loop) observe(ctx context.Context, cmd engine.Command, now time.Time) e
 		Smoke:    l.smoke,
 		Command:  cmd,
 		Hooks:    l.hookObs(),
+		Route:    l.unrouted,
 	}
 	obs.Traffic = l.counts(ctx, l.r.To.Label).Sub(l.phaseBase)
 	obs.Analysis, obs.Background = l.analyses(ctx, now)
@@ -32,15 +34,20 @@ func (l *loop) versionObs(label string) engine.VersionObs {
 	if label == "" {
 		return v
 	}
-	if e := l.deployErr[label]; e != "" {
-		return engine.VersionObs{Started: true, Exited: 1, Problem: e}
-	}
-	if l.stopping[label] {
+	switch rec := l.ver(label); rec.state {
+	case versionBroken:
+		return engine.VersionObs{Started: true, Exited: 1, Problem: rec.problem}
+	case versionStopping:
 		// Being stopped: what runs now is about to go. A rollout that
 		// wants the version again waits for the stop, then deploys it.
 		return v
 	}
-	insts := l.svc.Platform.Instances(l.svc.Spec.Name, label)
+	insts, err := l.instances(label)
+	if err != nil {
+		// Not seen is not gone: the engine holds rather than taking the
+		// version for stopped (and rolling a healthy one back).
+		return engine.VersionObs{Unknown: err.Error()}
+	}
 	v.Started = len(insts) > 0
 	for _, in := range insts {
 		l.count(&v, in)
@@ -59,15 +66,22 @@ func (l *loop) count(v *engine.VersionObs, in platform.Instance) {
 	}
 	v.Running++
 	key, ready, lastErr := l.readiness(in)
+	rec := l.inst(key)
+	switch {
+	case ready:
+		rec.on(instPasses, l.c.now())
+	case lastErr != "" || rec.state == instReady || rec.state == instFailing:
+		rec.on(instFails, l.c.now())
+	default:
+		rec.on(instUnprobed, l.c.now())
+	}
 	switch {
 	case ready:
 		v.Ready++
-		l.everReady[key] = true
-		if l.available(key) {
+		if l.available(rec) {
 			v.Available++
 		}
-	case l.everReady[key]:
-		delete(l.readySince, key)
+	case rec.state == instFailing:
 		v.Failing++
 		setProblem(v, fmt.Sprintf("%s not ready: %s", in.ID, lastErr))
 	case lastErr != "" && v.Probe == "":
@@ -109,8 +123,7 @@ func (l *loop) readinessKeys(ins []platform.Instance) []string {
 // readiness.
 func (l *loop) forgetReadiness(keys []string) {
 	for _, k := range keys {
-		delete(l.everReady, k)
-		delete(l.readySince, k)
+		delete(l.insts, k)
 	}
 }
 
@@ -121,20 +134,23 @@ func (l *loop) selfReady() bool {
 	return ok
 }
 
-// available reports whether a ready instance (by its readiness key) has
-// stayed ready for the rolling strategy's MinHealthyTime (any ready
-// instance, otherwise).
-func (l *loop) available(key string) bool {
-	now := l.c.now()
-	since, ok := l.readySince[key]
-	if !ok {
-		l.readySince[key] = now
-		since = now
-	}
+// available reports whether a ready instance has stayed ready for the
+// rolling strategy's MinHealthyTime (any ready instance, otherwise).
+func (l *loop) available(in *instanceRec) bool {
 	if p := l.r.Params.Rolling; p != nil {
-		return now.Sub(since) >= p.MinHealthyTime
+		return in.state == instReady && l.c.now().Sub(in.readySince) >= p.MinHealthyTime
 	}
 	return true
+}
+
+// draining reports whether a scale-down has instances out of the route.
+func (l *loop) draining() bool {
+	for _, in := range l.insts {
+		if in.state == instDraining {
+			return true
+		}
+	}
+	return false
 }
 
 func setProblem(v *engine.VersionObs, p string) {
@@ -146,11 +162,15 @@ func setProblem(v *engine.VersionObs, p string) {
 // readyAddrs lists the addresses of a version's ready instances, each
 // once (a platform's instances may share their Service's address).
 func (l *loop) readyAddrs(label string) []string {
+	insts, err := l.instances(label)
+	if err != nil {
+		return l.appliedAddrs(label) // unknown: the route keeps what it had
+	}
 	var out []string
-	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+	for _, in := range insts {
 		ready := in.Ready
 		if !l.selfReady() {
-			ready = l.ready(in.Addr) && !l.draining[in.Addr]
+			ready = l.ready(in.Addr) && l.inst(in.Addr).state != instDraining
 		}
 		if in.State == platform.StateRunning && ready && !slices.Contains(out, in.Addr) {
 			out = append(out, in.Addr)
@@ -165,17 +185,47 @@ func (l *loop) readyAddrs(label string) []string {
 // instances (on the static platform, say) kept running.
 func (l *loop) ready(addr string) bool {
 	st := l.monitor.Status(addr)
-	if st.Ready || st.Failures > 0 {
-		delete(l.presumed, addr)
+	rec := l.inst(addr)
+	switch {
+	case rec.state != instPresumed:
+	case st.Ready:
+		rec.on(instPasses, l.c.now())
+	case st.Failures > 0:
+		rec.on(instFails, l.c.now())
 	}
-	return st.Ready || l.presumed[addr]
+	return st.Ready || rec.state == instPresumed
 }
 
 // addrs lists the addresses of all of a version's instances.
 func (l *loop) addrs(label string) []string {
+	insts, err := l.instances(label)
+	if err != nil {
+		return l.appliedAddrs(label)
+	}
 	var out []string
-	for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+	for _, in := range insts {
 		out = append(out, in.Addr)
 	}
 	return out
+}
+
+// instances lists a version's instances through the platform, logging a
+// failure to list them once.
+func (l *loop) instances(label string) ([]platform.Instance, error) {
+	insts, err := l.svc.Platform.Instances(l.svc.Spec.Name, label)
+	l.failing("listing instances of "+label, err, slog.LevelWarn)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list %s's instances: %w", label, err)
+	}
+	return insts, nil
+}
+
+// appliedAddrs are the version's addresses in the route last applied.
+func (l *loop) appliedAddrs(label string) []string {
+	for _, b := range l.applied.Backends {
+		if b.Version == label {
+			return slices.Clone(b.Addrs)
+		}
+	}
+	return nil
 }

@@ -47,7 +47,7 @@ func (p *selfReady) Deploy(_ context.Context, v platform.Version) error {
 	return nil
 }
 
-func (p *selfReady) Instances(service, version string) []platform.Instance {
+func (p *selfReady) Instances(service, version string) ([]platform.Instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []platform.Instance
@@ -55,7 +55,7 @@ func (p *selfReady) Instances(service, version string) []platform.Instance {
 		out = append(out, platform.Instance{ID: fmt.Sprintf("%s-%s-%d", service, version, i), Version: version,
 			Addr: p.addrs[version], State: platform.StateRunning, Ready: time.Since(at) > startup, Started: at})
 	}
-	return out
+	return out, nil
 }
 
 func (p *selfReady) Stop(_ context.Context, _, version string) error {

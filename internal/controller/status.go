@@ -86,7 +86,8 @@ func (l *loop) publish() {
 		if label == "" {
 			continue
 		}
-		for _, in := range l.svc.Platform.Instances(l.svc.Spec.Name, label) {
+		insts, _ := l.svc.Platform.Instances(l.svc.Spec.Name, label) // unknown: none shown; the reason says why
+		for _, in := range insts {
 			ready, lastErr := in.Ready, ""
 			if !l.selfReady() {
 				st := l.monitor.Status(in.Addr)

@@ -21,18 +21,23 @@ func run(r Rollout, obs Observation, now time.Time) Decision {
 	if r.Strategy == StrategyRolling && r.From.Label == "" {
 		r.Strategy = StrategyBlueGreen // a first version is deployed whole
 	}
+	r.Reason = seen(r.Reason)
 	b := machine{r: r, obs: obs, now: now}
+	if d, ok := b.blind(); ok {
+		return d
+	}
 	if obs.Command == CmdContract {
 		return b.complement(b.contractCommand())
 	}
 	d, ok := b.holdCommand()
 	if !ok {
 		d = b.decide()
+		d = b.routeGate(d)
 		d = b.progressDeadline(d)
 	}
 	b.endHooks(&d)
 	b.contract(&d)
-	return b.complement(d)
+	return b.unseen(b.complement(d))
 }
 
 // complement adds to d the actions that keep the decided phase's
@@ -137,6 +142,13 @@ func (b machine) gatesPassed(why string) Decision {
 	switch {
 	case b.r.From.Label == "":
 		return b.confirm(why, b.stay(b.phase(), why, nil), func(why string) Decision {
+			if b.r.Weights[b.r.To.Label] != 100 {
+				// Route first, complete once the router confirmed it: a
+				// refused route never reads "takes all traffic".
+				d := b.stay(b.phase(), why+"; routing all traffic to "+b.r.To.Label, nil)
+				d.Weights = b.newOnly()
+				return d
+			}
 			return b.to(PhaseCompleted, why+"; first version of the service takes all traffic", b.newOnly())
 		})
 	case b.r.Strategy == StrategyCanary:
@@ -189,13 +201,21 @@ func (b machine) preview() Decision {
 	if b.now.Sub(b.r.PhaseSince) < p.PreviewDuration {
 		return b.stay(PhasePreview, b.r.Reason, b.trafficNumbers())
 	}
-	why := fmt.Sprintf("preview passed: %s", b.trafficSummary())
-	if !p.AutoPromote {
-		d := b.to(PhasePaused, why+"; waiting for promote", b.r.Weights)
-		d.Numbers = b.trafficNumbers()
-		return d
+	if !b.enoughTraffic() {
+		return b.stay(PhasePreview, b.waitingForTraffic("preview", p.PreviewDuration), b.trafficNumbers())
 	}
-	d := b.switchOver(why)
+	return b.previewPassed(fmt.Sprintf("preview passed: %s", b.trafficSummary()))
+}
+
+// previewPassed moves on from a preview: to the switch, or to a pause
+// for promote without AutoPromote.
+func (b machine) previewPassed(why string) Decision {
+	var d Decision
+	if !b.r.Params.AutoPromote {
+		d = b.to(PhasePaused, why+"; waiting for promote", b.r.Weights)
+	} else {
+		d = b.switchOver(why)
+	}
 	d.Numbers = b.trafficNumbers()
 	return d
 }
@@ -242,6 +262,8 @@ func (b machine) watching() Decision {
 			b.r.To.Label, n.Ready, p.Replicas), b.readyNumbers())
 	case n.Ready < p.Replicas:
 		return b.flipBack(fmt.Sprintf("%s not ready: %d/%d instances%s", b.r.To.Label, n.Ready, p.Replicas, problem(n)), b.readyNumbers())
+	case !b.enoughTraffic():
+		return b.stay(PhaseWatching, b.waitingForTraffic("watch", p.Watch), b.trafficNumbers())
 	}
 	d := b.to(PhaseCompleted, fmt.Sprintf("watched %s: %s; %s is stable, %s stays warm for %s",
 		p.Watch, b.trafficSummary(), b.r.To.Label, b.r.From.Label, p.ScaleDownDelay), b.newOnly())
@@ -352,6 +374,21 @@ func (b machine) judge(stage string) (Decision, bool) {
 	}
 	return b.flipBack(fmt.Sprintf("%s failed: %s, above maxErrorRate %.2f%%",
 		stage, b.trafficSummary(), p.MaxErrorRate*100), b.trafficNumbers()), true
+}
+
+// enoughTraffic reports whether the new version served MinRequests
+// requests in the current phase: below that its error rate proves
+// nothing, so a preview or a watch cannot pass on it.
+func (b machine) enoughTraffic() bool {
+	return b.obs.Traffic.Requests >= b.r.Params.MinRequests
+}
+
+// waitingForTraffic is the reason of a preview or watch whose window is
+// over without the traffic to judge it: it goes on watching until
+// MinRequests arrive or the progress deadline (noTraffic) decides.
+func (b machine) waitingForTraffic(stage string, window time.Duration) string {
+	return fmt.Sprintf("%s window of %s over but too little traffic came to judge %s: %d/%d requests (minRequests); watching until it does",
+		stage, window, b.r.To.Label, b.obs.Traffic.Requests, b.r.Params.MinRequests)
 }
 
 // lostInstance fails a new version whose instance exited or stopped

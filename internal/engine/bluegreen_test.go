@@ -100,8 +100,14 @@ func TestBlueGreen(t *testing.T) {
 		{name: "smoke pass without preview and without autoPromote pauses",
 			r: rollout(PhaseSmoke, stable, noPreview, manual), obs: obs(func(o *Observation) { o.Smoke = &SmokeResult{Passed: true} }),
 			phase: PhasePaused, weights: stable, reason: "waiting for promote"},
-		{name: "first deploy completes after smoke with all traffic",
+		{name: "first deploy routes all traffic to it after smoke",
 			r: rollout(PhaseSmoke, map[string]int{}, firstDeploy), obs: obs(func(o *Observation) {
+				o.Old = VersionObs{}
+				o.Smoke = &SmokeResult{Passed: true}
+			}),
+			phase: PhaseSmoke, weights: newOnly, reason: "routing all traffic to v2"},
+		{name: "first deploy completes once routed",
+			r: rollout(PhaseSmoke, nil, firstDeploy, func(r *Rollout) { r.Weights = newOnly }), obs: obs(func(o *Observation) {
 				o.Old = VersionObs{}
 				o.Smoke = &SmokeResult{Passed: true}
 			}),
@@ -119,7 +125,7 @@ func TestBlueGreen(t *testing.T) {
 			r: rollout(PhasePreview, preview), obs: obs(func(o *Observation) { o.Traffic = metrics.Counts{Requests: 40, Errors: 1} }),
 			after: 10 * time.Second, phase: PhaseWatching, weights: flipped, reason: "1/40 requests failed"},
 		{name: "preview passes into a pause without autoPromote",
-			r: rollout(PhasePreview, preview, manual), obs: obs(), after: 10 * time.Second,
+			r: rollout(PhasePreview, preview, manual), obs: obs(served(40)), after: 10 * time.Second,
 			phase: PhasePaused, weights: preview, reason: "waiting for promote"},
 		{name: "watch flips back on error rate",
 			r: rollout(PhaseWatching, flipped), obs: obs(func(o *Observation) { o.Traffic = metrics.Counts{Requests: 100, Errors: 30} }),
@@ -243,6 +249,11 @@ func TestBlueGreenNumbers(t *testing.T) {
 	if !maps.Equal(d.Numbers, want) {
 		t.Fatalf("numbers = %v, want %v", d.Numbers, want)
 	}
+}
+
+// served gives the new version n requests without an error in the phase.
+func served(n int64) func(*Observation) {
+	return func(o *Observation) { o.Traffic = metrics.Counts{Requests: n} }
 }
 
 func actionStrings(as []Action) []string {

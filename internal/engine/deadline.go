@@ -29,7 +29,10 @@ func (b machine) progressDeadline(d Decision) Decision {
 	if planned > 0 {
 		why += fmt.Sprintf(", past the planned %s", planned)
 	}
-	why += fmt.Sprintf(") in %s: %s", b.where(), b.r.Reason)
+	why += fmt.Sprintf(") in %s: %s", b.where(), d.Reason)
+	if b.awaitingTraffic() {
+		return b.noTraffic(limit, planned)
+	}
 	if b.r.Params.PauseOnDeadline {
 		return b.hold(why+"; paused: resume to try again, promote to go on, abort to roll back", true)
 	}
@@ -86,5 +89,39 @@ func (b machine) giveUp(why string) Decision {
 	d := b.fail(why, nil) // the first batch never took traffic
 	d.NewCount, d.OldCount = 0, b.replicas()
 	d.Actions = append(d.Actions, b.scale(b.r.From.Label, b.replicas()))
+	return d
+}
+
+// awaitingTraffic reports whether the rollout is a blue-green preview or
+// watch held back only by too little traffic to judge.
+func (b machine) awaitingTraffic() bool {
+	if b.r.Strategy != StrategyBlueGreen || b.enoughTraffic() {
+		return false
+	}
+	return b.r.Phase == PhasePreview || b.r.Phase == PhaseWatching
+}
+
+// noTraffic decides a preview or watch that reached the progress deadline
+// without MinRequests requests: no data is neither a pass nor a failure,
+// so it pauses for a person (promote goes on, abort rolls back, resume
+// watches again), or goes on as if it passed when the user chose
+// onNoTraffic: complete. It never rolls back: the new version did nothing
+// wrong that anyone saw.
+func (b machine) noTraffic(limit, planned time.Duration) Decision {
+	t, p := b.obs.Traffic, b.r.Params
+	why := fmt.Sprintf("no traffic came: %s served %d/%d requests (minRequests) in %s for %s (progressDeadline %s past the planned %s)",
+		b.r.To.Label, t.Requests, p.MinRequests, b.r.Phase, b.now.Sub(b.r.PhaseSince).Round(time.Second), limit, planned)
+	if !p.CompleteOnNoTraffic {
+		d := b.hold(why+"; paused: promote to go on without the data, abort to roll back, resume to watch again", true)
+		d.Numbers = b.trafficNumbers()
+		return d
+	}
+	why += "; onNoTraffic complete"
+	if b.r.Phase == PhasePreview {
+		return b.previewPassed(why)
+	}
+	d := b.to(PhaseCompleted, fmt.Sprintf("%s: %s is stable, %s stays warm for %s",
+		why, b.r.To.Label, b.r.From.Label, p.ScaleDownDelay), b.newOnly())
+	d.Numbers = b.trafficNumbers()
 	return d
 }

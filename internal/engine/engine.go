@@ -25,6 +25,11 @@ type Observation struct {
 	Analysis *AnalysisObs
 	// Background is the state of the canary's background analysis.
 	Background *AnalysisObs
+	// Route says why the router has not confirmed the rollout's current
+	// split (Rollout.Weights over the ready instances): its refusal, or a
+	// change not live yet. "" once it has. While it is set the rollout
+	// does not move on (see routeGate).
+	Route string
 	// Hooks are the results of the hooks the controller ran for this
 	// rollout, by hook; a hook absent has not finished (or has not run
 	// since bluejay started).
@@ -73,6 +78,10 @@ type VersionObs struct {
 	// Probe is the last readiness failure of an instance still starting
 	// ("web-v2-0: status 503"), for the reason of a readiness timeout.
 	Probe string
+	// Unknown says why the version's instances could not be observed
+	// (the platform's list failed); "" when they were. An unknown version
+	// is neither started nor gone: the engine holds (see blind).
+	Unknown string
 }
 
 // SmokeResult is the outcome of a version's smoke tests.

@@ -22,7 +22,7 @@ func TestPauseResume(t *testing.T) {
 		{name: "a preview keeps the rest of its duration",
 			r: rollout(PhasePreview, preview), after: 5 * time.Second, held: time.Hour, obs: obs(), want: PhasePreview},
 		{name: "a preview whose duration ran out before the pause switches",
-			r: rollout(PhasePreview, preview), after: 10 * time.Second, held: time.Hour, obs: obs(), want: PhaseWatching},
+			r: rollout(PhasePreview, preview), after: 10 * time.Second, held: time.Hour, obs: obs(served(40)), want: PhaseWatching},
 		{name: "a canary timed pause keeps the rest of its duration",
 			r: canaryRollout(PhaseProgressing, 3, at5), after: 2 * time.Second, held: time.Hour, obs: obs(), want: PhaseProgressing},
 		{name: "a watch keeps the rest of its window",

@@ -107,6 +107,13 @@ type Rollout struct {
 	// rollout, the old version's counters at the switch, which the watch
 	// judges the new version's errors against (watchAgainstBefore).
 	Before map[string]metrics.Counts `json:"before,omitempty"`
+	// StepVerdicts and BackgroundVerdicts are the verdict counts of the
+	// step's analysis and of the background analysis since the step
+	// began, so that failureLimit and consecutiveErrorLimit count on
+	// after a controller restart (the engine does not read them: it sees
+	// them in AnalysisObs).
+	StepVerdicts       VerdictCounts `json:"stepVerdicts,omitzero"`
+	BackgroundVerdicts VerdictCounts `json:"backgroundVerdicts,omitzero"`
 	// Inconclusives counts the canary's analyses that ended Inconclusive.
 	Inconclusives int `json:"inconclusives,omitempty"`
 	// HeaderRoutes send matching requests to the canary while its steps
@@ -127,6 +134,13 @@ type Rollout struct {
 	// progress deadline, is where it was and what resume returns to;
 	// nil otherwise.
 	Hold *Hold `json:"hold,omitempty"`
+}
+
+// VerdictCounts are an analysis' verdicts so far (see AnalysisObs).
+type VerdictCounts struct {
+	Intervals         int `json:"intervals,omitempty"`
+	Failures          int `json:"failures,omitempty"`
+	ConsecutiveErrors int `json:"consecutiveErrors,omitempty"`
 }
 
 // Hold is where a paused rollout was, for resume.
@@ -230,9 +244,15 @@ type Params struct {
 	Watch time.Duration `json:"watch"`
 	// ScaleDownDelay is how long the old version stays warm after completion.
 	ScaleDownDelay time.Duration `json:"scaleDownDelay"`
-	// MaxErrorRate and MinRequests judge the new version's traffic.
+	// MaxErrorRate and MinRequests judge the new version's traffic: a
+	// blue-green preview or watch passes only once the new version served
+	// MinRequests requests in it.
 	MaxErrorRate float64 `json:"maxErrorRate"`
 	MinRequests  int64   `json:"minRequests"`
+	// CompleteOnNoTraffic goes on as if a preview or watch that never
+	// reached MinRequests passed, once the progress deadline has passed;
+	// false pauses the rollout for a person instead.
+	CompleteOnNoTraffic bool `json:"completeOnNoTraffic,omitempty"`
 	// AutoPromote switches without waiting for `promote`.
 	AutoPromote bool `json:"autoPromote"`
 	// AbortScaleDownDelay is how long a rolled-back new version keeps

@@ -5,6 +5,8 @@
 package kube
 
 import (
+	"time"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -66,15 +68,35 @@ func Config(cfg spec.KubernetesConfig) (*rest.Config, error) {
 	return tune(c), nil
 }
 
-// tune names bluejay to the API server and lifts client-go's default
-// rate limit (5 requests a second), which would pace a rollout's
-// applies and reads behind one another.
+// RequestTimeout bounds every request bluejay makes to the API server
+// (rest.Config.Timeout), so that a cluster that stops answering fails a
+// call instead of hanging the rollout loop. Watches, long by design, use
+// WatchConfig.
+const RequestTimeout = 30 * time.Second
+
+// tune names bluejay to the API server, bounds each request by
+// RequestTimeout, and lifts client-go's default rate limit (5 requests a
+// second), which would pace a rollout's applies and reads behind one
+// another.
 func tune(c *rest.Config) *rest.Config {
 	c.UserAgent = "bluejay"
 	if c.QPS == 0 {
 		c.QPS, c.Burst = 50, 100
 	}
+	if c.Timeout == 0 {
+		c.Timeout = RequestTimeout
+	}
 	return c
+}
+
+// WatchConfig is c for informers' long-running watches: without the
+// request timeout, which would cut every watch short (the API server
+// ends them itself after its timeoutSeconds, and the informer watches
+// again).
+func WatchConfig(c *rest.Config) *rest.Config {
+	w := rest.CopyConfig(c)
+	w.Timeout = 0
+	return w
 }
 
 func homeDir() string {

@@ -1,8 +1,11 @@
 package kube
 
 import (
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/bluejay-deploy/bluejay/internal/spec"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -39,5 +42,33 @@ func TestName(t *testing.T) {
 	}
 	if got := VersionLabel("web", "1.4.0"); got != "1.4.0" {
 		t.Errorf("VersionLabel(1.4.0) = %q, want it as it is", got)
+	}
+}
+
+// TestConfigBoundsRequests: every request to the API server has a
+// timeout (a cluster that stops answering fails a call instead of
+// hanging the rollout loop); watches are left to their own end.
+func TestConfigBoundsRequests(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/kubeconfig"
+	kc := `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Config(spec.KubernetesConfig{Kubeconfig: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Timeout != RequestTimeout {
+		t.Errorf("request timeout %v, want %v", c.Timeout, RequestTimeout)
+	}
+	if w := WatchConfig(c); w.Timeout != 0 || c.Timeout != RequestTimeout {
+		t.Errorf("watch config timeout %v (request config's now %v), want 0 on a copy", w.Timeout, c.Timeout)
 	}
 }

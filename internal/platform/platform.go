@@ -15,8 +15,10 @@ type Platform interface {
 	// ones and restarts any that exited. It is idempotent and returns once
 	// the instances are started (not necessarily ready).
 	Deploy(ctx context.Context, v Version) error
-	// Instances lists the version's instances, including exited ones.
-	Instances(service, version string) []Instance
+	// Instances lists the version's instances, including exited ones. An
+	// error means they could not be listed (the cluster's API did not
+	// answer): the caller must take them as unknown, never as none.
+	Instances(service, version string) ([]Instance, error)
 	// Stop stops every instance of the version and forgets it. Stopping a
 	// version that does not run is not an error.
 	Stop(ctx context.Context, service, version string) error
@@ -94,6 +96,10 @@ type Instance struct {
 	Started time.Time `json:"started"`
 	// LogPath is the file the instance's output goes to, if any.
 	LogPath string `json:"logPath,omitempty"`
+	// Spec identifies what the instance was started with (command, args,
+	// env, image) on a platform with the Specs capability: two instances
+	// with the same Spec run the same thing. "" when unknown.
+	Spec string `json:"spec,omitempty"`
 	// Ready is the instance's readiness as a platform with the Readiness
 	// capability sees it; other platforms leave it false and bluejay's
 	// health checks decide.
@@ -111,6 +117,15 @@ type Instance struct {
 type Readiness interface {
 	// ReportsReadiness marks the capability; it does nothing.
 	ReportsReadiness()
+}
+
+// Specs is the optional capability of a platform that records what each
+// instance was started with (Instance.Spec), so that instances started
+// with other args, command, env or image are not taken for the version
+// as it would start now (the process platform). Found by type assertion.
+type Specs interface {
+	// SpecOf returns the Spec that instances of v would be started with now.
+	SpecOf(v Version) (string, error)
 }
 
 // Resources is the optional capability of a Platform that can read its

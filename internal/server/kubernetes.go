@@ -43,7 +43,12 @@ func newKubePlatform(cfg *spec.Config, rc *rest.Config) (*kubeplatform.Platform,
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
+	watch, err := k8s.NewForConfig(kube.WatchConfig(rc))
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: %w", err)
+	}
 	p := kubeplatform.New(client)
+	p.SetWatchClient(watch)
 	n := 0
 	for i := range cfg.Services {
 		s := &cfg.Services[i]

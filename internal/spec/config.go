@@ -512,12 +512,28 @@ type BlueGreen struct {
 	MaxErrorRate *float64 `yaml:"maxErrorRate"`
 	// MinRequests is the number of requests the new version must have
 	// served before its error rate is judged; below it the rate is not
-	// trusted either way. Default 20; 0 judges from the first request.
+	// trusted either way, so a preview or a watch cannot pass on fewer:
+	// it goes on watching until they come or the progress deadline
+	// passes (then OnNoTraffic decides). Default 20; 0 judges from the
+	// first request (and passes with none).
 	MinRequests int `yaml:"minRequests"`
+	// OnNoTraffic is what happens when a preview or a watch reached the
+	// progress deadline without MinRequests requests: pause (Paused for a
+	// person: promote goes on without the data, abort rolls back, resume
+	// watches again) or complete (go on as if it passed). Never a
+	// rollback. Default pause.
+	OnNoTraffic string `yaml:"onNoTraffic"`
 	// AutoPromote, when false, holds the rollout before the switch until
 	// `bluejay promote`. Default true.
 	AutoPromote *bool `yaml:"autoPromote"`
 }
+
+// What a blue-green preview or watch without enough traffic does at its
+// progress deadline (BlueGreen.OnNoTraffic).
+const (
+	NoTrafficPause    = "pause"
+	NoTrafficComplete = "complete"
+)
 
 // Strategies bluejay knows.
 const (

@@ -180,6 +180,7 @@ func (b *BlueGreen) applyDefaults(d defaulter, path string) {
 		b.MaxErrorRate = new(0.05)
 	}
 	d.int(&b.MinRequests, path+".minRequests", 20)
+	defaultString(&b.OnNoTraffic, NoTrafficPause)
 	if b.AutoPromote == nil {
 		b.AutoPromote = new(true)
 	}

@@ -186,6 +186,9 @@ func (c *checker) blueGreen(b *BlueGreen, path string) {
 		c.add(path+".maxErrorRate", "maxErrorRate must be from 0 to 1 (a share: 0.05 is 5%%), got %v", formatFloat(*r))
 	}
 	c.atLeast(b.MinRequests, 0, path+".minRequests")
+	if b.OnNoTraffic != NoTrafficPause && b.OnNoTraffic != NoTrafficComplete {
+		c.add(path+".onNoTraffic", "unknown onNoTraffic %q (valid: pause, complete)", b.OnNoTraffic)
+	}
 }
 
 func formatFloat(f float64) string {

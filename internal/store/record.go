@@ -91,6 +91,8 @@ type storedRollout struct {
 	StepSince     time.Time               `json:"stepSince,omitzero"`
 	StepCounts    map[string]storedCounts `json:"stepCounts,omitempty"`
 	Before        map[string]storedCounts `json:"before,omitempty"`
+	StepVerdicts  storedVerdicts          `json:"stepVerdicts,omitzero"`
+	BgVerdicts    storedVerdicts          `json:"backgroundVerdicts,omitzero"`
 	Inconclusives int                     `json:"inconclusives,omitempty"`
 	HeaderRoutes  []storedHeaderRoute     `json:"headerRoutes,omitempty"`
 	MirrorPercent int                     `json:"mirrorPercent,omitempty"`
@@ -106,7 +108,8 @@ func toStoredRollout(r engine.Rollout) storedRollout {
 		Phase: string(r.Phase), Reason: r.Reason, Weights: r.Weights, Exposure: storedCounts(r.Exposure),
 		Started: r.Started, PhaseSince: r.PhaseSince, Ended: r.Ended, Settled: r.Settled,
 		Step: r.Step, StepSince: r.StepSince, StepCounts: convertMap(r.StepCounts, func(c metrics.Counts) storedCounts { return storedCounts(c) }),
-		Before:        convertMap(r.Before, func(c metrics.Counts) storedCounts { return storedCounts(c) }),
+		Before:       convertMap(r.Before, func(c metrics.Counts) storedCounts { return storedCounts(c) }),
+		StepVerdicts: storedVerdicts(r.StepVerdicts), BgVerdicts: storedVerdicts(r.BackgroundVerdicts),
 		Inconclusives: r.Inconclusives, MirrorPercent: r.MirrorPercent, NewCount: r.NewCount, OldCount: r.OldCount,
 		HeaderRoutes: convertSlice(r.HeaderRoutes, func(h engine.HeaderRoute) storedHeaderRoute { return storedHeaderRoute(h) }),
 	}
@@ -128,7 +131,8 @@ func (s storedRollout) engine() engine.Rollout {
 		Phase: engine.Phase(s.Phase), Reason: s.Reason, Weights: s.Weights, Exposure: metrics.Counts(s.Exposure),
 		Started: s.Started, PhaseSince: s.PhaseSince, Ended: s.Ended, Settled: s.Settled,
 		Step: s.Step, StepSince: s.StepSince, StepCounts: convertMap(s.StepCounts, func(c storedCounts) metrics.Counts { return metrics.Counts(c) }),
-		Before:        convertMap(s.Before, func(c storedCounts) metrics.Counts { return metrics.Counts(c) }),
+		Before:       convertMap(s.Before, func(c storedCounts) metrics.Counts { return metrics.Counts(c) }),
+		StepVerdicts: engine.VerdictCounts(s.StepVerdicts), BackgroundVerdicts: engine.VerdictCounts(s.BgVerdicts),
 		Inconclusives: s.Inconclusives, MirrorPercent: s.MirrorPercent, NewCount: s.NewCount, OldCount: s.OldCount,
 		HeaderRoutes: convertSlice(s.HeaderRoutes, func(h storedHeaderRoute) engine.HeaderRoute { return engine.HeaderRoute(h) }),
 	}
@@ -202,6 +206,7 @@ type storedParams struct {
 	ScaleDownDelay      time.Duration         `json:"scaleDownDelay"`
 	MaxErrorRate        float64               `json:"maxErrorRate"`
 	MinRequests         int64                 `json:"minRequests"`
+	CompleteOnNoTraffic bool                  `json:"completeOnNoTraffic,omitempty"`
 	AutoPromote         bool                  `json:"autoPromote"`
 	AbortScaleDownDelay time.Duration         `json:"abortScaleDownDelay,omitempty"`
 	Steps               []storedStep          `json:"steps,omitempty"`
@@ -217,7 +222,7 @@ type storedParams struct {
 func toStoredParams(p engine.Params) storedParams {
 	s := storedParams{Replicas: p.Replicas, ReadyTimeout: p.ReadyTimeout, Smoke: p.Smoke, PreviewWeight: p.PreviewWeight,
 		PreviewDuration: p.PreviewDuration, Watch: p.Watch, ScaleDownDelay: p.ScaleDownDelay, MaxErrorRate: p.MaxErrorRate,
-		MinRequests: p.MinRequests, AutoPromote: p.AutoPromote, AbortScaleDownDelay: p.AbortScaleDownDelay,
+		MinRequests: p.MinRequests, CompleteOnNoTraffic: p.CompleteOnNoTraffic, AutoPromote: p.AutoPromote, AbortScaleDownDelay: p.AbortScaleDownDelay,
 		Steps: convertSlice(p.Steps, toStoredStep), Background: toStoredLimits(p.Background),
 		DedicatedBaseline: p.DedicatedBaseline, ProgressDeadline: p.ProgressDeadline, PauseOnDeadline: p.PauseOnDeadline,
 		AutoContract: p.AutoContract, Hooks: convertSlice(p.Hooks, func(h engine.Hook) string { return string(h) }),
@@ -232,7 +237,7 @@ func toStoredParams(p engine.Params) storedParams {
 func (s storedParams) engine() engine.Params {
 	p := engine.Params{Replicas: s.Replicas, ReadyTimeout: s.ReadyTimeout, Smoke: s.Smoke, PreviewWeight: s.PreviewWeight,
 		PreviewDuration: s.PreviewDuration, Watch: s.Watch, ScaleDownDelay: s.ScaleDownDelay, MaxErrorRate: s.MaxErrorRate,
-		MinRequests: s.MinRequests, AutoPromote: s.AutoPromote, AbortScaleDownDelay: s.AbortScaleDownDelay,
+		MinRequests: s.MinRequests, CompleteOnNoTraffic: s.CompleteOnNoTraffic, AutoPromote: s.AutoPromote, AbortScaleDownDelay: s.AbortScaleDownDelay,
 		Steps: convertSlice(s.Steps, storedStep.engine), Background: s.Background.engine(),
 		DedicatedBaseline: s.DedicatedBaseline, ProgressDeadline: s.ProgressDeadline, PauseOnDeadline: s.PauseOnDeadline,
 		AutoContract: s.AutoContract, Hooks: convertSlice(s.Hooks, func(h string) engine.Hook { return engine.Hook(h) }),
@@ -359,4 +364,11 @@ func convertMap[K comparable, A, B any](in map[K]A, f func(A) B) map[K]B {
 		out[k] = f(a)
 	}
 	return out
+}
+
+// storedVerdicts is the stored form of engine.VerdictCounts.
+type storedVerdicts struct {
+	Intervals         int `json:"intervals,omitempty"`
+	Failures          int `json:"failures,omitempty"`
+	ConsecutiveErrors int `json:"consecutiveErrors,omitempty"`
 }

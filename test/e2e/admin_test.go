@@ -41,7 +41,7 @@ services:
         command: [%q, "app", "--port", "{{.Port}}", "--version", "{{.Version}}"]
         stopGrace: 2s
     health: {path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 2, readyTimeout: 5s}
-    blueGreen: {watch: 1s}
+    blueGreen: {watch: 1s, minRequests: 0}
 `, freeAddr(t), admin, cert, key, bin)
 	if err := os.WriteFile(filepath.Join(dir, "bluejay.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -474,3 +474,60 @@ steps:
 	t.Logf("first #%d: %s; retry #%d: %s; load %s", first.ID, first.Reason, second.ID, second.Reason, l.summary())
 	t.Logf("exposure: first %+v, retry %+v; the retry's rollback judged %v canary requests", first.Exposure, second.Exposure, judged)
 }
+
+// TestRedeployAfterRollbackStartsFreshInstances pins the bug where a
+// version deployed again reused the failing instances of its last
+// rollout: after a canary of v3 with --error-rate 1 is rolled back (its
+// instances kept by abortScaleDownDelay), `deploy web v3` without the
+// flag ran against the OLD instances and was rolled back too. Instances
+// that failed a gate, or were started with other args, are stopped and
+// fresh ones started, and the decision log says so.
+func TestRedeployAfterRollbackStartsFreshInstances(t *testing.T) {
+	s := startServer(t, canaryOptions(`
+analysis: t
+abortScaleDownDelay: 1m
+steps:
+  - setWeight: 20
+  - analysis: {template: t, duration: 3s}
+  - setWeight: 100`, errorRateTemplate(20)))
+	l := startLoad(t, s.proxy)
+	l.waitServed(t, "v1", 20, 10*time.Second)
+
+	s.mustCLI(1, deployCanary("v3", true, "--error-rate", "1")...)
+	first := s.rolloutTo("v3")
+	if first.Phase != "RolledBack" {
+		t.Fatalf("a canary failing every request ended %s, want RolledBack: %s", first.Phase, first.Reason)
+	}
+	st, err := s.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := map[int]bool{}
+	for _, in := range st.Instances {
+		if in.Version == "v3" && in.PID > 0 && !processGone(in.PID) {
+			old[in.PID] = true
+		}
+	}
+	if len(old) == 0 {
+		t.Fatalf("no v3 instance kept running by abortScaleDownDelay: %+v", st.Instances)
+	}
+
+	r := s.mustCLI(0, deployCanary("v3", true)...)
+	if !strings.Contains(r.stdout, "Completed") {
+		t.Errorf("deploy v3 without the fault: want Completed:\n%s", r)
+	}
+	second := s.rolloutTo("v3")
+	evs, _ := s.events(second.ID)
+	if !strings.Contains(eventsString(evs), "failed a gate in rollout #") || !strings.Contains(eventsString(evs), "starting fresh ones") {
+		t.Errorf("the decision log should say the old v3 instances failed a gate and fresh ones start:\n%s", eventsString(evs))
+	}
+	st, err = s.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range st.Instances {
+		if in.Version == "v3" && old[in.PID] {
+			t.Errorf("%s still runs as the rolled-back pid %d", in.ID, in.PID)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -225,19 +224,11 @@ func runCrash(t *testing.T, sc crashScenario, stream uint64) {
 // during canaries under load costs no user request, and every canary
 // still completes.
 func TestCrashSeparateProxy(t *testing.T) {
-	help, err := exec.Command(bin, "proxy", "--help").CombinedOutput()
-	if err != nil || !strings.Contains(string(help), "bluejay proxy") {
-		t.Skipf("bluejay has no proxy command yet (`bluejay proxy --help`: %v): the separate data plane "+
-			"(issue 5) is not built; this test runs once it is", err)
-	}
 	sc := canaryScenario()
 	sc.name = "canary, separate proxy"
 	sc.kinds = sc.kinds[:1] // healthy canaries: any failed request is the kill's
 	e := newCrashEnv(t, sc.opts, true, sc.edits...)
 	if res := runCLI(t, e.dir, nil, "validate", "-c", e.config); res.code != 0 {
-		if strings.Contains(res.stderr, "control") {
-			t.Skipf("the config does not take proxy.control yet:\n%s", res)
-		}
 		t.Fatalf("the separate-proxy config is invalid:\n%s", res)
 	}
 	r := newCrashRun(t, e, sc, 3, max(4, *crashPoints/4))

@@ -89,6 +89,10 @@ type options struct {
 	previewWeight int
 	watch         string // blueGreen.watch; "" means 2s
 	autoPromote   bool
+	// minRequests is blueGreen.minRequests: a preview or a watch passes
+	// only on that many requests; 0 (for tests that send no traffic)
+	// passes one with none.
+	minRequests int
 	// smokePath is the path of the one smoke test; "" means GET /
 	// expecting "version=" in the body.
 	smokePath string
@@ -112,7 +116,7 @@ type options struct {
 	proxy string
 }
 
-func defaultOptions() options { return options{watch: "2s", autoPromote: true} }
+func defaultOptions() options { return options{watch: "2s", autoPromote: true, minRequests: 10} }
 
 // writeConfig writes a config for service web, first version v1, run by
 // the binary's hidden app subcommand, and returns its path.
@@ -153,9 +157,9 @@ services:
       previewWeight: %d
       previewDuration: 1s
       watch: %s
-      minRequests: 10
+      minRequests: %d
       autoPromote: %t
-`, proxyAddr, proxyExtra, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, quotedArgs(o.appArgs), envBlock(o.env), smoke, o.previewWeight, o.watch, o.autoPromote)
+`, proxyAddr, proxyExtra, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, quotedArgs(o.appArgs), envBlock(o.env), smoke, o.previewWeight, o.watch, o.minRequests, o.autoPromote)
 	if o.service != "" {
 		cfg += indent(o.service, "    ")
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/enginetest"
 )
 
 // startPrometheus runs a real Prometheus that scrapes, every 250ms, the
@@ -26,10 +28,7 @@ func startPrometheusJob(t *testing.T, targets, job string) string {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
-		if os.Getenv("BLUEJAY_REQUIRE_ENGINES") == "1" {
-			t.Fatal("prometheus not found in PATH, and BLUEJAY_REQUIRE_ENGINES=1 (apt-get install -y prometheus)")
-		}
-		t.Skip("prometheus not found in PATH: apt-get install -y prometheus to run this test")
+		enginetest.Missing(t, "Prometheus", fmt.Errorf("prometheus not found in PATH (apt-get install -y prometheus): %w", err))
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(targets, []byte("[]\n"), 0o644); err != nil {

@@ -12,7 +12,9 @@ import (
 // processes, no restart — and serve v2 again from the store, with the
 // history intact.
 func TestKillServeAfterSwitch(t *testing.T) {
-	s := startServer(t, defaultOptions())
+	o := defaultOptions()
+	o.minRequests = 0 // no user traffic before the kill: the watch passes on none
+	s := startServer(t, o)
 	s.mustCLI(0, "deploy", "web", "v2", "--wait")
 	before, err := s.status()
 	if err != nil {

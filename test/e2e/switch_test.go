@@ -60,3 +60,31 @@ func TestSwitchAndFlipBackDropNothing(t *testing.T) {
 	}
 	t.Logf("load: %s", l.summary())
 }
+
+// TestBlueGreenSuccessOnNoData pins the bug where a blue-green whose
+// watch saw no request ended "watched 2s: 0/0 requests failed …
+// Completed": with no user traffic the watch goes on past its window,
+// and at the progress deadline the rollout pauses for a person with a
+// reason that says no traffic came; v2 keeps the traffic it had and a
+// person's promote completes it.
+func TestBlueGreenSuccessOnNoData(t *testing.T) {
+	o := defaultOptions()
+	o.service = "progressDeadline: 2s\n"
+	s := startServer(t, o)
+	s.mustCLI(0, "deploy", "web", "v2")
+	// watch 2s + readyTimeout 5s (planned) + the 2s deadline
+	st := s.waitStatus("v2 Paused for want of traffic", 40*time.Second, func(st status) bool {
+		return st.Rollout.To.Label == "v2" && st.Rollout.Phase != "Watching" && st.Rollout.Phase != "Deploying" &&
+			st.Rollout.Phase != "Smoke"
+	})
+	if st.Rollout.Phase != "Paused" || !strings.Contains(st.Rollout.Reason, "no traffic came") {
+		t.Fatalf("a watch with no traffic: want Paused saying no traffic came, got %s: %s", st.Rollout.Phase, st.Rollout.Reason)
+	}
+	if st.Weights["v2"] != 100 {
+		t.Errorf("paused watch: want v2 to keep all traffic (v1 warm), got %v", st.Weights)
+	}
+	s.mustCLI(0, "promote", "web")
+	s.waitStatus("v2 Completed after promote", 20*time.Second, func(next status) bool {
+		return next.Rollout.ID == st.Rollout.ID && next.Rollout.Phase == "Completed" && next.Stable == "v2"
+	})
+}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/bluejay-deploy/bluejay/internal/enginetest"
 )
 
 // chromiumPath is Debian's chromium, which .ci/run installs.
@@ -45,10 +47,7 @@ type browser struct {
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("BLUEJAY_REQUIRE_ENGINES") == "1" {
-			t.Fatalf("%s not found, and BLUEJAY_REQUIRE_ENGINES=1 (apt-get install -y chromium)", chromiumPath)
-		}
-		t.Skipf("skipping the dashboard's browser test: %s not found (apt-get install -y chromium)", chromiumPath)
+		enginetest.Missing(t, "Chromium", fmt.Errorf("the dashboard's browser test needs %s (apt-get install -y chromium): %w", chromiumPath, err))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),

@@ -17,6 +17,7 @@ import (
 	client "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bluejay-deploy/bluejay/internal/enginetest"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prometheus"
 )
@@ -47,10 +48,7 @@ func startPrometheus(t *testing.T, targets map[string]string) string {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
-		if os.Getenv("BLUEJAY_REQUIRE_ENGINES") == "1" {
-			t.Fatal("prometheus not found in PATH, and BLUEJAY_REQUIRE_ENGINES=1 (apt-get install -y prometheus)")
-		}
-		t.Skip("prometheus not found in PATH: apt-get install -y prometheus to run this test")
+		enginetest.Missing(t, "Prometheus", fmt.Errorf("prometheus not found in PATH (apt-get install -y prometheus): %w", err))
 	}
 	dir := t.TempDir()
 	var cfg strings.Builder

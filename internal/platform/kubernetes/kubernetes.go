@@ -83,6 +83,7 @@ type Probe struct {
 // concurrent use.
 type Platform struct {
 	client k8s.Interface
+	watch  k8s.Interface // the informers' client (SetWatchClient); nil: client
 
 	mu       sync.Mutex
 	services map[string]Config
@@ -104,6 +105,15 @@ func New(client k8s.Interface) *Platform {
 		synced: map[string]cache.InformerSynced{}, stop: make(chan struct{})}
 }
 
+// SetWatchClient makes the informers watch through w rather than the
+// platform's client: one without a request timeout (kube.WatchConfig).
+// Call it before Configure.
+func (p *Platform) SetWatchClient(w k8s.Interface) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.watch = w
+}
+
 // ReportsReadiness marks the platform.Readiness capability.
 func (*Platform) ReportsReadiness() {}
 
@@ -116,7 +126,11 @@ func (p *Platform) Configure(service string, c Config) {
 	if _, ok := p.listers[c.Namespace]; ok {
 		return
 	}
-	f := informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithNamespace(c.Namespace),
+	watch := p.watch
+	if watch == nil {
+		watch = p.client
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(watch, 0, informers.WithNamespace(c.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector = labels.Set{kube.LabelManagedBy: kube.FieldManager}.String()
 		}))
@@ -292,17 +306,28 @@ func waitCache(ctx context.Context, done func() bool) error {
 }
 
 // Instances lists the version's desired replicas, read from the cache:
-// the first readyReplicas are ready.
-func (p *Platform) Instances(service, version string) []platform.Instance {
+// the first readyReplicas are ready. A version without a Deployment has
+// none; a cache that has not synced (or a service not configured) is an
+// error, so that what could not be read is never taken for "none".
+func (p *Platform) Instances(service, version string) ([]platform.Instance, error) {
 	c, lister, err := p.config(service)
 	if err != nil {
-		return nil
+		return nil, err
+	}
+	p.mu.Lock()
+	synced := p.synced[c.Namespace]
+	p.mu.Unlock()
+	if synced == nil || !synced() {
+		return nil, fmt.Errorf("listing %s %s: the watch of namespace %s has not synced with the API server", service, version, c.Namespace)
 	}
 	d, err := lister.Deployments(c.Namespace).Get(kube.Name(service, version))
-	if err != nil {
-		return nil
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("listing %s %s: %w", service, version, err)
 	}
-	return instances(d, version, c.Port)
+	return instances(d, version, c.Port), nil
 }
 
 // instances reads a Deployment's status as platform instances.

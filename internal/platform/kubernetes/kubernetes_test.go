@@ -132,12 +132,12 @@ func TestDeployWritesDeploymentAndService(t *testing.T) {
 		t.Errorf("service = %+v", svc.Spec)
 	}
 
-	ins := p.Instances("web", "v2")
+	ins := instancesOf(t, p, "web", "v2")
 	if len(ins) != 2 || ins[0].ID != "web-v2-0" || ins[1].Addr != "web-v2."+ns+".svc:8080" || ready(ins) != 0 {
 		t.Fatalf("instances before the pods are up = %+v", ins)
 	}
 	up.Store(true)
-	poll(t, "both instances ready", func() bool { return ready(p.Instances("web", "v2")) == 2 })
+	poll(t, "both instances ready", func() bool { return ready(instancesOf(t, p, "web", "v2")) == 2 })
 
 	gen := d.Generation
 	if err := p.Deploy(ctx(t), v); err != nil {
@@ -146,7 +146,7 @@ func TestDeployWritesDeploymentAndService(t *testing.T) {
 	if d, _ := cs.AppsV1().Deployments(ns).Get(ctx(t), "web-v2", metav1.GetOptions{}); d.Generation != gen {
 		t.Errorf("deploying again changed the Deployment: generation %d → %d", gen, d.Generation)
 	}
-	if p.Instances("web", "v9") != nil {
+	if instancesOf(t, p, "web", "v9") != nil {
 		t.Error("a version never deployed has instances")
 	}
 }
@@ -161,15 +161,15 @@ func TestScaleAndStop(t *testing.T) {
 	if err := p.Deploy(ctx(t), v); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "4 ready", func() bool { return ready(p.Instances("web", "v1")) == 4 })
+	poll(t, "4 ready", func() bool { return ready(instancesOf(t, p, "web", "v1")) == 4 })
 	v.Replicas = 1
 	if err := p.Deploy(ctx(t), v); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(p.Instances("web", "v1")); n != 1 {
+	if n := len(instancesOf(t, p, "web", "v1")); n != 1 {
 		t.Errorf("after scaling to 1: %d instances", n)
 	}
-	poll(t, "1 ready", func() bool { return ready(p.Instances("web", "v1")) == 1 })
+	poll(t, "1 ready", func() bool { return ready(instancesOf(t, p, "web", "v1")) == 1 })
 
 	// The config changes (a new image template): v1 keeps its build, and
 	// only its replicas move.
@@ -191,7 +191,7 @@ func TestScaleAndStop(t *testing.T) {
 	if err := p.Stop(ctx(t), "web", "v1"); err != nil {
 		t.Fatal(err)
 	}
-	if ins := p.Instances("web", "v1"); ins != nil {
+	if ins := instancesOf(t, p, "web", "v1"); ins != nil {
 		t.Errorf("instances after Stop: %v", ins)
 	}
 	if _, err := cs.AppsV1().Deployments(ns).Get(ctx(t), "web-v1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -234,8 +234,8 @@ func TestFailedDeploymentExits(t *testing.T) {
 	setStatus(appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1,
 		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue,
 			Reason: "FailedCreate", Message: "exceeded quota"}}})
-	poll(t, "one ready instance", func() bool { return ready(p.Instances("web", "v3")) == 1 })
-	for _, in := range p.Instances("web", "v3") {
+	poll(t, "one ready instance", func() bool { return ready(instancesOf(t, p, "web", "v3")) == 1 })
+	for _, in := range instancesOf(t, p, "web", "v3") {
 		if in.State != platform.StateRunning {
 			t.Errorf("a ReplicaFailure made %s %s (%s)", in.ID, in.State, in.LastExit)
 		}
@@ -244,8 +244,8 @@ func TestFailedDeploymentExits(t *testing.T) {
 	setStatus(appsv1.DeploymentStatus{ObservedGeneration: d.Generation - 1, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 0,
 		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse,
 			Reason: "ProgressDeadlineExceeded", Message: "old"}}})
-	poll(t, "no ready instance", func() bool { return ready(p.Instances("web", "v3")) == 0 })
-	for _, in := range p.Instances("web", "v3") {
+	poll(t, "no ready instance", func() bool { return ready(instancesOf(t, p, "web", "v3")) == 0 })
+	for _, in := range instancesOf(t, p, "web", "v3") {
 		if in.State != platform.StateRunning {
 			t.Errorf("an older generation's condition made %s %s (%s)", in.ID, in.State, in.LastExit)
 		}
@@ -263,10 +263,10 @@ func TestFailedDeploymentExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll(t, "an exited instance", func() bool {
-		ins := p.Instances("web", "v3")
+		ins := instancesOf(t, p, "web", "v3")
 		return len(ins) == 2 && ins[1].State == platform.StateExited
 	})
-	ins := p.Instances("web", "v3")
+	ins := instancesOf(t, p, "web", "v3")
 	if !ins[0].Ready || ins[0].State != platform.StateRunning {
 		t.Errorf("the ready pod's instance = %+v", ins[0])
 	}
@@ -284,7 +284,7 @@ func TestRestartSeesRunningVersions(t *testing.T) {
 	if err := p.Deploy(ctx(t), platform.Version{Service: "web", Label: "v1"}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "v1 ready", func() bool { return ready(p.Instances("web", "v1")) == 2 })
+	poll(t, "v1 ready", func() bool { return ready(instancesOf(t, p, "web", "v1")) == 2 })
 	p.Close()
 
 	cfg := webConfig
@@ -295,7 +295,7 @@ func TestRestartSeesRunningVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	if n := ready(q.Instances("web", "v1")); n != 2 {
+	if n := ready(instancesOf(t, q, "web", "v1")); n != 2 {
 		t.Errorf("after a restart: %d ready instances, want 2", n)
 	}
 	if err := q.Deploy(ctx(t), platform.Version{Service: "api", Label: "v1"}); err == nil {
@@ -319,7 +319,7 @@ func TestOddVersionLabels(t *testing.T) {
 		if d.Annotations[kube.AnnotationVersion] != v {
 			t.Errorf("%s: annotation %q", v, d.Annotations[kube.AnnotationVersion])
 		}
-		if len(p.Instances("web", v)) != 2 {
+		if len(instancesOf(t, p, "web", v)) != 2 {
 			t.Errorf("%s: no instances", v)
 		}
 	}

@@ -40,6 +40,9 @@ type record struct {
 	Started   time.Time `json:"started"`
 	LogPath   string    `json:"logPath,omitempty"`
 	Restarts  int       `json:"restarts,omitempty"`
+	// Spec is what the instance was started with (Instance.Spec); ""
+	// in a file written before it was recorded.
+	Spec string `json:"spec,omitempty"`
 }
 
 // SetStateFile makes the platform record its running instances in path
@@ -52,11 +55,12 @@ func (p *Platform) SetStateFile(path string) {
 }
 
 // saveLocked writes the state file. The caller holds p.mu. A failure is
-// logged: the instances run anyway, and the worst outcome is that a
-// restarted bluejay starts them again instead of adopting them.
-func (p *Platform) saveLocked() {
+// logged and returned: Deploy fails with it, since instances the file
+// does not record cannot be adopted after a restart (they would be
+// started again beside themselves); an exit or a stop only logs it.
+func (p *Platform) saveLocked() error {
 	if p.stateFile == "" {
-		return
+		return nil
 	}
 	var st state
 	for k, insts := range p.versions {
@@ -66,7 +70,7 @@ func (p *Platform) saveLocked() {
 			}
 			st.Instances = append(st.Instances, record{Service: k.service, Version: k.version, Replica: inst.replica,
 				PID: inst.info.PID, ProcStart: inst.procStart, Addr: inst.info.Addr, Started: inst.info.Started,
-				LogPath: inst.info.LogPath, Restarts: inst.info.Restarts})
+				LogPath: inst.info.LogPath, Restarts: inst.info.Restarts, Spec: inst.info.Spec})
 		}
 	}
 	slices.SortFunc(st.Instances, func(a, b record) int { return cmpRecord(a, b) })
@@ -78,7 +82,9 @@ func (p *Platform) saveLocked() {
 	})
 	if err := writeAtomic(p.stateFile, st); err != nil {
 		slog.Default().Warn("writing the instance state file", "path", p.stateFile, "err", err)
+		return fmt.Errorf("recording the instances in %s (a restarted bluejay could not adopt them): %w", p.stateFile, err)
 	}
+	return nil
 }
 
 func cmpRecord(a, b record) int {
@@ -179,7 +185,7 @@ func (p *Platform) Adopt(ctx context.Context) (int, error) {
 			wanted, logs = append(wanted, v), append(logs, cfg.logger())
 		}
 	}
-	p.saveLocked()
+	_ = p.saveLocked() // logged; the exit, stop or adoption happened anyway
 	p.mu.Unlock()
 	for _, inst := range orphans {
 		inst.log.Info("stopping an instance of a service no longer configured")
@@ -204,7 +210,7 @@ func (p *Platform) adoptLocked(rec record) *instance {
 	cfg := p.configs[rec.Service]
 	inst := &instance{replica: rec.Replica, procStart: rec.ProcStart, log: cfg.logger().With("id", id), done: make(chan struct{})}
 	inst.info = platform.Instance{ID: id, Version: rec.Version, Addr: rec.Addr, State: platform.StateRunning,
-		PID: rec.PID, Started: rec.Started, LogPath: rec.LogPath, Restarts: rec.Restarts}
+		PID: rec.PID, Started: rec.Started, LogPath: rec.LogPath, Restarts: rec.Restarts, Spec: rec.Spec}
 	k := key{rec.Service, rec.Version}
 	insts := p.versions[k]
 	for len(insts) <= rec.Replica {

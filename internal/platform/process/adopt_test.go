@@ -41,7 +41,7 @@ func TestAdoptKeepsInstancesServing(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("adopted %d instances, want 2", n)
 	}
-	after := second.Instances("web", "v1")
+	after := instancesOf(t, second, "web", "v1")
 	if len(after) != 2 {
 		t.Fatalf("after adoption: %d instances, want 2: %+v", len(after), after)
 	}
@@ -64,7 +64,7 @@ func TestAdoptKeepsInstancesServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the adopted instance's exit to be seen", func() bool {
-		return second.Instances("web", "v1")[1].State == platform.StateExited
+		return instancesOf(t, second, "web", "v1")[1].State == platform.StateExited
 	})
 	restarted := deploy(t, second, platform.Version{Service: "web", Label: "v1"})
 	if restarted[1].PID == before[1].PID || restarted[1].State != platform.StateRunning {
@@ -109,7 +109,7 @@ func TestAdoptSkipsAReusedPID(t *testing.T) {
 		t.Errorf("adopted %d, want none: the pid belongs to another process", n)
 	}
 	// v1 is still wanted: a new instance replaces the one not adopted.
-	if ins := second.Instances("web", "v1"); len(ins) != 1 || ins[0].PID == pid || ins[0].State != platform.StateRunning {
+	if ins := instancesOf(t, second, "web", "v1"); len(ins) != 1 || ins[0].PID == pid || ins[0].State != platform.StateRunning {
 		t.Errorf("after adoption: %+v, want one new instance (not pid %d)", ins, pid)
 	}
 }
@@ -146,7 +146,7 @@ func TestAdoptStartsWhatAKilledDeployDidNot(t *testing.T) {
 	if n != 1 {
 		t.Errorf("adopted %d, want replica 0", n)
 	}
-	after := second.Instances("web", "v1")
+	after := instancesOf(t, second, "web", "v1")
 	if len(after) != 2 || after[0].PID != before[0].PID || after[1].State != platform.StateRunning || after[1].PID == before[1].PID {
 		t.Fatalf("after adoption: %+v; want replica 0 adopted and replica 1 started", after)
 	}
@@ -169,7 +169,7 @@ func TestAdoptStopsInstancesOfRemovedServices(t *testing.T) {
 
 func TestAdoptWithoutStateFile(t *testing.T) {
 	p, n := restart(t, filepath.Join(t.TempDir(), "missing.json"), process.Config{})
-	if n != 0 || len(p.Instances("web", "v1")) != 0 {
+	if n != 0 || len(instancesOf(t, p, "web", "v1")) != 0 {
 		t.Errorf("Adopt with no state file adopted %d", n)
 	}
 }

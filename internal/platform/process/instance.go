@@ -64,6 +64,7 @@ func (p *Platform) start(cfg Config, v platform.Version, index int, prev *instan
 		PID:     cmd.Process.Pid,
 		Started: time.Now(),
 		LogPath: logPath,
+		Spec:    specOf(cfg, v),
 	}
 	if prev != nil {
 		inst.info.Restarts = prev.info.Restarts + 1
@@ -86,7 +87,7 @@ func (p *Platform) exited(inst *instance, reason string) {
 	if !expected {
 		inst.info.LastExit = reason
 	}
-	p.saveLocked()
+	_ = p.saveLocked() // logged; the exit, stop or adoption happened anyway
 	p.mu.Unlock()
 
 	// Log before closing done: once Stop returns, nothing logs.

@@ -140,7 +140,9 @@ func (p *Platform) deploy(ctx context.Context, v platform.Version) ([]*instance,
 	want := v
 	want.Replicas = n
 	p.wanted[k] = want
-	p.saveLocked() // the intent first: see wanted
+	if err := p.saveLocked(); err != nil { // the intent first: see wanted
+		return nil, cfg, fmt.Errorf("deploying %s %s: %w", v.Service, v.Label, err)
+	}
 	extra := p.trim(k, n)
 	return extra, cfg, p.startMissing(ctx, cfg, v, k, n)
 }
@@ -169,15 +171,18 @@ func (p *Platform) startMissing(ctx context.Context, cfg Config, v platform.Vers
 		} else {
 			p.versions[k] = append(insts, inst)
 		}
-		p.saveLocked()
+		if err := p.saveLocked(); err != nil {
+			return fmt.Errorf("deploying %s: %w", instanceID(v.Service, v.Label, i), err)
+		}
 	}
 	return nil
 }
 
 // Instances returns copies of the version's instances, running and
 // exited, in replica order (web-v2-0, web-v2-1, ...). It returns an empty
-// slice for a version that does not run.
-func (p *Platform) Instances(service, version string) []platform.Instance {
+// slice for a version that does not run, and never an error: it knows
+// its processes.
+func (p *Platform) Instances(service, version string) ([]platform.Instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	insts := p.versions[key{service, version}]
@@ -187,7 +192,7 @@ func (p *Platform) Instances(service, version string) []platform.Instance {
 			out = append(out, inst.info)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Stop forgets the version, sends SIGTERM to each instance's process
@@ -206,7 +211,7 @@ func (p *Platform) Stop(ctx context.Context, service, version string) error {
 		inst.stopping = true // so the waiter does not report an unexpected exit
 	}
 	grace := p.configs[service].stopGrace()
-	p.saveLocked()
+	_ = p.saveLocked() // logged; the exit, stop or adoption happened anyway
 	p.mu.Unlock()
 
 	errs := make([]error, len(insts))
@@ -230,7 +235,7 @@ func (p *Platform) trim(k key, n int) []*instance {
 	for _, inst := range extra {
 		inst.stopping = true
 	}
-	p.saveLocked()
+	_ = p.saveLocked() // logged; the exit, stop or adoption happened anyway
 	return extra
 }
 

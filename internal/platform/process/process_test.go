@@ -126,7 +126,7 @@ func deploy(t *testing.T, p *process.Platform, v platform.Version) []platform.In
 	if err := p.Deploy(t.Context(), v); err != nil {
 		t.Fatalf("Deploy %s %s: %v", v.Service, v.Label, err)
 	}
-	return p.Instances(v.Service, v.Label)
+	return instancesOf(t, p, v.Service, v.Label)
 }
 
 // waitFor polls cond until it holds, failing the test after a deadline.
@@ -167,7 +167,7 @@ func waitExited(t *testing.T, p *process.Platform, service, version string) plat
 	t.Helper()
 	var inst platform.Instance
 	waitFor(t, service+" "+version+" to exit", func() bool {
-		insts := p.Instances(service, version)
+		insts := instancesOf(t, p, service, version)
 		if len(insts) == 0 {
 			return false
 		}
@@ -294,7 +294,7 @@ func TestStopLetsInFlightRequestFinish(t *testing.T) {
 	if r := <-results; r.err != nil || r.status != 200 {
 		t.Errorf("in-flight request: status %d, err %v; want 200\n%s", r.status, r.err, readFile(t, inst.LogPath))
 	}
-	if got := p.Instances("web", "v6"); len(got) != 0 {
+	if got := instancesOf(t, p, "web", "v6"); len(got) != 0 {
 		t.Errorf("Stop did not forget the version: %+v", got)
 	}
 	if log := readFile(t, inst.LogPath); !strings.Contains(log, "shutdown complete") {
@@ -365,7 +365,7 @@ func TestStopAll(t *testing.T) {
 			t.Errorf("process %d still exists after StopAll (kill 0: %v)", pid, err)
 		}
 	}
-	if n := len(p.Instances("web", "v1")) + len(p.Instances("api", "v1")); n != 0 {
+	if n := len(instancesOf(t, p, "web", "v1")) + len(instancesOf(t, p, "api", "v1")); n != 0 {
 		t.Errorf("%d instances left after StopAll", n)
 	}
 }
@@ -379,12 +379,12 @@ func TestConcurrentDeploys(t *testing.T) {
 			if err := p.Deploy(t.Context(), v); err != nil {
 				t.Errorf("Deploy: %v", err)
 			}
-			_ = p.Instances("web", "v9")
+			_ = instancesOf(t, p, "web", "v9")
 		})
 	}
 	wg.Wait()
 
-	insts := p.Instances("web", "v9")
+	insts := instancesOf(t, p, "web", "v9")
 	if len(insts) != 3 {
 		t.Fatalf("got %d instances, want 3", len(insts))
 	}
@@ -431,7 +431,7 @@ func TestDeployErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Deploy error = %v, want one containing %q", err, tt.wantErr)
 			}
-			if got := p.Instances(tt.v.Service, tt.v.Label); len(got) != 0 {
+			if got := instancesOf(t, p, tt.v.Service, tt.v.Label); len(got) != 0 {
 				t.Errorf("failed Deploy left instances: %+v", got)
 			}
 		})

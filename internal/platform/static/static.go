@@ -84,10 +84,10 @@ func instances(v platform.Version, addrs []string, now time.Time) ([]platform.In
 
 // Instances returns the version's instances in target order, or an
 // empty slice if it is not deployed.
-func (p *Platform) Instances(service, version string) []platform.Instance {
+func (p *Platform) Instances(service, version string) ([]platform.Instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]platform.Instance{}, p.deployed[key{service, version}]...)
+	return append([]platform.Instance{}, p.deployed[key{service, version}]...), nil
 }
 
 // Stop forgets the version's instances; the processes behind them keep

@@ -41,7 +41,7 @@ func TestDeploy(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Deploy error = %v, want one containing %q", err, tt.wantErr)
 				}
-				if got := p.Instances("web", "v3"); len(got) != 0 {
+				if got := instancesOf(t, p, "web", "v3"); len(got) != 0 {
 					t.Errorf("failed Deploy left instances: %+v", got)
 				}
 				return
@@ -49,7 +49,7 @@ func TestDeploy(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Deploy: %v", err)
 			}
-			if got := addrs(p.Instances("web", "v3")); !slices.Equal(got, tt.wantAddrs) {
+			if got := addrs(instancesOf(t, p, "web", "v3")); !slices.Equal(got, tt.wantAddrs) {
 				t.Errorf("addrs = %v, want %v", got, tt.wantAddrs)
 			}
 		})
@@ -69,7 +69,7 @@ func TestInstances(t *testing.T) {
 	if err := p.Deploy(t.Context(), v); err != nil {
 		t.Fatal(err)
 	}
-	insts := p.Instances("web", "v2")
+	insts := instancesOf(t, p, "web", "v2")
 	for i, want := range []string{"web-v2-0", "web-v2-1"} {
 		inst := insts[i]
 		if inst.ID != want || inst.Version != "v2" || inst.State != platform.StateRunning ||
@@ -79,10 +79,10 @@ func TestInstances(t *testing.T) {
 	}
 	// Callers get copies.
 	insts[0].Addr = "changed:1"
-	if got := p.Instances("web", "v2")[0].Addr; got != "10.0.0.1:80" {
+	if got := instancesOf(t, p, "web", "v2")[0].Addr; got != "10.0.0.1:80" {
 		t.Errorf("changing a returned instance changed the platform's: %s", got)
 	}
-	if got := p.Instances("web", "v1"); got == nil || len(got) != 0 {
+	if got := instancesOf(t, p, "web", "v1"); got == nil || len(got) != 0 {
 		t.Errorf("Instances of an unknown version = %#v, want an empty slice", got)
 	}
 }
@@ -95,7 +95,7 @@ func TestSetTargetsCopies(t *testing.T) {
 	if err := p.Deploy(t.Context(), platform.Version{Service: "web", Label: "v1"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := addrs(p.Instances("web", "v1")); !slices.Equal(got, []string{"10.0.0.1:80"}) {
+	if got := addrs(instancesOf(t, p, "web", "v1")); !slices.Equal(got, []string{"10.0.0.1:80"}) {
 		t.Errorf("addrs = %v, want the targets as set", got)
 	}
 }
@@ -114,7 +114,7 @@ func TestStopForgets(t *testing.T) {
 			t.Errorf("Stop: %v", err)
 		}
 	}
-	if got := p.Instances("web", "v1"); len(got) != 0 {
+	if got := instancesOf(t, p, "web", "v1"); len(got) != 0 {
 		t.Errorf("instances after Stop: %+v", got)
 	}
 	// The configured targets stay, so the version can be deployed again.
@@ -131,7 +131,7 @@ func TestConcurrentUse(t *testing.T) {
 			v := platform.Version{Service: "web", Label: "v1", Targets: []string{"10.0.0.1:80"}}
 			p.SetTargets("web", "v2", []string{"10.0.0.2:80"})
 			_ = p.Deploy(t.Context(), v)
-			_ = p.Instances("web", "v1")
+			_ = instancesOf(t, p, "web", "v1")
 			if i%2 == 0 {
 				_ = p.Stop(t.Context(), "web", "v1")
 			}

@@ -30,7 +30,10 @@ func V0Docs() (rollout, event []byte) { return rolloutV0, eventV0 }
 // read back zero. A field added to engine.Rollout or engine.Event must be
 // listed here (or TestStoredFormReadsVersion0 fails).
 var AddedAfterV0 = map[string]bool{
-	"Rollout.Before": true,
+	"Rollout.Before":             true,
+	"Rollout.StepVerdicts":       true,
+	"Rollout.BackgroundVerdicts": true,
+	"Params.CompleteOnNoTraffic": true,
 }
 
 // V0Want returns what V0Docs must read back as.
