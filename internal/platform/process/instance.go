@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -144,12 +146,26 @@ func prevPort(prev *instance) int {
 
 // freePort returns a loopback port nothing listens on, preferring the
 // port of the instance being restarted so its address stays the same.
+//
+// Ports are drawn at random below the kernel's ephemeral range
+// (instancePorts), not from it: a port the kernel hands out for
+// 127.0.0.1:0 may be handed again, in the moment between our probe and
+// the instance's bind, to any other program asking for one, and every
+// outgoing connection takes its local port from that range too. Busy
+// test machines lost rollouts to "address already in use" that way.
 // Another program may still take the port before the instance binds it;
 // the instance then exits and the next Deploy picks another port. The
 // caller holds p.mu.
 func (p *Platform) freePort(prefer int) (int, error) {
 	if prefer != 0 && !p.portAssigned(prefer) && portFree(prefer) {
 		return prefer, nil
+	}
+	lo, hi := instancePorts()
+	for range 100 {
+		port := lo + rand.IntN(hi-lo)
+		if !p.portAssigned(port) && portFree(port) {
+			return port, nil
+		}
 	}
 	for range 20 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -165,6 +181,21 @@ func (p *Platform) freePort(prefer int) (int, error) {
 		}
 	}
 	return 0, errors.New("finding a free port: the kernel kept offering assigned ports")
+}
+
+// instancePorts is the range [lo, hi) instance ports are drawn from: the
+// 12,000 ports below the kernel's ephemeral range (Linux's
+// ip_local_port_range; 32768 when it cannot be read).
+func instancePorts() (lo, hi int) {
+	hi = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 13000 {
+				hi = n
+			}
+		}
+	}
+	return hi - 12000, hi
 }
 
 func portFree(port int) bool {
