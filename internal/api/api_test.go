@@ -23,6 +23,7 @@ import (
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
+	"github.com/bluejay-deploy/bluejay/internal/throttle"
 )
 
 const token = "t0ken"
@@ -102,6 +103,8 @@ func TestAPIRefusesBadRequests(t *testing.T) {
 		{"rollback to a version never run", "POST", "/v1/services/web/rollback", bearer, `{"to":"v0"}`, 400, "web never ran v0"},
 		{"promote oversized", "POST", "/v1/services/web/promote", bearer, `{"full":true,"x":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "too large"},
 		{"unknown field", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2","verison":"x"}`, 400, "unknown field"},
+		{"keys differing in case", "POST", "/v1/services/web/deploy", bearer, `{"VERSION":"v2","version":"v3"}`, 400, `unknown field \"VERSION\" (field names are case-sensitive`},
+		{"key in the wrong case", "POST", "/v1/services/web/rollback", bearer, `{"To":"v1"}`, 400, `unknown field \"To\"`},
 		{"not JSON", "POST", "/v1/services/web/deploy", bearer, `version=v2`, 400, "reading JSON body"},
 		{"trailing data", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2"} {}`, 400, "trailing data"},
 		{"oversized body", "POST", "/v1/services/web/deploy", bearer, `{"version":"` + strings.Repeat("v", 70<<10) + `"}`, 413, "too large"},
@@ -247,5 +250,40 @@ func TestAPIPauseAndResume(t *testing.T) {
 	got, err = c.Command(ctx, "web", engine.CmdResume)
 	if err != nil || got.Phase != engine.PhaseWatching {
 		t.Fatalf("POST resume = %s %q, %v; want Watching again", got.Phase, got.Reason, err)
+	}
+}
+
+func TestAPIThrottlesTokenGuessing(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	var log strings.Builder
+	th := &throttle.Throttle{Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	quiet := slog.New(slog.DiscardHandler)
+	srv := httptest.NewServer((&api.Server{Controller: &controller.Controller{Logger: quiet}, Token: token, Logger: quiet,
+		Throttle: th}).Handler())
+	t.Cleanup(srv.Close)
+	for i := range throttle.DefaultBurst {
+		if status, body := call(t, srv, "GET", "/v1/services", "Bearer guess", ""); status != 401 {
+			t.Fatalf("wrong token #%d: %d %s, want 401", i+1, status, body)
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/services", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" ||
+		!strings.Contains(string(b), api.CodeThrottled) || !strings.Contains(string(b), "too many wrong tokens") {
+		t.Fatalf("the right token after %d wrong ones: %d Retry-After %q %s; want 429, Retry-After 1, code throttled",
+			throttle.DefaultBurst, resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	if !strings.Contains(log.String(), "throttled") {
+		t.Fatalf("no log line: %q", log.String())
+	}
+	now = now.Add(throttle.DefaultEvery)
+	if status, body := call(t, srv, "GET", "/v1/services", "Bearer "+token, ""); status != 200 {
+		t.Fatalf("the right token one interval later: %d %s, want 200", status, body)
 	}
 }
