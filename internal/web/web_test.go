@@ -297,3 +297,14 @@ func TestLoginIsThrottled(t *testing.T) {
 		t.Fatalf("right token one interval later: %d, want 303", resp.StatusCode)
 	}
 }
+
+// TestAssetsUseGlyphsTheFontsHave: the phase marks are in DejaVu (the
+// fonts headless Chromium finds on Debian); U+0965 (॥), once the pause
+// mark, is in none of them and rendered as an empty box.
+func TestAssetsUseGlyphsTheFontsHave(t *testing.T) {
+	srv := newServer(t, &web.Handler{})
+	_, body := do(t, srv, "GET", "/ui/app.js", nil)
+	if strings.ContainsRune(body, '\u0965') || !strings.Contains(body, "case 'Paused': return '‖';") {
+		t.Error("app.js: want the pause mark ‖ (U+2016), not ॥ (U+0965)")
+	}
+}
