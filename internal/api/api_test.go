@@ -287,3 +287,86 @@ func TestAPIThrottlesTokenGuessing(t *testing.T) {
 		t.Fatalf("the right token one interval later: %d %s, want 200", status, body)
 	}
 }
+
+// TestAPIOneBlastRadius: a paused rollout makes no decision while users
+// reach its new version, so its stored exposure lags; the status, the
+// history and the rollout all answer the live count.
+func TestAPIOneBlastRadius(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
+	t.Cleanup(backend.Close)
+	addr := strings.TrimPrefix(backend.URL, "http://")
+	cfg, err := spec.Parse("api.yaml", []byte(fmt.Sprintf(`admin: {token: %s}
+services:
+  - name: web
+    version: v1
+    platform: {static: {targets: {v1: [%q], v2: [%q]}}}
+    health: {interval: 20ms}
+    blueGreen: {autoPromote: false, previewWeight: 50, previewDuration: 50ms}
+`, token, addr, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	p := &proxy.Proxy{Logger: quiet}
+	plat := static.New()
+	plat.SetTargets("web", "v1", []string{addr})
+	plat.SetTargets("web", "v2", []string{addr})
+	c := &controller.Controller{Store: st, Router: &routerbuiltin.Router{Proxy: p}, Metrics: &metricsbuiltin.Metrics{Proxy: p},
+		Templates: cfg.Analysis, Tick: 20 * time.Millisecond, Logger: quiet}
+	c.Add(controller.Service{Spec: cfg.Services[0], Platform: plat})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	srv := httptest.NewServer((&api.Server{Controller: c, Token: token, Logger: quiet}).Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); <-done; st.Close() })
+	client := &api.Client{Addr: srv.URL, Token: token}
+	waitRollout := func(id int64, phase engine.Phase) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s, err := client.Service(context.Background(), "web")
+			if err == nil && s.Rollout.ID == id && s.Rollout.Phase == phase {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("rollout #%d not %s after 10s: %+v %v", id, phase, s.Rollout, err)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+	}
+	waitRollout(1, engine.PhaseCompleted)
+	if _, err := client.Deploy(context.Background(), "web", api.DeployBody{Version: "v2"}); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(2, engine.PhasePaused)
+	for i := range 40 { // users, half of them to v2
+		req := httptest.NewRequest("GET", "http://web/", nil)
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.0.0.%d", i))
+		p.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	var s controller.ServiceStatus
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Exposure.Requests == 0 { // the status is refreshed each tick
+		if s, err = client.Service(context.Background(), "web"); err != nil || time.Now().After(deadline) {
+			t.Fatalf("status after 40 requests: exposure %+v, %v; want some on v2", s.Exposure, err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	rs, err := client.Rollouts(context.Background(), "web", 1)
+	if err != nil || len(rs) != 1 {
+		t.Fatal(rs, err)
+	}
+	one, err := client.Rollout(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Exposure.Requests != s.Exposure.Requests || one.Exposure.Requests != s.Exposure.Requests ||
+		s.Rollout.Exposure.Requests != s.Exposure.Requests {
+		t.Errorf("blast radius: status %d (its rollout %d), history %d, rollout %d requests; want one number",
+			s.Exposure.Requests, s.Rollout.Exposure.Requests, rs[0].Exposure.Requests, one.Exposure.Requests)
+	}
+}
