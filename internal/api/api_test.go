@@ -348,13 +348,16 @@ services:
 		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.0.0.%d", i))
 		p.ServeHTTP(httptest.NewRecorder(), req)
 	}
-	var s controller.ServiceStatus
+	// The status is refreshed each tick: wait until it has counted every
+	// request (two reads a dozen ticks apart agree).
+	var s, prev controller.ServiceStatus
 	deadline := time.Now().Add(10 * time.Second)
-	for s.Exposure.Requests == 0 { // the status is refreshed each tick
+	for s.Exposure.Requests == 0 || s.Exposure != prev.Exposure {
+		prev = s
+		time.Sleep(250 * time.Millisecond) // polling interval
 		if s, err = client.Service(context.Background(), "web"); err != nil || time.Now().After(deadline) {
-			t.Fatalf("status after 40 requests: exposure %+v, %v; want some on v2", s.Exposure, err)
+			t.Fatalf("status after 40 requests: exposure %+v, %v; want some on v2, settled", s.Exposure, err)
 		}
-		time.Sleep(10 * time.Millisecond) // polling interval
 	}
 	rs, err := client.Rollouts(context.Background(), "web", 1)
 	if err != nil || len(rs) != 1 {
