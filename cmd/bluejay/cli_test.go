@@ -135,7 +135,11 @@ func TestGoldenErrors(t *testing.T) {
 		{"watch as JSON", nil, []string{"status", "web", "-w", "-o", "json"}},
 		{"missing argument", nil, []string{"rollback"}},
 		{"no admin API", map[string]string{"BLUEJAY_ADMIN": "", "BLUEJAY_TOKEN": ""}, []string{"routes"}},
-		{"resume with nothing paused", nil, []string{"resume", "web"}},
+		{"pause with nothing under way", nil, []string{"pause", "web"}},
+		{"bogus strategy", nil, []string{"deploy", "web", "v2", "--strategy", "bogus"}},
+		{"bad version label", nil, []string{"deploy", "web", "v_2!"}},
+		{"negative limit", nil, []string{"history", "web", "-n", "-1"}},
+		{"only BLUEJAY_ADMIN", map[string]string{"BLUEJAY_TOKEN": ""}, []string{"status"}},
 		{"no server", map[string]string{"BLUEJAY_ADMIN": "127.0.0.1:1"}, []string{"status"}},
 	}
 	var b strings.Builder

@@ -25,7 +25,14 @@ func (g *globals) client() (*api.Client, error) {
 		return newClient(addr, token, ca)
 	}
 	path := g.configPath()
-	if path == "" {
+	switch {
+	case path == "" && addr != "":
+		return nil, usageError{fmt.Errorf("BLUEJAY_ADMIN is set but BLUEJAY_TOKEN is not: set it to the admin token " +
+			"(admin.token, admin.tokenFile, or the bluejay.token file serve generated next to its config), or pass -c FILE")}
+	case path == "" && token != "":
+		return nil, usageError{fmt.Errorf("BLUEJAY_TOKEN is set but BLUEJAY_ADMIN is not: set it to the admin address " +
+			"(admin.listen, e.g. 127.0.0.1:7070), or pass -c FILE")}
+	case path == "":
 		return nil, usageError{fmt.Errorf("no admin API: pass -c FILE or set BLUEJAY_ADMIN and BLUEJAY_TOKEN")}
 	}
 	cfg, err := spec.Load(path)

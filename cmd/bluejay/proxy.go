@@ -11,7 +11,7 @@ import (
 
 func newProxy(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "proxy -c FILE",
+		Use:   "proxy [-c FILE]",
 		Short: "Run the proxy alone, following the routing table in the store",
 		Long: `proxy runs only the data plane: it serves users on proxy.listen, routes them by
 the table in the store (store.path), follows the store's changes, and serves
@@ -22,7 +22,7 @@ the instances keep running (the next serve adopts them).
 SIGINT or SIGTERM drains in-flight requests, then exits.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
+			cfg, err := g.load(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

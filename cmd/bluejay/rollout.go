@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
+	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 )
 
@@ -36,6 +39,11 @@ rolled back, failed or was aborted — what a CI pipeline needs.`,
 			defer stop()
 			b.Version = a[1]
 			r, err := c.Deploy(ctx, a[0], b)
+			var ae *api.Error
+			if errors.As(err, &ae) && ae.Code == api.CodeBadRequest {
+				// The arguments were refused (version, --strategy, --target).
+				return usageError{errors.New(ae.Message)}
+			}
 			if err != nil {
 				return err
 			}
@@ -49,7 +57,7 @@ rolled back, failed or was aborted — what a CI pipeline needs.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			return follow(ctx, c, r, out)
+			return follow(ctx, c, r, out, timeout)
 		},
 	}
 	cmd.Flags().StringVar(&b.Strategy, "strategy", "", "strategy (default: the service's)")
@@ -60,30 +68,77 @@ rolled back, failed or was aborted — what a CI pipeline needs.`,
 	return cmd
 }
 
-// follow prints each phase the rollout enters until it ends.
-func follow(ctx context.Context, c *api.Client, r engine.Rollout, out io.Writer) error {
+// follow prints each phase the rollout enters until it ends and, while
+// the new version's instances start, their readiness as it changes (and
+// every progressEvery). timeout is --timeout, for the message when ctx
+// ends first; 0 means none was given.
+func follow(ctx context.Context, c *api.Client, r engine.Rollout, out io.Writer, timeout time.Duration) error {
 	seen := engine.Phase("")
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var progress string
+	var progressAt time.Time
 	for {
 		if r.Phase != seen {
 			fmt.Fprintf(out, "%s  %-10s %s\n", time.Now().Format("15:04:05"), r.Phase, r.Reason)
-			seen = r.Phase
+			seen, progress = r.Phase, ""
 		}
 		if r.Phase.Terminal() {
 			return outcome(r)
 		}
+		if r.Phase == engine.PhaseDeploying {
+			if st, err := c.Service(ctx, r.Service); err == nil && st.Rollout.ID == r.ID {
+				if p := deployProgress(st); p != progress || time.Since(progressAt) >= progressEvery {
+					fmt.Fprintf(out, "%s  %-10s %s\n", time.Now().Format("15:04:05"), "", p)
+					progress, progressAt = p, time.Now()
+				}
+			}
+		}
 		select {
 		case <-ctx.Done():
-			return failedError{msg: fmt.Sprintf("stopped waiting for rollout #%d (%s): %v", r.ID, r.Phase, ctx.Err())}
+			return gaveUp(ctx, r, timeout)
 		case <-t.C:
 		}
 		next, err := c.Rollout(ctx, r.ID)
 		if err != nil {
+			if ctx.Err() != nil {
+				return gaveUp(ctx, r, timeout)
+			}
 			return err
 		}
 		r = next
 	}
+}
+
+// progressEvery is how often follow repeats an unchanged readiness line.
+const progressEvery = 15 * time.Second
+
+// deployProgress sums up the new version's instances: "v3: 0/2 ready;
+// last probe error: ...".
+func deployProgress(st controller.ServiceStatus) string {
+	v := st.Rollout.To.Label
+	last := ""
+	for _, in := range st.Instances {
+		if in.Version == v {
+			last = cmp.Or(in.LastError, last)
+		}
+	}
+	p := fmt.Sprintf("instances of %s: %s", v, readiness(st, v))
+	if last != "" {
+		p += "; last probe error: " + last
+	}
+	return p
+}
+
+// gaveUp is the error of a --wait that ended before the rollout: the
+// rollout goes on, and the message says so.
+func gaveUp(ctx context.Context, r engine.Rollout, timeout time.Duration) error {
+	why := "stopped waiting (interrupted)"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0 {
+		why = fmt.Sprintf("gave up waiting after %s", timeout)
+	}
+	return failedError{msg: fmt.Sprintf("%s; rollout #%d is still %s (not aborted): 'bluejay status %s -w' follows it, "+
+		"'bluejay abort %s' stops it", why, r.ID, r.Phase, r.Service, r.Service)}
 }
 
 func outcome(r engine.Rollout) error {
@@ -106,12 +161,45 @@ func newCommand(g *globals, name, short string) *cobra.Command {
 			}
 			r, err := c.Command(cmd.Context(), a[0], engine.Command(name))
 			if err != nil {
+				if note := alreadyDone(cmd.Context(), c, a[0], engine.Command(name), err); note != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), note)
+					return nil
+				}
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rollout #%d: %s: %s\n", r.ID, r.Phase, r.Reason)
 			return nil
 		},
 	}
+}
+
+// alreadyDone is the note for a pause, resume or abort refused because
+// it is already done — a pause of a paused rollout, a resume of one that
+// is not paused, an abort of one that ended without completing — which
+// is a no-op (exit 0), as in Argo Rollouts; "" for any other error.
+func alreadyDone(ctx context.Context, c *api.Client, service string, command engine.Command, err error) string {
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeConflict {
+		return ""
+	}
+	st, serr := c.Service(ctx, service)
+	if serr != nil {
+		return ""
+	}
+	r := st.Rollout
+	done := false
+	switch command {
+	case engine.CmdPause:
+		done = r.Phase == engine.PhasePaused
+	case engine.CmdResume:
+		done = r.Phase != engine.PhasePaused
+	case engine.CmdAbort:
+		done = r.Phase.Terminal() && !r.Phase.Succeeded()
+	}
+	if !done {
+		return ""
+	}
+	return fmt.Sprintf("rollout #%d is already %s; nothing to %s (%s)", r.ID, r.Phase, command, r.Reason)
 }
 
 func newPromote(g *globals) *cobra.Command {
@@ -215,20 +303,45 @@ rollback. A version the service never ran is refused.`,
 			defer stop()
 			r, err := c.Rollback(ctx, a[0], to)
 			if err != nil {
-				return err
+				return rollbackHint(ctx, c, a[0], to, err)
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "rollout #%d: %s: %s\n", r.ID, r.Phase, r.Reason)
 			if !wait || r.Phase == engine.PhaseRolledBack {
 				return nil // a flip is done when it is answered
 			}
-			return follow(ctx, c, r, out)
+			return follow(ctx, c, r, out, 0)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "the version to return to: one the service ran before (default: the previous one)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow a redeploy until it ends; exit 0 if it completed (a flip is done at once)")
 	_ = cmd.RegisterFlagCompletionFunc("to", g.completeVersion)
 	return cmd
+}
+
+// rollbackHint adds to a refused rollback of an ended rollout (one that
+// failed, was rolled back or aborted: the service is already on its
+// stable version) how to return to the version before that.
+func rollbackHint(ctx context.Context, c *api.Client, service, to string, err error) error {
+	var ae *api.Error
+	if to != "" || !errors.As(err, &ae) || ae.Code != api.CodeConflict {
+		return err
+	}
+	st, serr := c.Service(ctx, service)
+	if serr != nil || !st.Rollout.Phase.Terminal() || st.Rollout.Phase.Succeeded() {
+		return err
+	}
+	hint := fmt.Sprintf("'bluejay history %s' lists the versions it ran, and 'bluejay rollback %s --to VERSION' returns to one", service, service)
+	if rs, herr := c.Rollouts(ctx, service, 0); herr == nil {
+		for _, r := range rs {
+			if r.Phase.Succeeded() && r.To.Label == st.Stable && r.From.Label != "" {
+				hint = fmt.Sprintf("to return to the version before %s, run: bluejay rollback %s --to %s", st.Stable, service, r.From.Label)
+				break
+			}
+		}
+	}
+	return failedError{msg: fmt.Sprintf("%s\n%s is already on its stable version %s (rollout #%d %s); %s",
+		ae.Message, service, st.Stable, st.Rollout.ID, st.Rollout.Phase, hint)}
 }
 
 func orNone(s string) string {

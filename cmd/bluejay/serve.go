@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -16,7 +17,7 @@ import (
 
 func newServe(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "serve -c FILE",
+		Use:   "serve [-c FILE]",
 		Short: "Run the proxy, the rollout controller and the admin API",
 		Long: `serve runs everything in one process: the reverse proxy on proxy.listen, the
 rollout controller, and the admin API on admin.listen. On the first start each
@@ -34,7 +35,7 @@ etcd), in which case they keep serving and the next leader adopts them.
 Kubernetes Deployments always keep running: they are the cluster's.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
+			cfg, err := g.load(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -51,32 +52,46 @@ Kubernetes Deployments always keep running: they are the cluster's.`,
 }
 
 func newValidate(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate -c FILE",
+	var strict bool
+	cmd := &cobra.Command{
+		Use:   "validate [-c FILE]",
 		Short: "Check a config file and report every error with file:line:col",
-		Args:  args(cobra.NoArgs),
+		Long: `validate checks the config (-c, default ./bluejay.yaml) and reports every error
+as FILE:LINE:COL: field: message, exiting 1. Warnings (valid, but probably not
+meant: an admin token shorter than 16 characters, canary weights that go down
+or never reach 100) are printed too; with --strict they fail the check.`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
+			cfg, err := g.load(cmd.ErrOrStderr())
 			if err != nil {
 				return err
+			}
+			if n := len(cfg.Warnings()); strict && n > 0 {
+				return failedError{msg: fmt.Sprintf("%s has %d warning(s) and --strict refuses them", g.configPath(), n)}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d services)\n", g.configPath(), len(cfg.Services))
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&strict, "strict", false, "fail on warnings too")
+	return cmd
 }
 
 // load reads and validates the config named by -c; every error is
-// printed and the command fails with status 1.
-func (g *globals) load() (*spec.Config, error) {
+// printed to stderr and the command fails with status 1. Warnings are
+// printed to stderr, each line starting "warning: ".
+func (g *globals) load(stderr io.Writer) (*spec.Config, error) {
 	path := g.configPath()
 	if path == "" {
-		return nil, usageError{fmt.Errorf("no config: pass -c FILE")}
+		return nil, usageError{fmt.Errorf("no config: pass -c FILE, or run where bluejay.yaml is")}
 	}
 	cfg, err := spec.Load(path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return nil, failedError{msg: fmt.Sprintf("%s is invalid; nothing was changed", path)}
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, "warning:", w)
 	}
 	return cfg, nil
 }

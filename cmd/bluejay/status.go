@@ -69,6 +69,8 @@ has already ended is shown once, with the same exit status.`,
 				return err
 			}
 			switch {
+			case format != outTable && len(a) == 1:
+				return writeData(out, format, sts[0]) // one object for one service
 			case format != outTable:
 				return writeData(out, format, sts)
 			case len(a) == 1:
@@ -134,6 +136,9 @@ func listCommand[T any](g *globals, use, short, what string, limit int,
 			format, err := g.format()
 			if err != nil {
 				return err
+			}
+			if n < 0 {
+				return usageError{fmt.Errorf("--limit %d: want a number >= 0 (0: all)", n)}
 			}
 			c, err := g.client()
 			if err != nil {

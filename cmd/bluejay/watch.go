@@ -143,6 +143,8 @@ func renderFrame(w io.Writer, st controller.ServiceStatus, now time.Time, color 
 				mark = "✔"
 			case i == r.Step && r.Phase.Active():
 				mark = paint(color, phaseColor(r.Phase), "▶")
+			case i == r.Step && r.Phase.Terminal():
+				mark = paint(color, phaseColor(r.Phase), "✖") // the step the rollout ended in
 			}
 			fmt.Fprintf(w, "  %s %2d  %s\n", mark, i+1, s)
 		}
@@ -388,7 +390,7 @@ func phaseSymbol(p engine.Phase) string {
 	case engine.PhaseRolledBack, engine.PhaseFailed, engine.PhaseAborted:
 		return "✖"
 	case engine.PhasePaused:
-		return "॥"
+		return "‖" // U+2016, in DejaVu; U+0965 is in no font Debian installs by default
 	}
 	return "◌"
 }

@@ -109,6 +109,13 @@ func TestGoldenStatusFrame(t *testing.T) {
 		"status-canary.golden":     canaryAtStep3(),
 		"status-preview.golden":    previewing(),
 		"status-rolledback.golden": rolledBack(),
+		"status-canary-rolledback.golden": func() controller.ServiceStatus {
+			st := canaryAtStep3()
+			st.Rollout.Phase, st.Rollout.Ended, st.Analyses = engine.PhaseRolledBack, t0.Add(2*time.Minute), nil
+			st.Rollout.Weights, st.Weights = map[string]int{"v1": 100}, map[string]int{"v1": 100}
+			st.Rollout.Reason = "step 3/5: analysis default failed: error-rate: Fail; flipped all traffic back to v1"
+			return st
+		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var b strings.Builder

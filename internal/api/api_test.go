@@ -23,6 +23,7 @@ import (
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 	"github.com/bluejay-deploy/bluejay/internal/store/sqlite"
+	"github.com/bluejay-deploy/bluejay/internal/throttle"
 )
 
 const token = "t0ken"
@@ -102,6 +103,8 @@ func TestAPIRefusesBadRequests(t *testing.T) {
 		{"rollback to a version never run", "POST", "/v1/services/web/rollback", bearer, `{"to":"v0"}`, 400, "web never ran v0"},
 		{"promote oversized", "POST", "/v1/services/web/promote", bearer, `{"full":true,"x":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "too large"},
 		{"unknown field", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2","verison":"x"}`, 400, "unknown field"},
+		{"keys differing in case", "POST", "/v1/services/web/deploy", bearer, `{"VERSION":"v2","version":"v3"}`, 400, `unknown field \"VERSION\" (field names are case-sensitive`},
+		{"key in the wrong case", "POST", "/v1/services/web/rollback", bearer, `{"To":"v1"}`, 400, `unknown field \"To\"`},
 		{"not JSON", "POST", "/v1/services/web/deploy", bearer, `version=v2`, 400, "reading JSON body"},
 		{"trailing data", "POST", "/v1/services/web/deploy", bearer, `{"version":"v2"} {}`, 400, "trailing data"},
 		{"oversized body", "POST", "/v1/services/web/deploy", bearer, `{"version":"` + strings.Repeat("v", 70<<10) + `"}`, 413, "too large"},
@@ -247,5 +250,126 @@ func TestAPIPauseAndResume(t *testing.T) {
 	got, err = c.Command(ctx, "web", engine.CmdResume)
 	if err != nil || got.Phase != engine.PhaseWatching {
 		t.Fatalf("POST resume = %s %q, %v; want Watching again", got.Phase, got.Reason, err)
+	}
+}
+
+func TestAPIThrottlesTokenGuessing(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	var log strings.Builder
+	th := &throttle.Throttle{Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	quiet := slog.New(slog.DiscardHandler)
+	srv := httptest.NewServer((&api.Server{Controller: &controller.Controller{Logger: quiet}, Token: token, Logger: quiet,
+		Throttle: th}).Handler())
+	t.Cleanup(srv.Close)
+	for i := range throttle.DefaultBurst {
+		if status, body := call(t, srv, "GET", "/v1/services", "Bearer guess", ""); status != 401 {
+			t.Fatalf("wrong token #%d: %d %s, want 401", i+1, status, body)
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/services", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" ||
+		!strings.Contains(string(b), api.CodeThrottled) || !strings.Contains(string(b), "too many wrong tokens") {
+		t.Fatalf("the right token after %d wrong ones: %d Retry-After %q %s; want 429, Retry-After 1, code throttled",
+			throttle.DefaultBurst, resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	if !strings.Contains(log.String(), "throttled") {
+		t.Fatalf("no log line: %q", log.String())
+	}
+	now = now.Add(throttle.DefaultEvery)
+	if status, body := call(t, srv, "GET", "/v1/services", "Bearer "+token, ""); status != 200 {
+		t.Fatalf("the right token one interval later: %d %s, want 200", status, body)
+	}
+}
+
+// TestAPIOneBlastRadius: a paused rollout makes no decision while users
+// reach its new version, so its stored exposure lags; the status, the
+// history and the rollout all answer the live count.
+func TestAPIOneBlastRadius(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
+	t.Cleanup(backend.Close)
+	addr := strings.TrimPrefix(backend.URL, "http://")
+	cfg, err := spec.Parse("api.yaml", []byte(fmt.Sprintf(`admin: {token: %s}
+services:
+  - name: web
+    version: v1
+    platform: {static: {targets: {v1: [%q], v2: [%q]}}}
+    health: {interval: 20ms}
+    blueGreen: {autoPromote: false, previewWeight: 50, previewDuration: 50ms}
+`, token, addr, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	p := &proxy.Proxy{Logger: quiet}
+	plat := static.New()
+	plat.SetTargets("web", "v1", []string{addr})
+	plat.SetTargets("web", "v2", []string{addr})
+	c := &controller.Controller{Store: st, Router: &routerbuiltin.Router{Proxy: p}, Metrics: &metricsbuiltin.Metrics{Proxy: p},
+		Templates: cfg.Analysis, Tick: 20 * time.Millisecond, Logger: quiet}
+	c.Add(controller.Service{Spec: cfg.Services[0], Platform: plat})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	srv := httptest.NewServer((&api.Server{Controller: c, Token: token, Logger: quiet}).Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); <-done; st.Close() })
+	client := &api.Client{Addr: srv.URL, Token: token}
+	waitRollout := func(id int64, phase engine.Phase) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s, err := client.Service(context.Background(), "web")
+			if err == nil && s.Rollout.ID == id && s.Rollout.Phase == phase {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("rollout #%d not %s after 10s: %+v %v", id, phase, s.Rollout, err)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+	}
+	waitRollout(1, engine.PhaseCompleted)
+	if _, err := client.Deploy(context.Background(), "web", api.DeployBody{Version: "v2"}); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(2, engine.PhasePaused)
+	for i := range 40 { // users, half of them to v2
+		req := httptest.NewRequest("GET", "http://web/", nil)
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.0.0.%d", i))
+		p.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	// The status is refreshed each tick: wait until it has counted every
+	// request (two reads a dozen ticks apart agree).
+	var s, prev controller.ServiceStatus
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Exposure.Requests == 0 || s.Exposure != prev.Exposure {
+		prev = s
+		time.Sleep(250 * time.Millisecond) // polling interval
+		if s, err = client.Service(context.Background(), "web"); err != nil || time.Now().After(deadline) {
+			t.Fatalf("status after 40 requests: exposure %+v, %v; want some on v2, settled", s.Exposure, err)
+		}
+	}
+	rs, err := client.Rollouts(context.Background(), "web", 1)
+	if err != nil || len(rs) != 1 {
+		t.Fatal(rs, err)
+	}
+	one, err := client.Rollout(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Exposure.Requests != s.Exposure.Requests || one.Exposure.Requests != s.Exposure.Requests ||
+		s.Rollout.Exposure.Requests != s.Exposure.Requests {
+		t.Errorf("blast radius: status %d (its rollout %d), history %d, rollout %d requests; want one number",
+			s.Exposure.Requests, s.Rollout.Exposure.Requests, rs[0].Exposure.Requests, one.Exposure.Requests)
 	}
 }

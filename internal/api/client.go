@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -128,10 +130,32 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("calling the admin API at %s: %w", c.Addr, err)
 	}
 	defer resp.Body.Close()
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+		return c.notAdmin(resp)
+	}
 	if resp.StatusCode >= 300 {
 		return decodeError(resp)
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%w (HTTP %d, reading the JSON answer: %v)", ErrNotAdmin, resp.StatusCode, err)
+	}
+	return nil
+}
+
+// ErrNotAdmin is the error of an address that answered HTTP but not as
+// bluejay's admin API (the proxy's port, another server).
+var ErrNotAdmin = errors.New("the address answered but is not bluejay's admin API")
+
+// notAdmin is the error for an answer that is not the admin API's JSON.
+// A 429 with Retry-After is the throttle of the proxy's control API.
+func (c *Client) notAdmin(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return &Error{Status: resp.StatusCode, Message: first, Code: CodeThrottled}
+	}
+	return fmt.Errorf("%s: %w (HTTP %d, %q: %q); check BLUEJAY_ADMIN or admin.listen", c.Addr, ErrNotAdmin,
+		resp.StatusCode, resp.Header.Get("Content-Type"), first)
 }
 
 func decodeError(resp *http.Response) error {

@@ -17,14 +17,23 @@ func (s *Server) listServices(_ http.ResponseWriter, _ *http.Request) (any, int,
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, st)
+		out = append(out, liveStatus(st))
 	}
 	return out, http.StatusOK, nil
 }
 
 func (s *Server) getService(_ http.ResponseWriter, r *http.Request) (any, int, error) {
 	st, err := s.Controller.Status(r.PathValue("name"))
-	return st, http.StatusOK, err
+	return liveStatus(st), http.StatusOK, err
+}
+
+// liveStatus gives the status's rollout its live blast radius, as
+// Server.live does for the history.
+func liveStatus(st controller.ServiceStatus) controller.ServiceStatus {
+	if st.Rollout.Phase.Active() {
+		st.Rollout.Exposure = st.Exposure
+	}
+	return st
 }
 
 // DeployBody is the body of POST /v1/services/{name}/deploy.
@@ -113,7 +122,23 @@ func (s *Server) listRollouts(_ http.ResponseWriter, r *http.Request) (any, int,
 	if rs == nil {
 		rs = []engine.Rollout{}
 	}
+	for i := range rs {
+		rs[i] = s.live(rs[i])
+	}
 	return rs, http.StatusOK, err
+}
+
+// live is r with the blast radius the status shows while r is active:
+// the stored one is as of r's last decision, and a paused rollout makes
+// none for a while. One number for the status, history and dashboard.
+func (s *Server) live(r engine.Rollout) engine.Rollout {
+	if !r.Phase.Active() {
+		return r
+	}
+	if st, err := s.Controller.Status(r.Service); err == nil && st.Rollout.ID == r.ID {
+		r.Exposure = st.Exposure
+	}
+	return r
 }
 
 func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, int, error) {
@@ -134,5 +159,5 @@ func (s *Server) getRollout(_ http.ResponseWriter, r *http.Request) (any, int, e
 		return nil, 0, fmt.Errorf("%w: rollout id %q: want a number", errBadRequest, r.PathValue("id"))
 	}
 	ro, err := s.Controller.Rollout(r.Context(), id)
-	return ro, http.StatusOK, err
+	return s.live(ro), http.StatusOK, err
 }

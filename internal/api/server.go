@@ -1,19 +1,25 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/store"
+	"github.com/bluejay-deploy/bluejay/internal/throttle"
 )
 
 // maxBody bounds request bodies; an admin request is a few hundred bytes.
@@ -36,14 +42,25 @@ type Server struct {
 	// nil means no /metrics route (404).
 	Metrics http.Handler
 	// Authorize, when set, is asked about a request that carries no valid
-	// bearer token; true lets it through. The dashboard (internal/web)
+	// bearer token; ok lets it through. The dashboard (internal/web)
 	// sets it to accept its session cookie, with its CSRF check on
-	// requests that change state. nil means the bearer token only.
-	Authorize func(*http.Request) bool
+	// requests that change state. When it refuses, why (if not "") is the
+	// 401's message, saying what is missing. nil means the bearer token
+	// only.
+	Authorize func(*http.Request) (ok bool, why string)
+	// Throttle slows down token guessing: a client (IP address) that sent
+	// too many wrong tokens gets 429 with Retry-After until its budget
+	// refills (see internal/throttle). Share one with the dashboard's
+	// login form. nil means a throttle of its own with the defaults (10
+	// failures, then one a second); there is no way to turn it off.
+	Throttle *throttle.Throttle
 }
 
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
+	if s.Throttle == nil {
+		s.Throttle = &throttle.Throttle{Logger: s.Logger}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("GET /v1/services", s.auth(s.listServices))
@@ -71,8 +88,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, int, error)
 // auth checks the bearer token, then runs h and writes its result.
 func (s *Server) auth(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			unauthorized(w)
+		if !s.admit(w, r) {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -90,25 +106,40 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 // writes its own answer.
 func (s *Server) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			unauthorized(w)
+		if !s.admit(w, r) {
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-func unauthorized(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="bluejay"`)
-	writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong bearer token", Code: CodeUnauthorized})
+// admit reports whether r may go on; when not, it has written the 429
+// of a throttled client or the 401 of a wrong token.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
+	client := throttle.Client(r)
+	if wait, ok := s.Throttle.Check(client); !ok {
+		throttle.SetRetryAfter(w, wait)
+		writeJSON(w, http.StatusTooManyRequests, errorBody{Error: throttle.Message(wait), Code: CodeThrottled})
+		return false
+	}
+	ok, why := s.authorized(r)
+	if !ok {
+		s.Throttle.Fail(client)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bluejay"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: cmp.Or(why, "missing or wrong bearer token"), Code: CodeUnauthorized})
+	}
+	return ok
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+func (s *Server) authorized(r *http.Request) (bool, string) {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if ok && s.Token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1 {
-		return true
+		return true, ""
 	}
-	return s.Authorize != nil && s.Authorize(r)
+	if s.Authorize == nil {
+		return false, ""
+	}
+	return s.Authorize(r)
 }
 
 // errorBody is every error answer: a sentence for people and a code
@@ -122,6 +153,9 @@ type errorBody struct {
 const (
 	// CodeUnauthorized: the bearer token is missing or wrong (401).
 	CodeUnauthorized = "unauthorized"
+	// CodeThrottled: too many wrong tokens came from this client; the
+	// Retry-After header says when to try again (429).
+	CodeThrottled = "throttled"
 	// CodeBadRequest: the request is malformed or invalid (400).
 	CodeBadRequest = "bad_request"
 	// CodeTooLarge: the body is over the size limit (413).
@@ -194,22 +228,54 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads a JSON body strictly: unknown fields and trailing data are
-// errors.
+// decode reads a JSON body strictly into v, a pointer to a flat struct:
+// unknown fields, keys that match a field only when case is ignored
+// ({"VERSION": ...}, which encoding/json would accept), and trailing data
+// are errors.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return err
 		}
 		return fmt.Errorf("%w: reading JSON body: %v", errBadRequest, err)
 	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: reading JSON body: %v", errBadRequest, err)
+	}
 	if dec.More() {
 		return fmt.Errorf("%w: trailing data after the JSON body", errBadRequest)
 	}
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(body, &keys) == nil {
+		known := fieldNames(v)
+		for k := range keys {
+			if !slices.Contains(known, k) {
+				return fmt.Errorf("%w: reading JSON body: json: unknown field %q (field names are case-sensitive: %s)",
+					errBadRequest, k, strings.Join(known, ", "))
+			}
+		}
+	}
 	return nil
+}
+
+// fieldNames are the JSON names of the fields of the struct v points to.
+func fieldNames(v any) []string {
+	t := reflect.TypeOf(v).Elem()
+	var names []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		if name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 func limit(r *http.Request) (int, error) {

@@ -47,8 +47,12 @@ func (c *Controller) deploy(ctx context.Context, req DeployRequest, why string) 
 	var r engine.Rollout
 	err = l.exec(ctx, func() error {
 		if l.r.Phase.Active() {
-			return fmt.Errorf("%w: %s has an active rollout #%d (%s to %s, %s); promote or abort it first",
-				ErrConflict, req.Service, l.r.ID, l.r.From.Label, l.r.To.Label, l.r.Phase)
+			next := "promote or abort it first"
+			if l.r.Phase == engine.PhaseDeploying || l.r.Phase == engine.PhaseSmoke {
+				next = "wait for its gates, or abort it first" // promote is refused before them
+			}
+			return fmt.Errorf("%w: %s has an active rollout #%d (%s to %s, %s); %s",
+				ErrConflict, req.Service, l.r.ID, l.r.From.Label, l.r.To.Label, l.r.Phase, next)
 		}
 		if stable := l.r.Stable(); stable == req.Version {
 			return fmt.Errorf("%w: %s already runs %s as its stable version", ErrConflict, req.Service, stable)

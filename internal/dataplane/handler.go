@@ -109,6 +109,8 @@ func (h *Handler) drain(w http.ResponseWriter, r *http.Request) {
 	}
 	// The caller's deadline bounds the wait: its request's context ends
 	// when it gives up.
+	// The wait may outlive the server's ReadTimeout, which would end it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	if err := h.Proxy.WaitDrained(r.Context(), req.Addrs); err != nil {
 		http.Error(w, err.Error(), http.StatusGatewayTimeout)
 		return
@@ -125,6 +127,8 @@ func (h *Handler) errors(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	// The stream outlives the server's ReadTimeout, which would end it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	ch := make(chan string, 64)
 	h.mu.Lock()
 	if h.subs == nil {

@@ -287,7 +287,7 @@ func (b machine) completed() Decision {
 		d.Settled = true
 	case b.obs.Old.Started && !b.oldWarm():
 		d.Actions = []Action{{Kind: ActStop, Version: b.r.From.Label,
-			Reason: fmt.Sprintf("scale-down delay %s passed: stopping %s", b.r.Params.ScaleDownDelay, b.r.From.Label)}}
+			Reason: fmt.Sprintf("scale-down delay %s passed", b.r.Params.ScaleDownDelay)}}
 	}
 	return d
 }
@@ -306,7 +306,7 @@ func (b machine) rollbackCompleted() Decision {
 // ended stops the losing new version of a rollout that did not complete.
 func (b machine) ended() Decision {
 	if b.obs.Command != "" {
-		return b.reject(fmt.Sprintf("the rollout has ended (%s)", b.r.Phase))
+		return b.reject("the rollout has ended")
 	}
 	d := b.stay(b.r.Phase, b.r.Reason, nil)
 	d.Weights = b.stableOnly()
@@ -432,7 +432,11 @@ func (b machine) stopNew(why string) []Action {
 
 func (b machine) reject(why string) Decision {
 	d := b.stay(b.r.Phase, b.r.Reason, nil)
-	d.Rejected = fmt.Sprintf("cannot %s: %s", b.obs.Command, why)
+	cmd := string(b.obs.Command)
+	if b.obs.Command == CmdPromoteFull {
+		cmd = "promote --full"
+	}
+	d.Rejected = fmt.Sprintf("cannot %s: %s", cmd, why)
 	return d
 }
 

@@ -164,7 +164,7 @@ func (b machine) inconclusive(a *AnalysisObs, lim *AnalysisLimits) Decision {
 	case lim.AbortOnInconclusive:
 		d = b.rollback(why, a.Numbers)
 	default:
-		d = b.to(PhasePaused, why+"; never promoting on too little data: waiting for promote or abort", b.r.Weights)
+		d = b.to(PhasePaused, "waiting for promote or abort (never promoting on too little data): "+why, b.r.Weights)
 		d.Numbers = a.Numbers
 	}
 	d.Inconclusives = n

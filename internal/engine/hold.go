@@ -21,7 +21,7 @@ func (b machine) holdCommand() (Decision, bool) {
 	case CmdPause:
 		switch {
 		case !b.r.Phase.Active():
-			return b.reject(fmt.Sprintf("the rollout has ended (%s)", b.r.Phase)), true
+			return b.reject("the rollout has ended"), true
 		case b.r.Phase == PhasePaused:
 			return b.reject("it is already paused: " + b.r.Reason), true
 		}
@@ -29,7 +29,7 @@ func (b machine) holdCommand() (Decision, bool) {
 	case CmdResume:
 		switch {
 		case b.r.Phase != PhasePaused:
-			return b.reject(fmt.Sprintf("it is not paused (phase %s)", b.r.Phase)), true
+			return b.reject("it is not paused"), true
 		case b.r.Hold != nil:
 			return b.resume(), true
 		}

@@ -155,7 +155,7 @@ func (b machine) contractCommand() Decision {
 	case !b.configured(HookContract):
 		return b.reject(fmt.Sprintf("%s has no contract migration", b.r.To.Label))
 	case b.r.Phase.Active():
-		return b.reject(fmt.Sprintf("contract refused: the rollout is %s, so a rollback is still possible; contract runs once it "+
+		return b.reject(fmt.Sprintf("the rollout is %s, so a rollback is still possible; contract runs once it "+
 			"completed and %s was stopped", b.r.Phase, b.r.From.Label))
 	case b.r.Phase != PhaseCompleted:
 		return b.reject(fmt.Sprintf("contract runs only after a rollout that completed; this one ended %s", b.r.Phase))
@@ -164,7 +164,7 @@ func (b machine) contractCommand() Decision {
 	case b.r.Hooks[HookContract] == HookRunning:
 		return b.reject(fmt.Sprintf("%s's contract migration is running", b.r.To.Label))
 	case b.obs.Old.Started || b.oldWarm():
-		return b.reject(fmt.Sprintf("contract refused: a rollback to %s is still possible (it stays warm until the scale-down delay %s "+
+		return b.reject(fmt.Sprintf("a rollback to %s is still possible (it stays warm until the scale-down delay %s "+
 			"passed and it was stopped); contracting now would break it", b.r.From.Label, b.r.Params.ScaleDownDelay))
 	}
 	d := b.stay(PhaseCompleted, b.r.Reason, nil)

@@ -57,6 +57,9 @@ type options struct {
 func Main(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	opts, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // the usage is printed
+	}
 	if err != nil {
 		log.Error("invalid flags", "err", err)
 		return 2

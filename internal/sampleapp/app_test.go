@@ -101,3 +101,14 @@ func TestMetricsCountRequestsByCode(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpExitsZero: `app --help` prints the usage and exits 0, like
+// any program asked for help.
+func TestHelpExitsZero(t *testing.T) {
+	if code := Main([]string{"--help"}); code != 0 {
+		t.Fatalf("Main(--help) = %d, want 0", code)
+	}
+	if code := Main([]string{"--bogus"}); code != 2 {
+		t.Fatalf("Main(--bogus) = %d, want 2", code)
+	}
+}

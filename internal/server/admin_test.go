@@ -148,6 +148,20 @@ services:
 		if code, _ := tlsGet(client, "https://"+admin+"/v1/services", ""); code != http.StatusUnauthorized {
 			t.Errorf("run %d: no token over HTTPS: %d, want 401", run, code)
 		}
+		// GET / sends a browser to the dashboard; TLS makes it say HSTS.
+		noFollow := &http.Client{Transport: client.Transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		if res, err := noFollow.Get("https://" + admin + "/"); err != nil {
+			t.Errorf("run %d: GET /: %v", run, err)
+		} else {
+			res.Body.Close()
+			if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "/ui/" {
+				t.Errorf("run %d: GET /: %d Location %q, want 302 to /ui/", run, res.StatusCode, res.Header.Get("Location"))
+			}
+			if got := res.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
+				t.Errorf("run %d: Strict-Transport-Security %q under admin TLS", run, got)
+			}
+		}
 		if res, err := http.Get("http://" + admin + "/healthz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {

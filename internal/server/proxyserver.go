@@ -13,6 +13,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/metrics/prom"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 	"github.com/bluejay-deploy/bluejay/internal/store"
+	"github.com/bluejay-deploy/bluejay/internal/throttle"
 )
 
 // ProxyServer is `bluejay proxy`: the data plane alone. It routes users
@@ -81,7 +82,8 @@ func (p *ProxyServer) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.Handle("/", h)
-	controlSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	controlSrv := &http.Server{Handler: (&throttle.Throttle{Logger: p.log}).Guard(mux), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: controlReadTimeout, IdleTimeout: controlIdleTimeout}
 
 	fctx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()

@@ -32,6 +32,7 @@ import (
 	routerbuiltin "github.com/bluejay-deploy/bluejay/internal/router/builtin"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 	"github.com/bluejay-deploy/bluejay/internal/store"
+	"github.com/bluejay-deploy/bluejay/internal/throttle"
 	"github.com/bluejay-deploy/bluejay/internal/web"
 )
 
@@ -226,18 +227,27 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
 	defer func() { s.instancesLock.Release() }() // taken by lead, with etcd, after this defer
+	// One budget of wrong tokens per client, whichever door it knocks on.
+	guesses := &throttle.Throttle{Logger: s.log}
 	ui := s.dashboard()
+	ui.Throttle = guesses
 	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics(),
-		Authorize: ui.Authorize}
+		Authorize: ui.Authorize, Throttle: guesses}
 	mux := http.NewServeMux()
 	mux.Handle("/", admin.Handler())
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.Handle("/ui/", ui)
 	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	if s.dp != nil {
 		// The applied table, beside the stored one, for checks and tests.
-		mux.Handle("/v1/dataplane/", &dataplane.Handler{Proxy: s.dp.proxy, Token: s.cfg.Admin.Token, Logger: s.log})
+		mux.Handle("/v1/dataplane/", guesses.Guard(&dataplane.Handler{Proxy: s.dp.proxy, Token: s.cfg.Admin.Token, Logger: s.log}))
 	}
-	adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = mux
+	if s.cfg.Admin.TLS != nil {
+		h = hsts(mux)
+	}
+	adminSrv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: controlReadTimeout,
+		IdleTimeout: controlIdleTimeout}
 	errc := make(chan error, 8) // room for every sender: none blocks once Run stopped reading
 	cctx, stopController := context.WithCancel(context.WithoutCancel(ctx))
 	// The notifier stops after the controller, so that it sends the
@@ -324,6 +334,24 @@ func (s *Server) waitBackground() {
 	if s.notifier != nil && s.notifier.Dropped() > 0 {
 		s.log.Warn("notifications dropped during this run", "dropped", s.notifier.Dropped())
 	}
+}
+
+// The admin and control listeners' timeouts: a request is a few hundred
+// bytes, so reading one takes well under controlReadTimeout (streams and
+// long waits clear their read deadline), and an idle keep-alive
+// connection is closed after controlIdleTimeout.
+const (
+	controlReadTimeout = 30 * time.Second
+	controlIdleTimeout = 2 * time.Minute
+)
+
+// hsts tells browsers to reach the admin listener over TLS only, for a
+// year: it is set only when the listener serves TLS.
+func hsts(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // dashboard returns the web dashboard served at /ui/, behind the admin

@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -43,6 +45,8 @@ type Config struct {
 	// Dir is the directory of the config file; relative paths in the
 	// config are resolved against it. Not read from YAML.
 	Dir string `yaml:"-"`
+
+	warnings Errors // see Warnings
 }
 
 // ProxyConfig configures the builtin reverse proxy.
@@ -140,6 +144,19 @@ type AdminConfig struct {
 	// Default "": admin.tls.cert itself when tls is set (a self-signed
 	// certificate), else the system's roots only.
 	CAFile string `yaml:"caFile"`
+}
+
+// MinTokenLength is the shortest admin token validate accepts without a
+// warning (and `validate --strict` accepts at all).
+const MinTokenLength = 16
+
+// Warnings are what validation found valid but probably not meant (a
+// short admin token, canary weights that go down or never reach 100),
+// sorted by position. `bluejay validate` prints them and `validate
+// --strict` refuses the config for them; serve prints them and starts.
+func (c *Config) Warnings() Errors {
+	slices.SortStableFunc(c.warnings, func(a, b *Error) int { return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col)) })
+	return c.warnings
 }
 
 // DefaultTokenFile is where serve keeps the token it generates when

@@ -152,8 +152,13 @@ func (h *Health) applyDefaults(d defaulter, path string) {
 	defaultString(&h.Path, "/healthz")
 	d.duration(&h.Interval, path+".interval", time.Second)
 	// A shorter interval than the default timeout shortens the timeout
-	// too, so that setting only the interval is valid.
-	d.duration(&h.Timeout, path+".timeout", min(time.Second, h.Interval.D()))
+	// too, so that setting only the interval is valid; an invalid
+	// interval (0 or less) leaves it 1s, so only the interval is reported.
+	timeout := time.Second
+	if iv := h.Interval.D(); iv > 0 {
+		timeout = min(timeout, iv)
+	}
+	d.duration(&h.Timeout, path+".timeout", timeout)
 	d.int(&h.HealthyThreshold, path+".healthyThreshold", 2)
 	d.int(&h.UnhealthyThreshold, path+".unhealthyThreshold", 3)
 	d.duration(&h.ReadyTimeout, path+".readyTimeout", 2*time.Minute)

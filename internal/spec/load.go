@@ -69,6 +69,14 @@ func finish(x *index, root *yaml.Node, name string) (*Config, Errors) {
 	if e := cfg.readToken(x); e != nil {
 		errs = append(errs, e)
 	}
+	if t := cfg.Admin.Token; t != "" && len(t) < MinTokenLength {
+		path := "admin.token"
+		if cfg.Admin.TokenFile != "" {
+			path = "admin.tokenFile"
+		}
+		cfg.warnings = append(cfg.warnings, x.errorf(path, "the admin token has %d characters; a token shorter than %d "+
+			"is easy to guess: leave admin.token and admin.tokenFile out and serve generates a random one", len(t), MinTokenLength))
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}

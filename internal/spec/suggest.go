@@ -16,6 +16,17 @@ func suggest(name string, known []string) string {
 			best, bestDist = k, d
 		}
 	}
+	if best != "" {
+		return best
+	}
+	// A known name with a word added or left off (healthcheck for health,
+	// ready for readyTimeout): the longest known name that one starts with.
+	for _, k := range known {
+		lk, ln := strings.ToLower(k), strings.ToLower(name)
+		if len(k) >= 4 && len(name) >= 4 && (strings.HasPrefix(ln, lk) || strings.HasPrefix(lk, ln)) && len(k) > len(best) {
+			best = k
+		}
+	}
 	return best
 }
 

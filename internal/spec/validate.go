@@ -17,6 +17,7 @@ import (
 type checker struct {
 	x         *index
 	errs      Errors
+	warns     Errors
 	templates map[string]AnalysisTemplate
 }
 
@@ -34,7 +35,14 @@ func validate(x *index, cfg *Config) Errors {
 	c.external(cfg)
 	c.services(cfg.Services)
 	c.notifications(cfg.Notifications, cfg.Services)
+	cfg.warnings = c.warns
 	return c.errs
+}
+
+// warn records something valid but probably not meant at path: `bluejay
+// validate` prints it, and `validate --strict` refuses the config.
+func (c *checker) warn(path, format string, args ...any) {
+	c.warns = append(c.warns, c.x.errorf(path, format, args...))
 }
 
 // add records a problem at path, unless a malformed value was dropped

@@ -21,8 +21,20 @@ func (c *checker) canary(k *Canary, templates map[string]AnalysisTemplate, path 
 	if len(k.Steps) == 0 {
 		c.add(path+".steps", "at least one step is required (leave steps out for the default 1, 5, 10, 25, 50, 100)")
 	}
+	last := -1
 	for i := range k.Steps {
 		c.step(&k.Steps[i], templates, indexPath(path+".steps", i))
+		if w := k.Steps[i].SetWeight; w != nil && *w >= 0 && *w <= 100 {
+			if *w < last {
+				c.warn(indexPath(path+".steps", i)+".setWeight", "setWeight %d is below the step before (%d): "+
+					"the canary's share of traffic goes down here", *w, last)
+			}
+			last = *w
+		}
+	}
+	if last >= 0 && last < 100 {
+		c.warn(path+".steps", "the steps never reach setWeight 100 (the last is %d): after the last step the rollout "+
+			"completes and the new version takes all traffic at once", last)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
+	"github.com/bluejay-deploy/bluejay/internal/throttle"
 )
 
 //go:embed assets
@@ -60,6 +61,10 @@ type Handler struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Throttle slows down token guessing on the login form: a client that
+	// sent too many wrong tokens gets 429 with Retry-After. Share the admin
+	// API's. nil means a throttle of its own with the defaults.
+	Throttle *throttle.Throttle
 
 	once     sync.Once
 	mux      *http.ServeMux
@@ -79,6 +84,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) routes() {
+	if h.Throttle == nil {
+		h.Throttle = &throttle.Throttle{Logger: h.Logger, Now: h.Now}
+	}
 	static, _ := fs.Sub(assets, "assets") // the directory is embedded
 	files := http.FileServerFS(static)
 	h.mux = http.NewServeMux()
@@ -123,8 +131,15 @@ func serveAsset(w http.ResponseWriter, name string, status int) {
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	client := throttle.Client(r)
+	if wait, ok := h.Throttle.Check(client); !ok {
+		throttle.SetRetryAfter(w, wait)
+		http.Error(w, throttle.Message(wait), http.StatusTooManyRequests)
+		return
+	}
 	got := r.PostFormValue("token")
 	if h.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(h.Token)) != 1 {
+		h.Throttle.Fail(client)
 		serveAsset(w, "assets/login.html", http.StatusUnauthorized)
 		return
 	}
@@ -158,16 +173,21 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 
 // Authorize reports whether r carries a live session cookie and, unless
 // it only reads (GET, HEAD), the dashboard's header. It is the admin
-// API's Authorize hook.
-func (h *Handler) Authorize(r *http.Request) bool {
+// API's Authorize hook: when it refuses a live session for want of the
+// header, why says so ("" otherwise).
+func (h *Handler) Authorize(r *http.Request) (ok bool, why string) {
 	if !h.session(r) {
-		return false
+		return false, ""
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return true
+		return true, ""
 	}
-	return r.Header.Get(HeaderUI) == "1"
+	if r.Header.Get(HeaderUI) != "1" {
+		return false, "the dashboard's session cookie changes state only with the " + HeaderUI + ": 1 header " +
+			"(a guard against cross-site requests); send it, or use a bearer token"
+	}
+	return true, ""
 }
 
 // session reports whether r's cookie names a live session. Sessions are
@@ -224,7 +244,7 @@ func (h *Handler) newSession() (string, error) {
 // guard lets through requests with a session cookie.
 func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !h.Authorize(r) {
+		if ok, _ := h.Authorize(r); !ok {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "log in first", "code": "unauthorized"})
 			return
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/metrics"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
+	"github.com/bluejay-deploy/bluejay/internal/throttle"
 	"github.com/bluejay-deploy/bluejay/internal/web"
 )
 
@@ -152,8 +153,9 @@ func TestCookiePostNeedsTheUIHeader(t *testing.T) {
 	srv := newServer(t, &web.Handler{})
 	c := session(t, srv)
 	resp, body := do(t, srv, "POST", "/v1/services/web/pause", c)
-	if resp.StatusCode != 401 || !strings.Contains(body, api.CodeUnauthorized) {
-		t.Errorf("cookie POST without %s: %d %s, want 401", web.HeaderUI, resp.StatusCode, body)
+	if resp.StatusCode != 401 || !strings.Contains(body, api.CodeUnauthorized) ||
+		!strings.Contains(body, "session cookie changes state only with the X-Bluejay-UI: 1 header") {
+		t.Errorf("cookie POST without %s: %d %s, want 401 saying the header is missing", web.HeaderUI, resp.StatusCode, body)
 	}
 	resp, body = do(t, srv, "POST", "/v1/services/web/pause", c, web.HeaderUI, "0")
 	if resp.StatusCode != 401 {
@@ -273,5 +275,36 @@ services:
 	resp, body = do(t, srv, "GET", "/ui/api/templates", c)
 	if resp.StatusCode != 200 || !strings.Contains(body, `"condition":"canary.errorRate \u003c= baseline.errorRate * 1.5 + 0.001"`) {
 		t.Errorf("templates: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestLoginIsThrottled(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	srv := newServer(t, &web.Handler{Throttle: &throttle.Throttle{Now: func() time.Time { return now },
+		Logger: slog.New(slog.DiscardHandler)}})
+	for i := range throttle.DefaultBurst {
+		if resp := login(t, srv, "guess"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong token #%d: %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	resp := login(t, srv, token)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" || len(resp.Cookies()) != 0 {
+		t.Fatalf("right token after %d wrong ones: %d Retry-After %q cookies %v; want 429, 1, none",
+			throttle.DefaultBurst, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Cookies())
+	}
+	now = now.Add(throttle.DefaultEvery)
+	if resp := login(t, srv, token); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("right token one interval later: %d, want 303", resp.StatusCode)
+	}
+}
+
+// TestAssetsUseGlyphsTheFontsHave: the phase marks are in DejaVu (the
+// fonts headless Chromium finds on Debian); U+0965 (॥), once the pause
+// mark, is in none of them and rendered as an empty box.
+func TestAssetsUseGlyphsTheFontsHave(t *testing.T) {
+	srv := newServer(t, &web.Handler{})
+	_, body := do(t, srv, "GET", "/ui/app.js", nil)
+	if strings.ContainsRune(body, '\u0965') || !strings.Contains(body, "case 'Paused': return '‖';") {
+		t.Error("app.js: want the pause mark ‖ (U+2016), not ॥ (U+0965)")
 	}
 }

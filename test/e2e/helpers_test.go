@@ -537,14 +537,14 @@ func (s *server) status() (status, error) {
 	if r.code != 0 {
 		return status{}, fmt.Errorf("%s", r)
 	}
-	var sts []status
-	if err := json.Unmarshal([]byte(r.stdout), &sts); err != nil {
+	var st status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		return status{}, fmt.Errorf("decoding status -o json: %v\n%s", err, r.stdout)
 	}
-	if len(sts) != 1 || sts[0].Service != s.name() {
-		return status{}, fmt.Errorf("status %s -o json: want one entry for it, got %s", s.name(), r.stdout)
+	if st.Service != s.name() {
+		return status{}, fmt.Errorf("status %s -o json: want the object of it, got %s", s.name(), r.stdout)
 	}
-	return sts[0], nil
+	return st, nil
 }
 
 // waitStatus polls `status -o json` until ok accepts it.

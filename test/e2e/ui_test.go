@@ -256,6 +256,11 @@ func TestUIDashboard(t *testing.T) {
 			` && +document.querySelector('#chart-errorRate polyline[data-series="canary"]').dataset.max > 0.2`+
 			` && +document.querySelector('#chart-errorRate polyline[data-series="baseline"]').dataset.max < 0.05`+
 			` && !!document.querySelector('#chart-p99 polyline[data-series="canary"]')`)
+	// Each limit is drawn and named once, though the step's analysis and
+	// the background one share a metric.
+	b.waitJS("a legend without repeated entries", 5*time.Second,
+		`(() => { const t = [...document.querySelectorAll('#chart-errorRate .legend li')].map(li => li.textContent.replace(/: [^:]*$/, ''));`+
+			` return t.length >= 3 && new Set(t).size === t.length; })()`)
 	b.shot("04-canary-rolled-back")
 	st, err := s.status()
 	if err != nil {

@@ -77,6 +77,11 @@ func OpenUnlocked(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
+	// The history holds deploy args and reasons: readable by the owner
+	// only. SQLite gives its -wal and -shm files the database's mode.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)

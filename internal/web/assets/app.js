@@ -104,7 +104,7 @@ function phaseSymbol(phase) {
   switch (phase) {
     case 'Completed': return '✔';
     case 'RolledBack': case 'Failed': case 'Aborted': return '✖';
-    case 'Paused': return '॥';
+    case 'Paused': return '‖';
   }
   return '◌';
 }
@@ -453,7 +453,9 @@ async function sampleWindows(st) {
     const lims = conditionLimits(r);
     for (const field of ['errorRate', 'p99']) {
       for (const l of lims[field]) {
-        const key = `${field}/${l.template}/${l.metric}`;
+        // One limit per metric and condition: the step's and the background
+        // analysis often share a template's metric.
+        const key = `${field}/${l.metric}/${l.lim.op} ${l.lim.rhs}`;
         (s.limits[key] ||= {field, label: `limit: ${l.metric} (${l.lim.op} ${l.lim.rhs})`, points: []})
           .points.push({t, v: b.requests > 0 ? l.lim.eval(b) : NaN});
       }
