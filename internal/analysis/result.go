@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -35,8 +36,13 @@ func CompileResult(name, success, failure string) (*ResultJudge, error) {
 		if c.text == "" {
 			continue
 		}
-		if *c.dst, err = expr.Compile(c.text, expr.Env(map[string]any{"result": nil}), expr.AsBool()); err != nil {
+		// No typed environment: result is whatever the provider gives (a
+		// number, a string, a JSON object), so only its name is checked.
+		if *c.dst, err = expr.Compile(c.text, expr.AsBool()); err != nil {
 			return nil, fmt.Errorf("metric %q: %s %q: %w (conditions read result, the provider's value)", name, c.field, c.text, oneLine(err))
+		}
+		if bad := unknownNames((*c.dst).Node()); bad != "" {
+			return nil, fmt.Errorf("metric %q: %s %q: unknown name %s: conditions read result, the provider's value, such as result < 0.01", name, c.field, c.text, bad)
 		}
 	}
 	return j, nil
@@ -91,6 +97,22 @@ func (j *ResultJudge) conditions() string {
 		return "success (" + j.successText + ") nor a failureCondition"
 	}
 	return "success (" + j.successText + ") nor failure (" + j.failureText + ")"
+}
+
+// unknownNames returns the first identifier other than result, "" if
+// none.
+func unknownNames(root ast.Node) string {
+	v := &nameVisitor{}
+	ast.Walk(&root, v)
+	return v.bad
+}
+
+type nameVisitor struct{ bad string }
+
+func (v *nameVisitor) Visit(n *ast.Node) {
+	if id, ok := (*n).(*ast.IdentifierNode); ok && id.Value != "result" && v.bad == "" {
+		v.bad = id.Value
+	}
 }
 
 // show formats a result for a reason, cut to 200 bytes.

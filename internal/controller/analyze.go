@@ -40,6 +40,9 @@ type analysisRun struct {
 	obs         engine.AnalysisObs
 	latest      []analysis.Result // the latest evaluation, metric by metric, for status
 	err         error             // the template could not be compiled
+	providers   []*providerMetric // web, job and prometheus metrics
+	provCtx     context.Context   // their measurements' context, cancelled by end
+	provStop    context.CancelFunc
 
 	load   *loadgen.Generator // synthetic load, nil without
 	stop   context.CancelFunc // ends the load
@@ -66,7 +69,7 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 	if r.Phase == engine.PhaseProgressing && r.Step < len(r.Params.Steps) && r.Params.Steps[r.Step].Kind == engine.StepAnalysis {
 		st := r.Params.Steps[r.Step]
 		key := runKey{r.ID, r.Step, r.StepSince, st.Analysis.Template}
-		l.stepRun = l.runFor(ctx, l.stepRun, key, now, l.baseline(), true)
+		l.stepRun = l.runFor(ctx, l.stepRun, key, now, l.baseline(), true, l.stepArgs(r.Step))
 		l.stepRun.duration = st.Duration
 		step = l.stepRun.tick(ctx, l, now)
 	} else {
@@ -77,7 +80,7 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 		// traffic: no synthetic load, and the whole stable version as its
 		// baseline even when the steps compare with a dedicated one, since
 		// its traffic gives a failing canary's errors the most evidence.
-		l.bgRun = l.runFor(ctx, l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now, r.From.Label, false)
+		l.bgRun = l.runFor(ctx, l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now, r.From.Label, false, nil)
 		background = l.bgRun.tick(ctx, l, now)
 	}
 	return step, background
@@ -92,16 +95,20 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 // proxy's windows count whole one-second buckets, which may hold requests
 // from before the step (another rollout's, on a retry), and the counts
 // are what the error tests judge. Latencies come from the windows.
-func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now time.Time, baseline string, withLoad bool) *analysisRun {
+func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now time.Time, baseline string, withLoad bool, args map[string]string) *analysisRun {
 	if run != nil && run.key == key {
 		run.refresh(l)
 		return run
 	}
 	run.end()
-	tmpl := l.c.Templates[key.template]
+	tmpl, argErr := l.c.Templates[key.template].WithArgs(args)
 	start := key.stepSince
 	run = &analysisRun{key: key, tmpl: tmpl, start: start, next: start.Add(tmpl.Interval.D()),
 		labels: [2]string{l.r.To.Label, baseline}}
+	run.provCtx, run.provStop = context.WithCancel(ctx)
+	if run.providers, run.err = l.providerMetrics(tmpl, start); argErr != nil {
+		run.err = fmt.Errorf("analysis %s: %w", key.template, argErr)
+	}
 	for i, label := range run.labels {
 		run.startCounts[i] = l.counts(ctx, label)
 		// After a controller restart, count from the step's start when the
@@ -117,6 +124,9 @@ func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now tim
 	}
 	_, measurable := l.svc.Platform.(platform.Resources)
 	for _, m := range tmpl.Metrics {
+		if m.Provider != nil {
+			continue // measured by run.providers
+		}
 		j, err := analysis.Compile(m.Analysis())
 		if err != nil {
 			run.err = fmt.Errorf("analysis %s: metric %s: %w", key.template, m.Name, err)
@@ -163,6 +173,9 @@ func (run *analysisRun) end() *analysisRun {
 	if run != nil && run.stop != nil {
 		run.stop()
 	}
+	if run != nil && run.provStop != nil {
+		run.provStop()
+	}
 	return nil
 }
 
@@ -196,10 +209,15 @@ func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engin
 	}
 	results, err := l.evaluate(ctx, run, now)
 	holdFixedHorizon(run.judges, results, final)
-	agg := analysis.Aggregate(results)
 	if err != nil {
-		agg, results = analysis.Error, []analysis.Result{{Metric: "measure", Verdict: analysis.Error, Reason: err.Error()}}
+		results = []analysis.Result{{Metric: "measure", Verdict: analysis.Error, Reason: err.Error()}}
 	}
+	results, dry := run.dryRun(results)
+	provided, provDry, exceeded := run.providerResults(l, now)
+	results = append(results, provided...)
+	agg := analysis.Aggregate(results)
+	deciding := results
+	results = append(slices.Clip(results), append(dry, provDry...)...)
 	for _, name := range run.skipped { // a note in the reason, not a verdict
 		results = append(results, analysis.Result{Metric: name, Verdict: analysis.Pass,
 			Reason: name + ": left out: the platform cannot read resource use"})
@@ -219,12 +237,42 @@ func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engin
 			run.record(agg, results)
 		}
 		run.judgedFail = false
-	case !run.judgedFail && sequentialFail(run.judges, results):
+	case !run.judgedFail && (sequentialFail(run.judges, deciding) || exceeded == analysis.Fail):
 		run.record(analysis.Fail, results)
 		run.judgedFail = true
+	case exceeded == analysis.Error:
+		run.record(analysis.Error, results)
 	}
+	run.overLimit(exceeded)
 	obs := run.obs
 	return &obs
+}
+
+// dryRun sets apart the results of the template's dry-run metrics:
+// shown, never deciding.
+func (run *analysisRun) dryRun(results []analysis.Result) (deciding, dry []analysis.Result) {
+	for _, r := range results {
+		if run.tmpl.IsDryRun(r.Metric) {
+			r.Reason = "dry run: " + r.Reason
+			dry = append(dry, r)
+		} else {
+			deciding = append(deciding, r)
+		}
+	}
+	return deciding, dry
+}
+
+// overLimit carries a provider metric past its own failure or error limit
+// to the engine, which applies the template's: the run's count is set
+// past the template's limit, so the rollback is at once.
+func (run *analysisRun) overLimit(exceeded analysis.Verdict) {
+	o := &run.obs
+	switch exceeded {
+	case analysis.Fail:
+		o.Failures = max(o.Failures, run.tmpl.FailureLimit+1)
+	case analysis.Error:
+		o.ConsecutiveErrors = max(o.ConsecutiveErrors, run.tmpl.ConsecutiveErrorLimit+1)
+	}
 }
 
 // holdFixedHorizon turns a Mann-Whitney Fail into Inconclusive until the
@@ -244,9 +292,14 @@ func holdFixedHorizon(judges []*analysis.Judge, results []analysis.Result, final
 // sequentialFail reports a Fail from an anytime-valid judge, which may be
 // taken as soon as it appears.
 func sequentialFail(judges []*analysis.Judge, results []analysis.Result) bool {
-	for i, r := range results {
-		if r.Verdict == analysis.Fail && i < len(judges) && judges[i].AnytimeValid() {
-			return true
+	for _, r := range results {
+		if r.Verdict != analysis.Fail {
+			continue
+		}
+		for _, j := range judges {
+			if j.Metric().Name == r.Metric && j.AnytimeValid() {
+				return true
+			}
 		}
 	}
 	return false
@@ -273,7 +326,7 @@ func (run *analysisRun) record(v analysis.Verdict, results []analysis.Result) {
 // numbers under each metric's name.
 func explain(results []analysis.Result) (string, map[string]float64) {
 	sorted := slices.Clone(results)
-	slices.SortStableFunc(sorted, func(a, b analysis.Result) int { return severity(a.Verdict) - severity(b.Verdict) })
+	slices.SortStableFunc(sorted, func(a, b analysis.Result) int { return rank(a) - rank(b) })
 	var reasons []string
 	nums := map[string]float64{}
 	for _, r := range sorted {
@@ -283,6 +336,14 @@ func explain(results []analysis.Result) (string, map[string]float64) {
 		}
 	}
 	return strings.Join(reasons, "; "), nums
+}
+
+// rank orders results for a reason: by severity, dry-run ones last.
+func rank(r analysis.Result) int {
+	if strings.HasPrefix(r.Reason, "dry run: ") {
+		return 4
+	}
+	return severity(r.Verdict)
 }
 
 // severity orders verdicts as they decide: Fail, Error, Inconclusive, Pass.
@@ -329,6 +390,15 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	in.ErrorsAre = errorsAre(l.svc.Spec)
 	in.Before = l.before(run)
 	return run.judge(in), nil
+}
+
+// stepArgs are the args the spec's analysis step gives its template.
+func (l *loop) stepArgs(step int) map[string]string {
+	steps := l.svc.Spec.Canary.Steps
+	if step < len(steps) && steps[step].Analysis != nil {
+		return steps[step].Analysis.Args
+	}
+	return nil
 }
 
 // errorsAre names what the proxy counts as errors of a gRPC service's

@@ -1,0 +1,137 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/spec"
+)
+
+// scoreServer is a real HTTP JSON endpoint answering {"data": {"value": V}}.
+func scoreServer(t *testing.T, v float64) (*httptest.Server, *atomic.Value) {
+	var val atomic.Value
+	val.Store(v)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Token") != "t0ken" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, `{"data": {"value": %v}}`, val.Load())
+	}))
+	t.Cleanup(s.Close)
+	return s, &val
+}
+
+// providerService is a canary at 20%, an analysis step of template "p"
+// with args (until it passes), then 100%. The background analysis runs a
+// template of its own that always passes quickly.
+func providerService(v1 *backend, args map[string]string, metrics []spec.AnalysisMetric, dryRun ...string) (spec.Service, map[string]spec.AnalysisTemplate) {
+	svc := service(v1, func(s *spec.Service) {
+		s.Strategy = spec.StrategyCanary
+		s.Canary = spec.Canary{Analysis: "bg", Steps: []spec.CanaryStep{
+			{SetWeight: new(20)},
+			{Analysis: &spec.StepAnalysis{Template: "p", Args: args}},
+			{SetWeight: new(100)},
+		}}
+	})
+	p := spec.AnalysisTemplate{Interval: spec.Duration(100 * time.Millisecond), Metrics: metrics,
+		Args: []spec.TemplateArg{{Name: "url"}, {Name: "max", Value: new("0.1")}}}
+	for _, name := range dryRun {
+		p.DryRun = append(p.DryRun, spec.DryRunMetric{MetricName: name})
+	}
+	cfg := &spec.Config{Analysis: map[string]spec.AnalysisTemplate{"p": p, "bg": {
+		Interval: spec.Duration(100 * time.Millisecond),
+		Metrics: []spec.AnalysisMetric{{Name: "up", Provider: &spec.MetricProvider{Job: &spec.JobMetric{Command: []string{"true"}}}}},
+	}}}
+	cfg.ApplyDefaults()
+	return svc, cfg.Analysis
+}
+
+func webMetric() spec.AnalysisMetric {
+	return spec.AnalysisMetric{Name: "score", Provider: &spec.MetricProvider{Web: &spec.WebMetric{
+		URL: "{{args.url}}/score", Headers: map[string]string{"X-Token": "t0ken"}, JSONPath: "$.data.value"}},
+		SuccessCondition: "result <= {{args.max}}", FailureCondition: "result > {{args.max}}", Count: 3,
+		Interval: spec.Duration(50 * time.Millisecond)}
+}
+
+func jobMetric(name, script string) spec.AnalysisMetric {
+	return spec.AnalysisMetric{Name: name, Provider: &spec.MetricProvider{Job: &spec.JobMetric{
+		Command: []string{"sh", "-c", script}, Env: map[string]string{"PAGES": "3"}}}, Count: 2}
+}
+
+func runProviders(t *testing.T, args map[string]string, want engine.Phase, metrics []spec.AnalysisMetric, dryRun ...string) (engine.Rollout, []string) {
+	t.Helper()
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc, templates := providerService(v1, args, metrics, dryRun...)
+	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, templates)
+	r.waitPhase(1, engine.PhaseCompleted)
+	ro := r.waitPhase(r.deploy(v2).ID, want)
+	evs, _ := r.ctrl.Events(context.Background(), "web", 0)
+	var reasons []string
+	for _, e := range evs {
+		if e.RolloutID == ro.ID {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return ro, reasons
+}
+
+func TestWebMetricPassingPromotes(t *testing.T) {
+	score, _ := scoreServer(t, 0.02)
+	_, reasons := runProviders(t, map[string]string{"url": score.URL}, engine.PhaseCompleted, []spec.AnalysisMetric{webMetric()})
+	if !strings.Contains(strings.Join(reasons, "\n"), "score: result 0.02: result <= 0.1 holds") {
+		t.Fatalf("want the web metric's result in the decision log, got %q", reasons)
+	}
+}
+
+func TestWebMetricFailingRollsBack(t *testing.T) {
+	score, _ := scoreServer(t, 0.5)
+	// The step's arg max overrides the template's 0.1 value.
+	ro, _ := runProviders(t, map[string]string{"url": score.URL, "max": "0.3"}, engine.PhaseRolledBack, []spec.AnalysisMetric{webMetric()})
+	if !strings.Contains(ro.Reason, "score: result 0.5: result > 0.3 holds") {
+		t.Fatalf("reason %q: want the web metric's failure with the step's arg", ro.Reason)
+	}
+}
+
+func TestWebMetricUnreachableRollsBackPastErrorLimit(t *testing.T) {
+	score, _ := scoreServer(t, 0)
+	score.Close()
+	m := webMetric()
+	m.ConsecutiveErrorLimit = 1
+	ro, _ := runProviders(t, map[string]string{"url": score.URL}, engine.PhaseRolledBack, []spec.AnalysisMetric{m})
+	if !strings.Contains(ro.Reason, "could not measure") || !strings.Contains(ro.Reason, "2 errors in a row (limit 1)") {
+		t.Fatalf("reason %q: want the metric's error limit", ro.Reason)
+	}
+}
+
+func TestJobMetricPassingPromotes(t *testing.T) {
+	_, reasons := runProviders(t, nil, engine.PhaseCompleted, []spec.AnalysisMetric{jobMetric("smoke", `echo "checked $PAGES pages"`)}, "")
+	if !strings.Contains(strings.Join(reasons, "\n"), "smoke: job exited 0: checked 3 pages") {
+		t.Fatalf("want the job's output in the decision log, got %q", reasons)
+	}
+}
+
+func TestJobMetricFailingRollsBack(t *testing.T) {
+	ro, _ := runProviders(t, nil, engine.PhaseRolledBack, []spec.AnalysisMetric{jobMetric("smoke", `echo "page 2 is blank" >&2; exit 3`)})
+	if !strings.Contains(ro.Reason, "smoke: job sh: exit status 3: page 2 is blank") {
+		t.Fatalf("reason %q: want the job's exit status and output", ro.Reason)
+	}
+}
+
+func TestDryRunMetricNeverDecides(t *testing.T) {
+	score, _ := scoreServer(t, 0.02)
+	failing := jobMetric("flaky", `echo "would roll back"; exit 1`)
+	_, reasons := runProviders(t, map[string]string{"url": score.URL}, engine.PhaseCompleted,
+		[]spec.AnalysisMetric{webMetric(), failing}, "flaky")
+	if !strings.Contains(strings.Join(reasons, "\n"), "dry run: flaky: job sh: exit status 1: would roll back") {
+		t.Fatalf("want the dry-run metric measured and shown, got %q", reasons)
+	}
+}
