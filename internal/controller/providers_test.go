@@ -49,7 +49,7 @@ func providerService(v1 *backend, args map[string]string, metrics []spec.Analysi
 	}
 	cfg := &spec.Config{Analysis: map[string]spec.AnalysisTemplate{"p": p, "bg": {
 		Interval: spec.Duration(100 * time.Millisecond),
-		Metrics: []spec.AnalysisMetric{{Name: "up", Provider: &spec.MetricProvider{Job: &spec.JobMetric{Command: []string{"true"}}}}},
+		Metrics:  []spec.AnalysisMetric{{Name: "up", Provider: &spec.MetricProvider{Job: &spec.JobMetric{Command: []string{"true"}}}}},
 	}}}
 	cfg.ApplyDefaults()
 	return svc, cfg.Analysis
