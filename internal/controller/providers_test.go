@@ -3,9 +3,11 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -133,5 +135,78 @@ func TestDryRunMetricNeverDecides(t *testing.T) {
 		[]spec.AnalysisMetric{webMetric(), failing}, "flaky")
 	if !strings.Contains(strings.Join(reasons, "\n"), "dry run: flaky: job sh: exit status 1: would roll back") {
 		t.Fatalf("want the dry-run metric measured and shown, got %q", reasons)
+	}
+}
+
+// TestExampleAnalysisRuns runs README's examples/analysis.yaml as written
+// (its templates, its steps and their args), with only the score
+// endpoint's address given as the score-url arg: a healthy score
+// promotes though the dry-run p99 budget fails, a bad one rolls back at
+// the first analysis step.
+func TestExampleAnalysisRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value float64
+		want  engine.Phase
+	}{{"healthy", 0.01, engine.PhaseCompleted}, {"failing", 0.5, engine.PhaseRolledBack}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := spec.Load("../../examples/analysis.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var val atomic.Value
+			val.Store(tc.value)
+			score := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, `{"data": {"value": %v, "p99": 400}}`, val.Load())
+			}))
+			defer score.Close()
+			example, _ := cfg.Service("api")
+			v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+			svc := service(v1, func(s *spec.Service) {
+				s.Strategy, s.Canary = spec.StrategyCanary, example.Canary
+				s.Canary.Steps = slices.Clone(s.Canary.Steps)
+				for i, st := range s.Canary.Steps {
+					if st.Analysis != nil {
+						a := *st.Analysis
+						a.Args = maps.Clone(a.Args)
+						if a.Args == nil {
+							a.Args = map[string]string{}
+						}
+						a.Args["score-url"] = score.URL + "/score"
+						s.Canary.Steps[i].Analysis = &a
+					}
+				}
+			})
+			r := newRig(t, filepath.Join(t.TempDir(), "b.db"), svc, cfg.Analysis)
+			r.waitPhase(1, engine.PhaseCompleted)
+			id := r.deploy(v2).ID
+			var ro engine.Rollout
+			deadline := time.Now().Add(60 * time.Second)
+			for time.Now().Before(deadline) {
+				st, _ := r.ctrl.Status("web")
+				if ro = st.Rollout; ro.ID == id && ro.Phase.Terminal() {
+					break
+				}
+				time.Sleep(20 * time.Millisecond) // polling interval
+			}
+			if ro.Phase != tc.want {
+				t.Fatalf("phase %s (%s), want %s", ro.Phase, ro.Reason, tc.want)
+			}
+			evs, _ := r.ctrl.Events(context.Background(), "web", 0)
+			var log strings.Builder
+			for _, e := range evs {
+				if e.RolloutID == id {
+					log.WriteString(e.Reason + "\n")
+				}
+			}
+			for _, want := range map[engine.Phase][]string{
+				engine.PhaseCompleted:  {"dry run: p99-budget: result 400: result >= 250 holds", "smoke: job exited 0: smoke against http", "result <= 0.02 holds", "result <= 0.05 holds"},
+				engine.PhaseRolledBack: {"score: result 0.5: result > 0.02 * 2 holds"},
+			}[tc.want] {
+				if !strings.Contains(log.String(), want) {
+					t.Errorf("decision log lacks %q:\n%s", want, log.String())
+				}
+			}
+		})
 	}
 }

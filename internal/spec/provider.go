@@ -78,6 +78,14 @@ type DryRunMetric struct {
 	MetricName string `yaml:"metricName"`
 }
 
+// web is p's web metric, nil if none (or no p).
+func (p *MetricProvider) web() *WebMetric {
+	if p == nil {
+		return nil
+	}
+	return p.Web
+}
+
 // argRef matches {{args.NAME}}.
 var argRef = regexp.MustCompile(`\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}`)
 
@@ -202,7 +210,7 @@ func (c *checker) providerMetric(m *AnalysisMetric, args map[string]bool, path s
 	blank := m.mapStrings(func(s string) string { return argRef.ReplaceAllString(s, "1") })
 	switch {
 	case p.Web != nil:
-		c.webMetric(blank.Provider.Web, pp+".web")
+		c.webMetric(blank.Provider.Web, p.Web.URL, pp+".web")
 	case p.Job != nil:
 		if len(p.Job.Command) == 0 || p.Job.Command[0] == "" {
 			c.add(pp+".job.command", "a job needs a command, such as [./check.sh, --strict]")
@@ -218,19 +226,28 @@ func (c *checker) providerMetric(m *AnalysisMetric, args map[string]bool, path s
 			c.add(pp+".prometheus", "provider prometheus needs the top-level prometheus: block (its address)")
 		}
 	}
-	if p.Job == nil {
-		if _, err := analysis.CompileResult(m.Name, blank.SuccessCondition, blank.FailureCondition); err != nil {
-			field := ".successCondition"
-			if strings.Contains(err.Error(), "failureCondition") {
-				field = ".failureCondition"
-			}
-			c.add(path+field, "%v", err)
+	if p.Job != nil {
+		return
+	}
+	if m.SuccessCondition == "" && m.FailureCondition == "" {
+		c.add(path, "a provider metric needs successCondition or failureCondition over result, such as result < 0.01 (a job needs neither)")
+	}
+	for _, f := range []struct{ text, field string }{{blank.SuccessCondition, "successCondition"}, {blank.FailureCondition, "failureCondition"}} {
+		if f.text == "" {
+			continue
+		}
+		cond := [2]string{f.text, ""}
+		if f.field == "failureCondition" {
+			cond = [2]string{"", f.text}
+		}
+		if _, err := analysis.CompileResult(m.Name, cond[0], cond[1]); err != nil {
+			c.add(path+"."+f.field, "%v", err)
 		}
 	}
 }
 
-func (c *checker) webMetric(w *WebMetric, path string) {
-	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+func (c *checker) webMetric(w *WebMetric, raw, path string) {
+	if !argRef.MatchString(raw) && !webURL(w.URL) { // with args, checked where they are given
 		c.add(path+".url", "invalid url %q: want an http or https URL, such as http://127.0.0.1:9090/api/score", w.URL)
 	}
 	if !isToken(w.Method) {
@@ -247,6 +264,11 @@ func (c *checker) webMetric(w *WebMetric, path string) {
 		}
 	}
 	c.positive(w.Timeout, path+".timeout", "10s")
+}
+
+func webURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // argRefs refuses {{args.NAME}} for a NAME the template does not declare.
@@ -306,9 +328,19 @@ func (c *checker) stepArgs(name string, given map[string]string, templates map[s
 	}
 	declared := map[string]bool{}
 	for _, a := range t.Args {
+		if declared[a.Name] {
+			continue
+		}
 		declared[a.Name] = true
 		if _, ok := given[a.Name]; !ok && a.Value == nil {
 			c.add(path, "analysis template %q needs a value for arg %q (give it here with args: {%s: ...}, or a value in the template)", name, a.Name, a.Name)
+		}
+	}
+	if withArgs, err := t.WithArgs(given); err == nil {
+		for _, m := range withArgs.Metrics {
+			if w := m.Provider.web(); w != nil && !webURL(w.URL) {
+				c.add(path, "metric %s: the url with these args is %q: want an http or https URL", m.Name, w.URL)
+			}
 		}
 	}
 	for _, k := range slices.Sorted(mapsKeys(given)) {
