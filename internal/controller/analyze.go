@@ -127,7 +127,7 @@ func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now tim
 		if m.Provider != nil {
 			continue // measured by run.providers
 		}
-		j, err := analysis.Compile(m.Analysis())
+		j, err := analysis.Compile(spendAlpha(m.Analysis(), l.r.Params))
 		if err != nil {
 			run.err = fmt.Errorf("analysis %s: metric %s: %w", key.template, m.Name, err)
 			break
@@ -144,6 +144,36 @@ func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now tim
 	}
 	run.startUse = [2]*platform.Usage{l.usage(l.r.To.Label), l.usage(baseline)}
 	return run
+}
+
+// spendAlpha gives a metric its share of the rollout's alpha: a
+// sequential judge's alpha bounds the false rollbacks of the whole
+// rollout, not of one run, so each run gets alpha divided by the runs the
+// rollout may take (Bonferroni; see rolloutRuns). A run's evidence is not
+// carried to the next step: the split changes, and with it what the
+// counts mean.
+func spendAlpha(m analysis.Metric, p engine.Params) analysis.Metric {
+	if m.Judge == analysis.JudgeSequential {
+		m.Alpha = analysis.SpendAlpha(m.Alpha, rolloutRuns(p))
+	}
+	return m
+}
+
+// rolloutRuns counts the analysis runs of a canary rollout: one per
+// analysis step, and one per step for the background analysis, which
+// starts again with each step. An inconclusive analysis run again (below
+// inconclusiveLimit) is beyond the count.
+func rolloutRuns(p engine.Params) int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.Kind == engine.StepAnalysis {
+			n++
+		}
+	}
+	if p.Background != nil {
+		n += len(p.Steps)
+	}
+	return n
 }
 
 // refresh hands the synthetic load the sides' ready addresses; the
