@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/bluejay-deploy/bluejay/internal/analysis"
 	"github.com/bluejay-deploy/bluejay/internal/metrics/web"
 )
@@ -218,6 +220,11 @@ func (c *checker) providerMetric(m *AnalysisMetric, args map[string]bool, path s
 		if m.SuccessCondition != "" || m.FailureCondition != "" {
 			c.add(path+".successCondition", "a job is judged by its exit status (0 passes): leave out successCondition and failureCondition")
 		}
+		for _, k := range slices.Sorted(mapsKeys(p.Job.Env)) {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				c.add(joinPath(pp+".job.env", k), "invalid environment variable name %q", k)
+			}
+		}
 	case p.Prometheus != nil:
 		if strings.TrimSpace(p.Prometheus.Query) == "" {
 			c.add(pp+".prometheus.query", "a query is required, such as sum(rate(http_requests_total{code=~\"5..\"}[1m]))")
@@ -256,6 +263,8 @@ func (c *checker) webMetric(w *WebMetric, raw, path string) {
 	for _, k := range slices.Sorted(mapsKeys(w.Headers)) {
 		if !isToken(k) {
 			c.add(joinPath(path+".headers", k), "invalid header name %q", k)
+		} else if !httpguts.ValidHeaderFieldValue(w.Headers[k]) {
+			c.add(joinPath(path+".headers", k), "invalid value for header %s: no control characters such as a newline", k)
 		}
 	}
 	if w.JSONPath != "" {
@@ -336,10 +345,17 @@ func (c *checker) stepArgs(name string, given map[string]string, templates map[s
 			c.add(path, "analysis template %q needs a value for arg %q (give it here with args: {%s: ...}, or a value in the template)", name, a.Name, a.Name)
 		}
 	}
-	if withArgs, err := t.WithArgs(given); err == nil {
-		for _, m := range withArgs.Metrics {
-			if w := m.Provider.web(); w != nil && !webURL(w.URL) {
-				c.add(path, "metric %s: the url with these args is %q: want an http or https URL", m.Name, w.URL)
+	withArgs, err := t.WithArgs(given)
+	if err != nil {
+		return
+	}
+	for _, m := range withArgs.Metrics {
+		if w := m.Provider.web(); w != nil && !webURL(w.URL) {
+			c.add(path, "metric %s: the url with these args is %q: want an http or https URL", m.Name, w.URL)
+		}
+		if m.Provider != nil && m.Provider.Job == nil && (m.SuccessCondition != "" || m.FailureCondition != "") {
+			if _, err := analysis.CompileResult(m.Name, m.SuccessCondition, m.FailureCondition); err != nil {
+				c.add(path, "with these args: %v", err)
 			}
 		}
 	}
