@@ -101,6 +101,11 @@ func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now tim
 		return run
 	}
 	run.end()
+	args = maps.Clone(args)
+	if args == nil {
+		args = map[string]string{}
+	}
+	args["service"], args["canary"], args["baseline"] = l.svc.Spec.Name, l.r.To.Label, baseline
 	tmpl, argErr := l.c.Templates[key.template].WithArgs(args)
 	start := key.stepSince
 	run = &analysisRun{key: key, tmpl: tmpl, start: start, next: start.Add(tmpl.Interval.D()),

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -88,6 +89,10 @@ func (p *MetricProvider) web() *WebMetric {
 	return p.Web
 }
 
+// BuiltinArgs are args every template has, set by the controller for
+// each run: the service's name, the canary's version and its baseline's.
+var BuiltinArgs = []string{"service", "canary", "baseline"}
+
 // argRef matches {{args.NAME}}.
 var argRef = regexp.MustCompile(`\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}`)
 
@@ -101,8 +106,14 @@ func (t AnalysisTemplate) IsDryRun(metric string) bool {
 // WithArgs returns the template with {{args.NAME}} in its metrics'
 // providers and conditions replaced: by given[NAME], else the arg's own
 // value. An arg with neither is an error (validation refuses it first).
+// BuiltinArgs are taken from given too.
 func (t AnalysisTemplate) WithArgs(given map[string]string) (AnalysisTemplate, error) {
 	values := map[string]string{}
+	for _, name := range BuiltinArgs {
+		if v, ok := given[name]; ok {
+			values[name] = v
+		}
+	}
 	for _, a := range t.Args {
 		if v, ok := given[a.Name]; ok {
 			values[a.Name] = v
@@ -308,6 +319,8 @@ func (c *checker) templateArgs(t *AnalysisTemplate, path string) map[string]bool
 			c.add(ap, "invalid arg name %q: want letters, digits, _ and -, such as service-url", a.Name)
 		case args[a.Name]:
 			c.add(ap, "duplicate arg %q", a.Name)
+		case slices.Contains(BuiltinArgs, a.Name):
+			c.add(ap, "arg %q is built in (the run's %s): choose another name", a.Name, a.Name)
 		}
 		args[a.Name] = true
 	}
@@ -315,6 +328,9 @@ func (c *checker) templateArgs(t *AnalysisTemplate, path string) map[string]bool
 		if !slices.ContainsFunc(t.Metrics, func(m AnalysisMetric) bool { return m.Name == d.MetricName }) {
 			c.add(indexPath(path+".dryRun", i)+".metricName", "no metric %q in the template (metrics: %s)", d.MetricName, strings.Join(metricNames(t.Metrics), ", "))
 		}
+	}
+	for _, name := range BuiltinArgs {
+		args[name] = true
 	}
 	return args
 }
@@ -345,7 +361,14 @@ func (c *checker) stepArgs(name string, given map[string]string, templates map[s
 			c.add(path, "analysis template %q needs a value for arg %q (give it here with args: {%s: ...}, or a value in the template)", name, a.Name, a.Name)
 		}
 	}
-	withArgs, err := t.WithArgs(given)
+	probe := maps.Clone(given)
+	if probe == nil {
+		probe = map[string]string{}
+	}
+	for _, name := range BuiltinArgs {
+		probe[name] = "v1" // a version label or a service name, for the checks below
+	}
+	withArgs, err := t.WithArgs(probe)
 	if err != nil {
 		return
 	}
@@ -360,7 +383,9 @@ func (c *checker) stepArgs(name string, given map[string]string, templates map[s
 		}
 	}
 	for _, k := range slices.Sorted(mapsKeys(given)) {
-		if !declared[k] {
+		if slices.Contains(BuiltinArgs, k) {
+			c.add(joinPath(path+".args", k), "arg %q is built in (the run's %s): it cannot be given", k, k)
+		} else if !declared[k] {
 			c.add(joinPath(path+".args", k), "analysis template %q has no arg %q (args: %s)", name, k, strings.Join(slices.Sorted(mapsKeys(declared)), ", "))
 		}
 	}
