@@ -28,7 +28,9 @@ type providerMetric struct {
 	pending bool
 	done    []analysis.Result // measured, not yet counted
 
-	taken, failures, inconclusives, errors int // errors: in a row
+	// taken counts judged measurements (an Error is measured again and
+	// does not count toward Count); errors are the Errors in a row.
+	taken, failures, inconclusives, errors int
 	latest                                 analysis.Result
 }
 
@@ -116,7 +118,7 @@ func (pm *providerMetric) start(ctx context.Context, l *loop, now time.Time) {
 	}
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
-	if pm.pending || pm.m.Count > 0 && pm.taken+len(pm.done) >= pm.m.Count {
+	if pm.pending || pm.m.Count > 0 && pm.taken >= pm.m.Count {
 		return
 	}
 	pm.pending = true
@@ -141,8 +143,10 @@ func (pm *providerMetric) count() (r analysis.Result, exceeded bool) {
 	pm.done = nil
 	pm.mu.Unlock()
 	for _, d := range done {
-		pm.taken++
 		pm.latest = d
+		if d.Verdict != analysis.Error {
+			pm.taken++
+		}
 		switch d.Verdict {
 		case analysis.Fail:
 			pm.failures++
@@ -171,7 +175,7 @@ func (pm *providerMetric) verdict() (analysis.Result, bool) {
 	case pm.errors > m.ConsecutiveErrorLimit:
 		r.Verdict = analysis.Error
 		return withReason(r, "could not measure"+counts), true
-	case pm.taken == 0:
+	case pm.taken == 0 && r.Verdict == "":
 		return analysis.Result{Metric: m.Name, Verdict: analysis.Inconclusive, Reason: m.Name + ": measuring"}, false
 	case pm.inconclusives > m.InconclusiveLimit:
 		r.Verdict = analysis.Inconclusive
@@ -183,7 +187,7 @@ func (pm *providerMetric) verdict() (analysis.Result, bool) {
 		r.Verdict = analysis.Pass
 		return withReason(r, "all measurements within the limits"+counts), false
 	case r.Verdict != analysis.Pass:
-		r.Verdict = analysis.Inconclusive // within the limits, but the latest did not pass
+		r.Verdict = analysis.Inconclusive // within the limits, but the latest did not pass (or measure)
 	}
 	return withReason(r, "latest"+counts), false
 }

@@ -210,3 +210,30 @@ func TestExampleAnalysisRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestWebMetricErrorsDoNotCompleteItsCount: a measurement that could not
+// be made is tried again and does not count toward count: three 503s
+// then healthy answers pass on three results, not on the errors.
+func TestWebMetricErrorsDoNotCompleteItsCount(t *testing.T) {
+	var calls atomic.Int64
+	score := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 3 {
+			http.Error(w, "warming up", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, `{"data": {"value": 0.02}}`)
+	}))
+	defer score.Close()
+	m := webMetric()
+	m.Provider.Web.Headers = nil
+	_, reasons := runProviders(t, map[string]string{"url": score.URL}, engine.PhaseCompleted, []spec.AnalysisMetric{m})
+	var passed string
+	for _, r := range reasons {
+		if strings.Contains(r, "analysis p passed") {
+			passed = r
+		}
+	}
+	if !strings.Contains(passed, "score: result 0.02: result <= 0.1 holds (all measurements within the limits [3 measured") || calls.Load() < 6 {
+		t.Fatalf("passed on %q after %d calls, want 3 judged results after the 3 errors", passed, calls.Load())
+	}
+}

@@ -747,8 +747,9 @@ type AnalysisMetric struct {
 	// A provider metric other than a job needs at least one of the two.
 	// Default none.
 	FailureCondition string `yaml:"failureCondition"`
-	// Count is how many measurements a provider metric takes; its verdict
-	// is Inconclusive until all are taken. Default 0: it measures for as
+	// Count is how many judged measurements a provider metric takes (one
+	// that could not be made is tried again); its verdict is Inconclusive
+	// until all are taken. Default 0: it measures for as
 	// long as the analysis runs, and its latest measurement is its verdict.
 	Count int `yaml:"count"`
 	// Interval is the time between a provider metric's measurements.
