@@ -21,22 +21,23 @@ import (
 
 func main() {
 	var (
-		rps       = flag.Int("rps", 1000, "requests per second to the service")
-		share     = flag.Float64("share", 0.05, "canary share of the traffic")
-		interval  = flag.Duration("interval", time.Second, "analysis interval: how often judges look")
-		duration  = flag.Duration("duration", 5*time.Minute, "length of an analysis (error-rate scenarios)")
-		latDur    = flag.Duration("latency-duration", time.Minute, "length of an analysis (latency scenarios)")
-		aaRuns    = flag.Int("aa-runs", 1000, "runs of each A/A scenario")
-		runs      = flag.Int("runs", 200, "runs of each other scenario")
-		minReq    = flag.Int64("min-requests", 100, "canary requests before any judge may pass")
-		resSize   = flag.Int("reservoir", 1000, "latency samples kept per side")
-		seed      = flag.Uint64("seed", 1, "random seed")
-		only      = flag.String("only", "", "run only scenarios whose name contains this")
-		workers   = flag.Int("workers", runtime.GOMAXPROCS(0), "parallel runs")
-		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile to this file")
-		horizonFl = flag.Int64("horizon", 0, "canary requests of the fixed-horizon tests (default: the analysis's expected canary requests)")
-		stepDur   = flag.Duration("step-duration", time.Minute, "length of a step analysis (promotion scenarios)")
-		promoRuns = flag.Int("promotion-runs", 1000, "runs of each promotion scenario")
+		rps         = flag.Int("rps", 1000, "requests per second to the service")
+		share       = flag.Float64("share", 0.05, "canary share of the traffic")
+		interval    = flag.Duration("interval", time.Second, "analysis interval: how often judges look")
+		duration    = flag.Duration("duration", 5*time.Minute, "length of an analysis (error-rate scenarios)")
+		latDur      = flag.Duration("latency-duration", time.Minute, "length of an analysis (latency scenarios)")
+		aaRuns      = flag.Int("aa-runs", 1000, "runs of each A/A scenario")
+		runs        = flag.Int("runs", 200, "runs of each other scenario")
+		minReq      = flag.Int64("min-requests", 100, "canary requests before any judge may pass")
+		resSize     = flag.Int("reservoir", 1000, "latency samples kept per side")
+		seed        = flag.Uint64("seed", 1, "random seed")
+		only        = flag.String("only", "", "run only scenarios whose name contains this")
+		workers     = flag.Int("workers", runtime.GOMAXPROCS(0), "parallel runs")
+		cpuProf     = flag.String("cpuprofile", "", "write a CPU profile to this file")
+		horizonFl   = flag.Int64("horizon", 0, "canary requests of the fixed-horizon tests (default: the analysis's expected canary requests)")
+		stepDur     = flag.Duration("step-duration", time.Minute, "length of a step analysis (promotion scenarios)")
+		promoRuns   = flag.Int("promotion-runs", 1000, "runs of each promotion scenario")
+		rolloutRuns = flag.Int("rollout-runs", 1000, "A/A runs of a whole default rollout")
 	)
 	flag.Parse()
 	if *cpuProf != "" {
@@ -52,6 +53,7 @@ func main() {
 	cfg := config{rps: *rps, share: *share, reservoir: *resSize, seed: *seed, workers: *workers}
 	scenarios := []scenario{
 		{name: "errors 1% → 1% (A/A)", aa: true, errBase: 0.01, errCan: 0.01},
+		{name: "errors 1% → 1.25% (at the margin)", errBase: 0.01, errCan: 0.0125, rolloutOnly: true},
 		{name: "errors 1% → 1.5%", errBase: 0.01, errCan: 0.015},
 		{name: "errors 1% → 2%", errBase: 0.01, errCan: 0.02},
 		{name: "errors 1% → 5%", errBase: 0.01, errCan: 0.05},
@@ -67,7 +69,7 @@ func main() {
 		*rps, 100**share, *interval, *aaRuns, *runs, *minReq, *resSize, *seed)
 	var rows []row
 	for i, sc := range scenarios {
-		if !strings.Contains(sc.name, *only) {
+		if !strings.Contains(sc.name, *only) || sc.rolloutOnly {
 			continue
 		}
 		d, judges := *duration, errorJudges
@@ -94,7 +96,7 @@ func main() {
 	full.intervals, full.perInterval = int(*stepDur / *interval), perInterval
 	for i, sc := range scenarios {
 		name := "at 100%: " + sc.name
-		if sc.latency || !strings.Contains(name, *only) {
+		if sc.latency || sc.rolloutOnly || !strings.Contains(name, *only) {
 			continue
 		}
 		n := *runs
@@ -109,6 +111,7 @@ func main() {
 		printTable(os.Stdout, rows)
 	}
 	promotion(cfg, scenarios, *only, *stepDur, *interval, *promoRuns, params{minRequests: *minReq})
+	rolloutTable(cfg, scenarios, *only, *stepDur, *interval, *rolloutRuns, *runs, params{minRequests: *minReq})
 	fmt.Printf("\n%s, %d workers\n", time.Since(start).Round(100*time.Millisecond), *workers)
 }
 
@@ -260,7 +263,7 @@ func promotion(cfg config, scenarios []scenario, only string, d, interval time.D
 	cfg.perInterval = int(float64(cfg.rps) * interval.Seconds())
 	var cells [][]string
 	for i, sc := range scenarios {
-		if sc.latency || sc.errCan >= 1 || !strings.Contains("promotion "+sc.name, only) {
+		if sc.latency || sc.errCan >= 1 || sc.rolloutOnly || !strings.Contains("promotion "+sc.name, only) {
 			continue
 		}
 		js := promotionJudges(p)

@@ -15,6 +15,8 @@ type scenario struct {
 	errBase float64 // error rates
 	errCan  float64
 	scale   float64 // canary latency = scale × a baseline-like latency
+	// rolloutOnly: only in the whole-rollout table.
+	rolloutOnly bool
 }
 
 // side is one version's cumulative measurements in a run.

@@ -13,6 +13,11 @@
 // numbers by name. Aggregate folds a template's results into one verdict.
 // Seed is the default template.
 //
+// A provider metric (a web endpoint's value, a job's exit, a Prometheus
+// query's) is judged on its own by a ResultJudge: CompileResult takes its
+// successCondition and failureCondition over result. SpendAlpha is one
+// analysis run's share of a rollout's alpha.
+//
 // Samples are cumulative since the analysis began, not per interval: the
 // sequential test accumulates evidence, and the others judge everything
 // seen so far.

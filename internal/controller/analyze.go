@@ -41,6 +41,9 @@ type analysisRun struct {
 	latest      []analysis.Result // the latest evaluation, metric by metric, for status
 	err         error             // the template could not be compiled
 	resumed     bool              // the step's persisted verdict counts were taken (resumeCounts)
+	providers   []*providerMetric // web, job and prometheus metrics
+	provCtx     context.Context   // their measurements' context, cancelled by end
+	provStop    context.CancelFunc
 
 	load   *loadgen.Generator // synthetic load, nil without
 	stop   context.CancelFunc // ends the load
@@ -67,7 +70,7 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 	if r.Phase == engine.PhaseProgressing && r.Step < len(r.Params.Steps) && r.Params.Steps[r.Step].Kind == engine.StepAnalysis {
 		st := r.Params.Steps[r.Step]
 		key := runKey{r.ID, r.Step, r.StepSince, st.Analysis.Template}
-		l.stepRun = l.runFor(ctx, l.stepRun, key, now, l.baseline(), true)
+		l.stepRun = l.runFor(ctx, l.stepRun, key, now, l.baseline(), true, l.stepArgs(r.Step))
 		l.stepRun.resumeCounts(r.StepVerdicts)
 		l.stepRun.duration = st.Duration
 		step = l.stepRun.tick(ctx, l, now)
@@ -79,7 +82,7 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 		// traffic: no synthetic load, and the whole stable version as its
 		// baseline even when the steps compare with a dedicated one, since
 		// its traffic gives a failing canary's errors the most evidence.
-		l.bgRun = l.runFor(ctx, l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now, r.From.Label, false)
+		l.bgRun = l.runFor(ctx, l.bgRun, runKey{r.ID, r.Step, r.StepSince, bg.Template}, now, r.From.Label, false, nil)
 		l.bgRun.resumeCounts(r.BackgroundVerdicts)
 		background = l.bgRun.tick(ctx, l, now)
 	}
@@ -95,16 +98,25 @@ func (l *loop) analyses(ctx context.Context, now time.Time) (step, background *e
 // proxy's windows count whole one-second buckets, which may hold requests
 // from before the step (another rollout's, on a retry), and the counts
 // are what the error tests judge. Latencies come from the windows.
-func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now time.Time, baseline string, withLoad bool) *analysisRun {
+func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now time.Time, baseline string, withLoad bool, args map[string]string) *analysisRun {
 	if run != nil && run.key == key {
 		run.refresh(l)
 		return run
 	}
 	run.end()
-	tmpl := l.c.Templates[key.template]
+	args = maps.Clone(args)
+	if args == nil {
+		args = map[string]string{}
+	}
+	args["service"], args["canary"], args["baseline"] = l.svc.Spec.Name, l.r.To.Label, baseline
+	tmpl, argErr := l.c.Templates[key.template].WithArgs(args)
 	start := key.stepSince
 	run = &analysisRun{key: key, tmpl: tmpl, start: start, next: start.Add(tmpl.Interval.D()),
 		labels: [2]string{l.r.To.Label, baseline}}
+	run.provCtx, run.provStop = context.WithCancel(ctx)
+	if run.providers, run.err = l.providerMetrics(tmpl, start); argErr != nil {
+		run.err = fmt.Errorf("analysis %s: %w", key.template, argErr)
+	}
 	for i, label := range run.labels {
 		run.startCounts[i] = l.counts(ctx, label)
 		// After a controller restart, count from the step's start when the
@@ -120,7 +132,10 @@ func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now tim
 	}
 	_, measurable := l.svc.Platform.(platform.Resources)
 	for _, m := range tmpl.Metrics {
-		j, err := analysis.Compile(m.Analysis())
+		if m.Provider != nil {
+			continue // measured by run.providers
+		}
+		j, err := analysis.Compile(spendAlpha(m.Analysis(), l.r.Params))
 		if err != nil {
 			run.err = fmt.Errorf("analysis %s: metric %s: %w", key.template, m.Name, err)
 			break
@@ -137,6 +152,36 @@ func (l *loop) runFor(ctx context.Context, run *analysisRun, key runKey, now tim
 	}
 	run.startUse = [2]*platform.Usage{l.usage(l.r.To.Label), l.usage(baseline)}
 	return run
+}
+
+// spendAlpha gives a metric its share of the rollout's alpha: a
+// sequential judge's alpha bounds the false rollbacks of the whole
+// rollout, not of one run, so each run gets alpha divided by the runs the
+// rollout may take (Bonferroni; see rolloutRuns). A run's evidence is not
+// carried to the next step: the split changes, and with it what the
+// counts mean.
+func spendAlpha(m analysis.Metric, p engine.Params) analysis.Metric {
+	if m.Judge == analysis.JudgeSequential {
+		m.Alpha = analysis.SpendAlpha(m.Alpha, rolloutRuns(p))
+	}
+	return m
+}
+
+// rolloutRuns counts the analysis runs of a canary rollout: one per
+// analysis step, and one per step for the background analysis, which
+// starts again with each step. An inconclusive analysis run again (below
+// inconclusiveLimit) is beyond the count.
+func rolloutRuns(p engine.Params) int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.Kind == engine.StepAnalysis {
+			n++
+		}
+	}
+	if p.Background != nil {
+		n += len(p.Steps)
+	}
+	return n
 }
 
 // refresh hands the synthetic load the sides' ready addresses; the
@@ -165,6 +210,9 @@ func (run *analysisRun) startLoad(ctx context.Context, sl *spec.SyntheticLoad) {
 func (run *analysisRun) end() *analysisRun {
 	if run != nil && run.stop != nil {
 		run.stop()
+	}
+	if run != nil && run.provStop != nil {
+		run.provStop()
 	}
 	return nil
 }
@@ -199,10 +247,15 @@ func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engin
 	}
 	results, err := l.evaluate(ctx, run, now)
 	holdFixedHorizon(run.judges, results, final)
-	agg := analysis.Aggregate(results)
 	if err != nil {
-		agg, results = analysis.Error, []analysis.Result{{Metric: "measure", Verdict: analysis.Error, Reason: err.Error()}}
+		results = []analysis.Result{{Metric: "measure", Verdict: analysis.Error, Reason: err.Error()}}
 	}
+	results, dry := run.dryRun(results)
+	provided, provDry, exceeded := run.providerResults(l, now)
+	results = append(results, provided...)
+	agg := analysis.Aggregate(results)
+	deciding := results
+	results = append(slices.Clip(results), append(dry, provDry...)...)
 	for _, name := range run.skipped { // a note in the reason, not a verdict
 		results = append(results, analysis.Result{Metric: name, Verdict: analysis.Pass,
 			Reason: name + ": left out: the platform cannot read resource use"})
@@ -222,12 +275,42 @@ func (run *analysisRun) tick(ctx context.Context, l *loop, now time.Time) *engin
 			run.record(agg, results)
 		}
 		run.judgedFail = false
-	case !run.judgedFail && sequentialFail(run.judges, results):
+	case !run.judgedFail && (sequentialFail(run.judges, deciding) || exceeded == analysis.Fail):
 		run.record(analysis.Fail, results)
 		run.judgedFail = true
+	case exceeded == analysis.Error:
+		run.record(analysis.Error, results)
 	}
+	run.overLimit(exceeded)
 	obs := run.obs
 	return &obs
+}
+
+// dryRun sets apart the results of the template's dry-run metrics:
+// shown, never deciding.
+func (run *analysisRun) dryRun(results []analysis.Result) (deciding, dry []analysis.Result) {
+	for _, r := range results {
+		if run.tmpl.IsDryRun(r.Metric) {
+			r.Reason = "dry run: " + r.Reason
+			dry = append(dry, r)
+		} else {
+			deciding = append(deciding, r)
+		}
+	}
+	return deciding, dry
+}
+
+// overLimit carries a provider metric past its own failure or error limit
+// to the engine, which applies the template's: the run's count is set
+// past the template's limit, so the rollback is at once.
+func (run *analysisRun) overLimit(exceeded analysis.Verdict) {
+	o := &run.obs
+	switch exceeded {
+	case analysis.Fail:
+		o.Failures = max(o.Failures, run.tmpl.FailureLimit+1)
+	case analysis.Error:
+		o.ConsecutiveErrors = max(o.ConsecutiveErrors, run.tmpl.ConsecutiveErrorLimit+1)
+	}
 }
 
 // holdFixedHorizon turns a Mann-Whitney Fail into Inconclusive until the
@@ -247,9 +330,14 @@ func holdFixedHorizon(judges []*analysis.Judge, results []analysis.Result, final
 // sequentialFail reports a Fail from an anytime-valid judge, which may be
 // taken as soon as it appears.
 func sequentialFail(judges []*analysis.Judge, results []analysis.Result) bool {
-	for i, r := range results {
-		if r.Verdict == analysis.Fail && i < len(judges) && judges[i].AnytimeValid() {
-			return true
+	for _, r := range results {
+		if r.Verdict != analysis.Fail {
+			continue
+		}
+		for _, j := range judges {
+			if j.Metric().Name == r.Metric && j.AnytimeValid() {
+				return true
+			}
 		}
 	}
 	return false
@@ -276,7 +364,7 @@ func (run *analysisRun) record(v analysis.Verdict, results []analysis.Result) {
 // numbers under each metric's name.
 func explain(results []analysis.Result) (string, map[string]float64) {
 	sorted := slices.Clone(results)
-	slices.SortStableFunc(sorted, func(a, b analysis.Result) int { return severity(a.Verdict) - severity(b.Verdict) })
+	slices.SortStableFunc(sorted, func(a, b analysis.Result) int { return rank(a) - rank(b) })
 	var reasons []string
 	nums := map[string]float64{}
 	for _, r := range sorted {
@@ -286,6 +374,14 @@ func explain(results []analysis.Result) (string, map[string]float64) {
 		}
 	}
 	return strings.Join(reasons, "; "), nums
+}
+
+// rank orders results for a reason: by severity, dry-run ones last.
+func rank(r analysis.Result) int {
+	if strings.HasPrefix(r.Reason, "dry run: ") {
+		return 4
+	}
+	return severity(r.Verdict)
 }
 
 // severity orders verdicts as they decide: Fail, Error, Inconclusive, Pass.
@@ -332,6 +428,15 @@ func (l *loop) evaluate(ctx context.Context, run *analysisRun, now time.Time) ([
 	in.ErrorsAre = errorsAre(l.svc.Spec)
 	in.Before = l.before(run)
 	return run.judge(in), nil
+}
+
+// stepArgs are the args the spec's analysis step gives its template.
+func (l *loop) stepArgs(step int) map[string]string {
+	steps := l.svc.Spec.Canary.Steps
+	if step < len(steps) && steps[step].Analysis != nil {
+		return steps[step].Analysis.Args
+	}
+	return nil
 }
 
 // errorsAre names what the proxy counts as errors of a gRPC service's

@@ -97,6 +97,14 @@ type Querier interface {
 	Query(ctx context.Context, queries map[string]string, service, version string, from, to time.Time) (Sample, error)
 }
 
+// Scalar is the optional capability of a metrics source that evaluates
+// one query to one number: a provider.prometheus metric's result.
+type Scalar interface {
+	// Scalar evaluates query at at: a scalar, or a vector of exactly one
+	// series (any other result is an error). NaN is returned as is.
+	Scalar(ctx context.Context, query string, at time.Time) (float64, error)
+}
+
 // NoDataError lists the queries that returned no data (an empty result or
 // NaN): never a pass. Below an analysis' minimum of requests that is
 // expected (the judges say Inconclusive); above it, it is an Error.

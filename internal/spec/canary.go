@@ -79,6 +79,7 @@ func (t *AnalysisTemplate) applyDefaults(d defaulter, path string) {
 	defaultString(&t.OnInconclusive, "pause")
 	for i := range t.Metrics {
 		t.Metrics[i].applyDefaults()
+		t.Metrics[i].applyProviderDefaults(d, indexPath(path+".metrics", i))
 	}
 	if t.Load != nil {
 		defaultString(&t.Load.Path, "/")

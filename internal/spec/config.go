@@ -637,6 +637,10 @@ type StepAnalysis struct {
 	// decides. Default 0: until the verdict is Pass (after at least one
 	// interval), however long that takes.
 	Duration Duration `yaml:"duration"`
+	// Args are values for the template's args, by name, for this step
+	// (`{{args.NAME}}` in its provider metrics). Default none: each arg's
+	// own value; an arg without one must be given here.
+	Args map[string]string `yaml:"args"`
 }
 
 // AnalysisTemplate judges a canary against its baseline.
@@ -683,6 +687,15 @@ type AnalysisTemplate struct {
 	// sides: at low traffic the analysis then reaches minRequests.
 	// Default none.
 	Load *SyntheticLoad `yaml:"load"`
+	// Args are the template's parameters, written `{{args.NAME}}` in its
+	// metrics' provider fields and conditions, with the value each step
+	// gives (analysis: {template: T, args: {NAME: ...}}) or their own.
+	// Default none.
+	Args []TemplateArg `yaml:"args"`
+	// DryRun names metrics that are measured and shown but never decide:
+	// their verdicts and limits neither fail, pause nor pass the analysis.
+	// Default none.
+	DryRun []DryRunMetric `yaml:"dryRun"`
 }
 
 // SyntheticLoad is synthetic traffic for an analysis.
@@ -750,6 +763,45 @@ type AnalysisMetric struct {
 	// fails a Mann-Whitney test, so that sub-millisecond noise never
 	// rolls back. Default 1; 0 means no floor.
 	MinDelta *float64 `yaml:"minDelta"`
+
+	// Provider, when set, measures the metric itself (a web endpoint, a
+	// job, a Prometheus query) instead of comparing the canary with its
+	// baseline: its value is `result`, judged by SuccessCondition and
+	// FailureCondition, and Judge, Condition and the statistical fields
+	// do not apply. Default none.
+	Provider *MetricProvider `yaml:"provider"`
+	// SuccessCondition is an expression over result that passes a
+	// provider metric's measurement, e.g. `result < 0.01`. A job needs
+	// none (exit 0 passes). Default none.
+	SuccessCondition string `yaml:"successCondition"`
+	// FailureCondition is an expression over result that fails a
+	// measurement; it wins over SuccessCondition, and when neither holds
+	// the measurement is Inconclusive (so is a NaN or infinite result).
+	// A provider metric other than a job needs at least one of the two.
+	// Default none.
+	FailureCondition string `yaml:"failureCondition"`
+	// Count is how many judged measurements a provider metric takes (one
+	// that could not be made is tried again); its verdict is Inconclusive
+	// until all are taken. Default 0: it measures for as
+	// long as the analysis runs, and its latest measurement is its verdict.
+	Count int `yaml:"count"`
+	// Interval is the time between a provider metric's measurements.
+	// Default 0: the template's interval.
+	Interval Duration `yaml:"interval"`
+	// InitialDelay is how long a provider metric waits, from the start of
+	// the analysis, before its first measurement. Default 0: none.
+	InitialDelay Duration `yaml:"initialDelay"`
+	// FailureLimit is how many failed measurements a provider metric
+	// tolerates; one more rolls back. Default 0.
+	FailureLimit int `yaml:"failureLimit"`
+	// InconclusiveLimit is how many inconclusive measurements a provider
+	// metric tolerates; past it the metric is Inconclusive for the rest of
+	// the analysis (which then ends Inconclusive). Default 0.
+	InconclusiveLimit int `yaml:"inconclusiveLimit"`
+	// ConsecutiveErrorLimit is how many measurements in a row may fail to
+	// measure (an unreachable endpoint, a query error); one more rolls
+	// back. Default 4.
+	ConsecutiveErrorLimit int `yaml:"consecutiveErrorLimit"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string

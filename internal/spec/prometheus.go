@@ -204,6 +204,7 @@ func (c *checker) queries(t *AnalysisTemplate, path string) {
 	for i, m := range t.Metrics {
 		mp := indexPath(path+".metrics", i)
 		switch {
+		case m.Provider != nil:
 		case m.Judge == JudgeMannWhitney || m.Judge == JudgeSequential && m.On == "latency":
 			c.add(mp+".judge", "%s on latency needs per-request latencies, which queries cannot give; use threshold on p99 instead", m.Judge)
 		case m.Judge == JudgeSequential:

@@ -19,11 +19,14 @@ type checker struct {
 	errs      Errors
 	warns     Errors
 	templates map[string]AnalysisTemplate
+	// promConfigured: the top-level prometheus block is there, for
+	// provider.prometheus metrics.
+	promConfigured bool
 }
 
 // validate returns every semantic problem in cfg.
 func validate(x *index, cfg *Config) Errors {
-	c := &checker{x: x, templates: cfg.Analysis}
+	c := &checker{x: x, templates: cfg.Analysis, promConfigured: cfg.Prometheus != nil}
 	c.analysisTemplates(cfg.Analysis)
 	c.proxy(&cfg.Proxy)
 	c.admin(&cfg.Admin)

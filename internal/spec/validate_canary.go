@@ -11,6 +11,7 @@ import (
 // canary checks a canary service's steps against the templates.
 func (c *checker) canary(k *Canary, templates map[string]AnalysisTemplate, path string) {
 	c.templateRef(k.Analysis, templates, path+".analysis")
+	c.stepArgs(k.Analysis, nil, templates, path+".analysis") // the background analysis takes no args
 	c.positive(k.ProgressDeadline, path+".progressDeadline", "10m")
 	if k.OnProgressDeadline != "abort" && k.OnProgressDeadline != "pause" {
 		c.add(path+".onProgressDeadline", "unknown onProgressDeadline %q (valid: abort, pause)", k.OnProgressDeadline)
@@ -54,6 +55,7 @@ func (c *checker) step(s *CanaryStep, templates map[string]AnalysisTemplate, pat
 		c.add(path+".setWeight", "setWeight must be from 0 to 100 (a percentage of traffic), got %d", *s.SetWeight)
 	case s.Analysis != nil:
 		c.templateRef(s.Analysis.Template, templates, path+".analysis.template")
+		c.stepArgs(s.Analysis.Template, s.Analysis.Args, templates, path+".analysis")
 	case s.SetMirrorRoute != nil && (s.SetMirrorRoute.Percent < 1 || s.SetMirrorRoute.Percent > 100):
 		c.add(path+".setMirrorRoute.percent", "percent must be from 1 to 100, got %d", s.SetMirrorRoute.Percent)
 	case s.SetHeaderRoute != nil:
@@ -104,6 +106,7 @@ func (c *checker) analysisTemplate(t *AnalysisTemplate, path string) {
 		c.add(path+".metrics", "at least one metric is required, such as {name: error-rate, judge: sequential}")
 	}
 	c.queries(t, path)
+	args := c.templateArgs(t, path)
 	names := map[string]bool{}
 	for i := range t.Metrics {
 		m, mp := &t.Metrics[i], indexPath(path+".metrics", i)
@@ -111,13 +114,26 @@ func (c *checker) analysisTemplate(t *AnalysisTemplate, path string) {
 			c.add(mp+".name", "duplicate metric name %q", m.Name)
 		}
 		names[m.Name] = true
-		c.metric(m, mp)
+		c.metric(m, args, mp)
 	}
 }
 
-func (c *checker) metric(m *AnalysisMetric, path string) {
+func (c *checker) metric(m *AnalysisMetric, args map[string]bool, path string) {
 	if m.Name == "" {
 		c.add(path+".name", "a metric name is required, such as error-rate")
+	}
+	if m.Provider != nil {
+		c.providerMetric(m, args, path)
+		return
+	}
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{{m.SuccessCondition != "", "successCondition"}, {m.FailureCondition != "", "failureCondition"}, {m.Count != 0, "count"},
+		{m.Interval != 0, "interval"}, {m.InitialDelay != 0, "initialDelay"}, {m.FailureLimit != 0, "failureLimit"}, {m.InconclusiveLimit != 0, "inconclusiveLimit"}} {
+		if f.set {
+			c.add(path+"."+f.name, "%s applies to a provider metric (web, job, prometheus) only; a comparison of canary with baseline is judged by condition and the template's limits", f.name)
+		}
 	}
 	switch m.Judge {
 	case JudgeThreshold:

@@ -156,3 +156,32 @@ func keys(m map[string]string) func(func(string) bool) {
 		}
 	}
 }
+
+var _ metrics.Scalar = (*Source)(nil)
+
+// Scalar evaluates a provider.prometheus query at at: a scalar, or an
+// instant vector of exactly one series. NaN (0/0, a quantile of nothing)
+// is returned as NaN, for the judge to call undefined; no series is an
+// error, never a pass.
+func (s *Source) Scalar(ctx context.Context, query string, at time.Time) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	val, _, _, err := s.api.Query(ctx, query, at)
+	if err != nil {
+		var perr *promv1.Error
+		if errors.As(err, &perr) {
+			return 0, fmt.Errorf("query %s: %s: %s", query, perr.Type, perr.Msg)
+		}
+		return 0, fmt.Errorf("query %s: %w", query, err)
+	}
+	switch val := val.(type) {
+	case model.Vector:
+		if len(val) != 1 {
+			return 0, fmt.Errorf("query %s: %d series, want one (aggregate it, e.g. sum(...), or add `or vector(0)` where none means 0)", query, len(val))
+		}
+		return float64(val[0].Value), nil
+	case *model.Scalar:
+		return float64(val.Value), nil
+	}
+	return 0, fmt.Errorf("query %s: a %s result, want a scalar or an instant vector of one series", query, val.Type())
+}
