@@ -28,6 +28,8 @@ with router.nginx, router.haproxy or router.gatewayAPI it drives that router
 as Deployments in the cluster of kubernetes.kubeconfig; with store.etcd
 several serves elect one leader and the others stand by.
 An invalid config is refused whole, with every error, and nothing starts.
+SIGHUP (or 'bluejay reload') reads the config again and applies the
+difference without a restart; an invalid file changes nothing.
 SIGINT or SIGTERM drains the proxy, then stops the instances — unless another
 proxy or controller may still route to them (separate proxy, external router,
 etcd), in which case they keep serving and the next leader adopts them.
@@ -45,6 +47,8 @@ Kubernetes Deployments always keep running: they are the cluster's.`,
 			}
 			ctx, stop := signalContext(cmd)
 			defer stop()
+			srv.SetConfigPath(g.configPath())
+			reloadOnHUP(ctx, srv, log)
 			return srv.Run(ctx)
 		},
 	}

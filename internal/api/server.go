@@ -40,6 +40,8 @@ type Server struct {
 	// sets it to accept its session cookie, with its CSRF check on
 	// requests that change state. nil means the bearer token only.
 	Authorize func(*http.Request) bool
+	// Reload serves POST /v1/reload (reload.go). nil means no such route.
+	Reload Reloader
 }
 
 // Handler returns the API's routes.
@@ -60,6 +62,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/services/{name}/events", s.auth(s.listEvents))
 	mux.Handle("GET /v1/rollouts/{id}", s.auth(s.getRollout))
 	mux.Handle("GET /v1/routes", s.auth(s.listRoutes))
+	if s.Reload != nil {
+		mux.Handle("POST /v1/reload", s.auth(s.reload))
+	}
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.guard(s.Metrics))
 	}

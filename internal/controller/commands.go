@@ -41,11 +41,11 @@ func (c *Controller) deploy(ctx context.Context, req DeployRequest, why string) 
 	if err != nil {
 		return engine.Rollout{}, err
 	}
-	if err := l.checkDeploy(req); err != nil {
-		return engine.Rollout{}, err
-	}
 	var r engine.Rollout
 	err = l.exec(ctx, func() error {
+		if err := l.checkDeploy(req); err != nil { // on the loop: a reload may change the spec
+			return err
+		}
 		if l.r.Phase.Active() {
 			return fmt.Errorf("%w: %s has an active rollout #%d (%s to %s, %s); promote or abort it first",
 				ErrConflict, req.Service, l.r.ID, l.r.From.Label, l.r.To.Label, l.r.Phase)

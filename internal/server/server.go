@@ -60,6 +60,7 @@ type Server struct {
 	// controller (prune, the targets file, the notifier, following the
 	// store): Run waits for them before the store closes.
 	background sync.WaitGroup
+	reloader   reloader // config reloads (reload.go)
 }
 
 // New opens the store, binds the listeners and adopts the instances a
@@ -196,6 +197,7 @@ func (s *Server) platform(svc spec.Service) platform.Platform {
 		for version, addrs := range st.Targets {
 			p.SetTargets(svc.Name, version, addrs)
 		}
+		s.keepStatic(svc.Name, p)
 		return p
 	}
 	if svc.Platform.Kubernetes != nil {
@@ -228,7 +230,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() { s.instancesLock.Release() }() // taken by lead, with etcd, after this defer
 	ui := s.dashboard()
 	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics(),
-		Authorize: ui.Authorize}
+		Authorize: ui.Authorize, Reload: s.Reload}
 	mux := http.NewServeMux()
 	mux.Handle("/", admin.Handler())
 	mux.Handle("/ui/", ui)
