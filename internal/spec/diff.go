@@ -55,7 +55,6 @@ func (d Diff) String() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-
 // Compare returns what reloading from old to new changes. Both are
 // valid, defaulted configs. What is live: the services (added, removed,
 // any field but the kind of their platform), the analysis templates and
