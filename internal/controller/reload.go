@@ -17,8 +17,9 @@ import (
 // reload): every service, in config order, and the analysis templates.
 type Reload struct {
 	// Services are all the configured services: those already running
-	// take their new spec (and platform), new ones are deployed, and the
-	// running ones missing here are drained and stopped.
+	// take their new spec (and platform; nil keeps the running one), new
+	// ones are deployed, and the running ones missing here are drained
+	// and stopped.
 	Services []Service
 	// Templates replace Controller.Templates.
 	Templates map[string]spec.AnalysisTemplate
@@ -127,6 +128,9 @@ func (c *Controller) Reload(ctx context.Context, rl Reload) (ReloadResult, error
 			continue
 		}
 		versionChanged[s.Spec.Name] = s.Spec.Version != l.svc.Spec.Version
+		if s.Platform == nil {
+			s.Platform = l.svc.Platform
+		}
 		l.svc = s
 		l.monitor.SetConfig(s.Spec.Health)
 	}
