@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
+	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/server"
 )
 
@@ -88,4 +91,26 @@ func reloadOnHUP(ctx context.Context, srv *server.Server, log *slog.Logger) {
 			}
 		}
 	}()
+}
+
+// printDrift says where the running state differs from the config:
+// a service whose stable version is not the one the loaded config names,
+// and a config file changed on disk since serve loaded it.
+func printDrift(ctx context.Context, c *api.Client, out io.Writer, sts []controller.ServiceStatus) {
+	for _, s := range sts {
+		if s.Desired == "" || s.Desired == s.Stable {
+			continue
+		}
+		r := s.Rollout
+		state := fmt.Sprintf("rollout #%d %s", r.ID, r.Phase)
+		if !r.Phase.Active() || r.To.Label != s.Desired {
+			state += fmt.Sprintf(" (to %s; the config's version rolls out when a reload changes it)", r.To.Label)
+		}
+		fmt.Fprintf(out, "%s: desired %s, stable %s, %s\n", s.Service, s.Desired, orNone(s.Stable), state)
+	}
+	st, err := c.Config(ctx)
+	if err == nil && st.Stale {
+		fmt.Fprintf(out, "warning: %s changed on disk at %s, after serve loaded it at %s; see 'bluejay diff', apply with 'bluejay reload'\n",
+			st.File, st.Modified.Format(time.RFC3339), st.LoadedAt.Format(time.RFC3339))
+	}
 }

@@ -78,6 +78,7 @@ has already ended is shown once, with the same exit status.`,
 			default:
 				printStatus(out, sts)
 			}
+			printDrift(cmd.Context(), c, out, sts)
 			return nil
 		},
 	}

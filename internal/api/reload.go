@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
@@ -50,4 +51,28 @@ func (s *Server) reload(_ http.ResponseWriter, r *http.Request) (any, int, error
 func (c *Client) Reload(ctx context.Context, req ReloadRequest) (ReloadResult, error) {
 	var out ReloadResult
 	return out, c.do(ctx, http.MethodPost, "/v1/reload", req, &out)
+}
+
+// ConfigState is the answer of GET /v1/config: the file serve runs
+// from and whether it changed on disk since serve loaded it.
+type ConfigState struct {
+	// File is the config file; "" when serve was not started from one.
+	File string `json:"file"`
+	// LoadedAt is when serve last loaded it (start or reload).
+	LoadedAt time.Time `json:"loadedAt"`
+	// Modified is the file's modification time on disk.
+	Modified time.Time `json:"modified"`
+	// Stale says the file on disk is newer than what is loaded: a reload
+	// (or a restart) would apply it; `bluejay diff` shows what changes.
+	Stale bool `json:"stale"`
+}
+
+func (s *Server) config(_ http.ResponseWriter, _ *http.Request) (any, int, error) {
+	return s.Config(), http.StatusOK, nil
+}
+
+// Config returns the config file's state (GET /v1/config).
+func (c *Client) Config(ctx context.Context) (ConfigState, error) {
+	var out ConfigState
+	return out, c.do(ctx, http.MethodGet, "/v1/config", nil, &out)
 }

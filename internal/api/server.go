@@ -42,6 +42,8 @@ type Server struct {
 	Authorize func(*http.Request) bool
 	// Reload serves POST /v1/reload (reload.go). nil means no such route.
 	Reload Reloader
+	// Config serves GET /v1/config (reload.go). nil means no such route.
+	Config func() ConfigState
 }
 
 // Handler returns the API's routes.
@@ -64,6 +66,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/routes", s.auth(s.listRoutes))
 	if s.Reload != nil {
 		mux.Handle("POST /v1/reload", s.auth(s.reload))
+	}
+	if s.Config != nil {
+		mux.Handle("GET /v1/config", s.auth(s.config))
 	}
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.guard(s.Metrics))

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -141,6 +142,22 @@ func (s *Server) Reload(ctx context.Context, req api.ReloadRequest) (api.ReloadR
 	res.Applied, res.Rollouts = true, out.Rollouts
 	s.log.Info("config reloaded", "file", rl.path, "changes", res.Diff.String(), "rollouts", out.Rollouts)
 	return res, nil
+}
+
+// ConfigState says which file serve runs from and whether it changed on
+// disk since it was loaded.
+func (s *Server) ConfigState() api.ConfigState {
+	s.reloader.mu.Lock()
+	st := api.ConfigState{File: s.reloader.path, LoadedAt: s.reloader.loadedAt}
+	s.reloader.mu.Unlock()
+	if st.File == "" {
+		return st
+	}
+	if fi, err := os.Stat(st.File); err == nil {
+		st.Modified = fi.ModTime()
+		st.Stale = st.Modified.After(st.LoadedAt)
+	}
+	return st
 }
 
 // current is the config last loaded: the one serve started with until a

@@ -230,7 +230,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() { s.instancesLock.Release() }() // taken by lead, with etcd, after this defer
 	ui := s.dashboard()
 	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics(),
-		Authorize: ui.Authorize, Reload: s.Reload}
+		Authorize: ui.Authorize, Reload: s.Reload, Config: s.ConfigState}
 	mux := http.NewServeMux()
 	mux.Handle("/", admin.Handler())
 	mux.Handle("/ui/", ui)
