@@ -15,7 +15,8 @@ import (
 )
 
 func newServe(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var watchConfig bool
+	cmd := &cobra.Command{
 		Use:   "serve -c FILE",
 		Short: "Run the proxy, the rollout controller and the admin API",
 		Long: `serve runs everything in one process: the reverse proxy on proxy.listen, the
@@ -49,9 +50,17 @@ Kubernetes Deployments always keep running: they are the cluster's.`,
 			defer stop()
 			srv.SetConfigPath(g.configPath())
 			reloadOnHUP(ctx, srv, log)
+			if watchConfig {
+				if err := srv.WatchConfig(ctx, 0, nil); err != nil {
+					return err
+				}
+			}
 			return srv.Run(ctx)
 		},
 	}
+	cmd.Flags().BoolVar(&watchConfig, "watch-config", false,
+		"reload the config when its file changes (debounced; follows a Kubernetes ConfigMap volume's ..data symlink swap)")
+	return cmd
 }
 
 func newValidate(g *globals) *cobra.Command {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
 	"github.com/bluejay-deploy/bluejay/internal/controller"
@@ -249,5 +250,88 @@ func TestReloadInvalidChangesNothing(t *testing.T) {
 	}
 	if code, _, err := e.get(c, "web.test"); err != nil || code != 200 {
 		t.Errorf("web after refused reloads = %d %v, want 200", code, err)
+	}
+}
+
+// kubeletWrite writes the config into dir the way the kubelet updates a
+// ConfigMap volume: the data in a new timestamped directory, a
+// `..data_tmp` symlink to it renamed over `..data`, the old directory
+// removed; name itself is a symlink to ..data/name.
+func kubeletWrite(t *testing.T, dir, name string, data []byte, gen int) {
+	t.Helper()
+	ts := fmt.Sprintf("..2026_12_07_04_00_0%d.000%d", gen, gen)
+	if err := os.Mkdir(filepath.Join(dir, ts), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ts, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	if err := os.Symlink(ts, filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if old != "" {
+		if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestWatchConfigFollowsConfigMapSwap: serve --watch-config on a
+// ConfigMap-style mount reloads exactly once for one kubelet update
+// (several filesystem events), and the change is live.
+func TestWatchConfigFollowsConfigMapSwap(t *testing.T) {
+	svc := func(target string) string { return staticService("web", "web.test", "v1", target, "") }
+	e := startReload(t, svc)
+	// Move the file into a ConfigMap layout in a directory of its own.
+	data, err := os.ReadFile(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount := t.TempDir()
+	if err := os.Remove(e.path); err != nil {
+		t.Fatal(err)
+	}
+	kubeletWrite(t, mount, "bluejay.yaml", data, 1)
+	e.path = filepath.Join(mount, "bluejay.yaml")
+	e.srv.SetConfigPath(e.path)
+
+	var mu sync.Mutex
+	var reloads []string
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := e.srv.WatchConfig(ctx, 100*time.Millisecond, func(res api.ReloadResult, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reloads = append(reloads, fmt.Sprintf("%v %v", res.Diff.Added, err))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(reloads) }
+	c := insecureClient(true)
+	waitUntil(t, "web serving", func() bool { code, _, err := e.get(c, "web.test"); return err == nil && code == 200 })
+
+	kubeletWrite(t, mount, "bluejay.yaml", append(data, staticService("new", "new.test", "v1", e.target, "")...), 2)
+	waitUntil(t, "a reload", func() bool { return count() > 0 })
+	waitUntil(t, "new.test routed", func() bool { code, _, err := e.get(c, "new.test"); return err == nil && code == 200 })
+	// Hold a few debounce periods: the swap's other events must not
+	// reload again.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if n := count(); n != 1 {
+			t.Fatalf("one ConfigMap update made %d reloads: %v", n, reloads)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if reloads[0] != "[new] <nil>" {
+		t.Errorf("reload = %s, want new added without error", reloads[0])
 	}
 }
