@@ -130,6 +130,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	for _, name := range c.order {
 		c.startLoop(ctx, c.services[name])
 	}
+	c.spawn(func() { c.declareOnStart(ctx) })
 	<-ctx.Done()
 	c.wg.Wait()
 	c.waitJobs()

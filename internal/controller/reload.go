@@ -395,3 +395,39 @@ func (c *Controller) unqueue(service string) {
 		delete(c.reload.queued, service)
 	}
 }
+
+// declaredLookback is how many recent rollouts declareOnStart looks
+// through for the configured version.
+const declaredLookback = 50
+
+// declareOnStart, once the loops run, rolls out each service's
+// configured version if the service never ran it: the file was changed
+// while bluejay was down, or bluejay died in the middle of the reload
+// that changed it. A version that ran before is left alone, so that a
+// restart neither undoes an imperative deploy nor repeats a rollback.
+func (c *Controller) declareOnStart(ctx context.Context) {
+	for _, name := range c.Services() {
+		l, err := c.service(name)
+		if err != nil {
+			continue
+		}
+		var desired string
+		if l.exec(ctx, func() error { desired = l.svc.Spec.Version; return nil }) != nil {
+			return
+		}
+		rs, err := c.Store.ListRollouts(ctx, name, declaredLookback)
+		if err != nil {
+			c.logger().Error("reading rollouts for the configured version", "service", name, "err", err)
+			continue
+		}
+		if slices.ContainsFunc(rs, func(r engine.Rollout) bool { return r.To.Label == desired }) {
+			continue
+		}
+		line, err := c.Declare(ctx, name)
+		if err != nil {
+			c.logger().Error("rolling out the configured version", "service", name, "version", desired, "err", err)
+			continue
+		}
+		c.logger().Info("the configured version never ran: rolling it out", "service", name, "version", desired, "did", line)
+	}
+}

@@ -132,3 +132,43 @@ func TestReloadedVersionMidRollout(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartRollsOutAVersionThatNeverRan: a restart on a file whose
+// version never ran (edited while bluejay was down, or bluejay died in
+// the reload) rolls it out; one that ran before (an imperative deploy
+// moved on from it) is left alone.
+func TestRestartRollsOutAVersionThatNeverRan(t *testing.T) {
+	v1, v2, v3 := newBackend(t, "v1"), newBackend(t, "v2"), newBackend(t, "v3")
+	db := filepath.Join(t.TempDir(), "b.db")
+	svc := service(v1)
+	rigOn := func(s spec.Service) *rig {
+		st, err := sqlite.Open(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plat := static.New()
+		for _, b := range []*backend{v1, v2, v3} {
+			plat.SetTargets("web", b.version, []string{b.addr()})
+			s.Platform.Static.Targets[b.version] = []string{b.addr()}
+		}
+		return newRigWith(t, st, s, plat)
+	}
+	r := rigOn(svc)
+	r.waitPhase(1, engine.PhaseCompleted)
+	r.waitPhase(r.deploy(v2).ID, engine.PhaseCompleted)
+	r.stop()
+
+	r = rigOn(svc) // v1 ran: the imperative v2 stays
+	r.waitPhase(2, engine.PhaseCompleted)
+	if st, _ := r.ctrl.Status("web"); st.Stable != "v2" || st.Desired != "v1" {
+		t.Fatalf("restart on v1 after deploying v2: stable %q desired %q, want v2 kept", st.Stable, st.Desired)
+	}
+	r.stop()
+
+	svc.Version = "v3"
+	r = rigOn(svc)
+	if ro := r.waitRollout(3); ro.To.Label != "v3" {
+		t.Fatalf("restart on a never-run v3: rollout #3 to %s", ro.To.Label)
+	}
+	r.waitPhase(3, engine.PhaseCompleted)
+}
