@@ -55,7 +55,7 @@ func TestCrashReload(t *testing.T) {
 		r.planLog = append(r.planLog, where)
 		r.writeVersion(version)
 		go e.call(http.MethodPost, "/v1/reload", nil, nil) // its answer is lost with serve
-		time.Sleep(delay) // the kill point itself, not a wait for a condition
+		time.Sleep(delay)                                  // the kill point itself, not a wait for a condition
 		r.kills++
 		r.kill(where)
 		r.afterRestart(where, before, last.Rollout.ID)
