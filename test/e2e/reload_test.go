@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,17 +51,30 @@ func TestGitOpsReload(t *testing.T) {
 
 	// The GitOps path: edit the version, look, reload, watch.
 	s.editConfig("wacth: 2s", "watch: 2s")
-	s.editConfig("version: v1", "version: v2")
-	if r := s.mustCLI(0, "status"); !strings.Contains(r.stdout, "changed on disk") {
+	// The README's commands, as written, in the config's directory.
+	readme := func(want int, args ...string) result {
+		t.Helper()
+		r := runCLI(t, s.dir, nil, args...)
+		if r.code != want {
+			t.Fatalf("want exit %d, got:\n%s", want, r)
+		}
+		return r
+	}
+	sed := exec.Command("sed", "-i", "s/version: v1/version: v2/", "bluejay.yaml")
+	sed.Dir = s.dir
+	if out, err := sed.CombinedOutput(); err != nil {
+		t.Fatalf("sed: %v\n%s", err, out)
+	}
+	if r := readme(0, "status"); !strings.Contains(r.stdout, "changed on disk") {
 		t.Errorf("status after editing the file: want a stale-file warning, got:\n%s", r)
 	}
-	if r := s.mustCLI(0, "diff"); !strings.Contains(r.stdout, "~ service web: services[web].version") {
+	if r := readme(0, "diff"); !strings.Contains(r.stdout, "~ service web: services[web].version") {
 		t.Errorf("diff: want the version change, got:\n%s", r)
 	}
-	if r := s.mustCLI(0, "reload"); !strings.Contains(r.stdout, "web: rollout #2 to v2") || !strings.Contains(r.stdout, "reloaded") {
+	if r := readme(0, "reload"); !strings.Contains(r.stdout, "web: rollout #2 to v2") || !strings.Contains(r.stdout, "reloaded") {
 		t.Fatalf("reload: want rollout #2 to v2, got:\n%s", r)
 	}
-	if r := s.mustCLI(0, "status", "web", "-w"); !strings.Contains(r.stdout, "Completed") {
+	if r := readme(0, "status", "web", "-w"); !strings.Contains(r.stdout, "Completed") {
 		t.Errorf("status -w: want the rollout followed to Completed, got:\n%s", r)
 	}
 	if r := s.mustCLI(0, "status"); strings.Contains(r.stdout, "changed on disk") || strings.Contains(r.stdout, "desired") {
