@@ -292,6 +292,7 @@ type server struct {
 	token        string
 	logPath      string
 	proc         *serveProc // the current serve process; shared by on's copies
+	serveArgs    []string   // more arguments of serve (--watch-config)
 }
 
 // serveProc is one run of `bluejay serve`.
@@ -341,7 +342,7 @@ func (s *server) start() {
 	}
 	defer logf.Close() // the child holds its own copy
 	fmt.Fprintf(logf, "=== e2e: starting bluejay serve at %s\n", time.Now().Format(time.RFC3339Nano))
-	p := &serveProc{cmd: exec.Command(bin, "serve", "-c", s.config), done: make(chan struct{})}
+	p := &serveProc{cmd: exec.Command(bin, append([]string{"serve", "-c", s.config}, s.serveArgs...)...), done: make(chan struct{})}
 	p.cmd.Dir = s.dir
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
