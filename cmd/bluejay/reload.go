@@ -18,7 +18,8 @@ import (
 )
 
 func newReload(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var restartActive bool
+	cmd := &cobra.Command{
 		Use:   "reload -c FILE",
 		Short: "Make serve read its config file again and apply the difference",
 		Long: `reload asks serve (POST /v1/reload) to read and validate its whole config file
@@ -33,9 +34,12 @@ starts a rollout to it.`,
   bluejay status -c bluejay.yaml -w`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.reload(cmd, false)
+			return g.reload(cmd, api.ReloadRequest{RestartActive: restartActive})
 		},
 	}
+	cmd.Flags().BoolVar(&restartActive, "restart-active", false,
+		"restart the active rollouts of changed services under the new config (abort, then the same version again)")
+	return cmd
 }
 
 func newDiff(g *globals) *cobra.Command {
@@ -44,19 +48,19 @@ func newDiff(g *globals) *cobra.Command {
 		Short: "Print what a reload of the config file would change, without applying it",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.reload(cmd, true)
+			return g.reload(cmd, api.ReloadRequest{DryRun: true})
 		},
 	}
 }
 
-func (g *globals) reload(cmd *cobra.Command, dryRun bool) error {
+func (g *globals) reload(cmd *cobra.Command, req api.ReloadRequest) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
 	ctx, stop := signalContext(cmd)
 	defer stop()
-	res, err := c.Reload(ctx, api.ReloadRequest{DryRun: dryRun})
+	res, err := c.Reload(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -68,7 +72,7 @@ func (g *globals) reload(cmd *cobra.Command, dryRun bool) error {
 	switch {
 	case res.Applied:
 		fmt.Fprintf(out, "%s: reloaded\n", res.File)
-	case !dryRun:
+	case !req.DryRun:
 		fmt.Fprintf(out, "%s: nothing to reload\n", res.File)
 	}
 	return nil

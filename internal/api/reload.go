@@ -14,6 +14,10 @@ type ReloadRequest struct {
 	// DryRun reads, validates and compares the file, and applies nothing
 	// (bluejay diff).
 	DryRun bool `json:"dryRun,omitempty"`
+	// RestartActive restarts the active rollouts of changed services with
+	// the new plan (abort, then the same version again); false lets them
+	// finish with the plan they started with.
+	RestartActive bool `json:"restartActive,omitempty"`
 }
 
 // ReloadResult is what a reload found and did.

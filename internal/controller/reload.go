@@ -27,6 +27,10 @@ type Reload struct {
 	// is known to go ahead: the caller's own changes (platforms,
 	// certificates) then land with the controller's, never half.
 	Apply func()
+	// RestartActive restarts the active rollout of each changed service
+	// (in What) under its new spec: it is aborted, and the same version
+	// rolls out again once it has rolled back. False: it keeps its plan.
+	RestartActive bool
 	// What is the reload's summary, recorded in each changed service's
 	// decision log ("canary changed").
 	What map[string]string
@@ -169,6 +173,11 @@ func (c *Controller) Reload(ctx context.Context, rl Reload) (ReloadResult, error
 		name := s.Spec.Name
 		if what := rl.What[name]; what != "" && !slices.ContainsFunc(added, func(l *loop) bool { return l.svc.Spec.Name == name }) {
 			c.recordReload(ctx, name, what)
+		}
+		if rl.RestartActive && rl.What[name] != "" && !versionChanged[name] {
+			if line := c.restartActive(ctx, name); line != "" {
+				res.Rollouts = append(res.Rollouts, line)
+			}
 		}
 		if versionChanged[name] {
 			line, err := c.Declare(ctx, name)
@@ -430,4 +439,19 @@ func (c *Controller) declareOnStart(ctx context.Context) {
 		}
 		c.logger().Info("the configured version never ran: rolling it out", "service", name, "version", desired, "did", line)
 	}
+}
+
+// restartActive aborts the service's active rollout and queues its
+// version again, so that it starts over under the reloaded spec.
+func (c *Controller) restartActive(ctx context.Context, service string) string {
+	st, err := c.Status(service)
+	if err != nil || !st.Rollout.Phase.Active() {
+		return ""
+	}
+	ro := st.Rollout
+	if _, err := c.Command(ctx, service, engine.CmdAbort); err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Sprintf("%s: restarting rollout #%d: %v", service, ro.ID, err)
+	}
+	c.queue(service, ro.To.Label)
+	return fmt.Sprintf("%s: rollout #%d to %s aborted; %s starts again under the new config once it has rolled back", service, ro.ID, ro.To.Label, ro.To.Label)
 }

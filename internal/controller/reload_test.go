@@ -172,3 +172,35 @@ func TestRestartRollsOutAVersionThatNeverRan(t *testing.T) {
 	}
 	r.waitPhase(3, engine.PhaseCompleted)
 }
+
+// TestReloadKeepsOrRestartsTheActivePlan: a reload that changes a
+// service leaves its active rollout on the plan it started with, unless
+// RestartActive asks to start it over under the new one.
+func TestReloadKeepsOrRestartsTheActivePlan(t *testing.T) {
+	v1, v2 := newBackend(t, "v1"), newBackend(t, "v2")
+	svc := service(v1, func(s *spec.Service) { s.BlueGreen.Watch = spec.Duration(time.Hour) })
+	r := declarativeRig(t, svc, v1, v2)
+	r.waitPhase(1, engine.PhaseCompleted)
+	r.reloadVersion(svc, "v2")
+	r.waitPhase(2, engine.PhaseWatching)
+
+	svc.Version = "v2"
+	svc.BlueGreen.Watch = spec.Duration(300 * time.Millisecond)
+	rl := controller.Reload{Services: []controller.Service{{Spec: svc}}, What: map[string]string{"web": "services[web].blueGreen changed"}}
+	if _, err := r.ctrl.Reload(context.Background(), rl); err != nil {
+		t.Fatal(err)
+	}
+	if ro := r.latest(); ro.ID != 2 || ro.Phase != engine.PhaseWatching || ro.Params.Watch != time.Hour {
+		t.Fatalf("after a reload the active rollout is #%d %s watching %s, want #2 Watching with its 1h plan", ro.ID, ro.Phase, ro.Params.Watch)
+	}
+	rl.RestartActive = true
+	res, err := r.ctrl.Reload(context.Background(), rl)
+	if err != nil || len(res.Rollouts) != 1 {
+		t.Fatalf("reload --restart-active: %+v %v", res, err)
+	}
+	ro := r.waitRollout(3)
+	if ro.To.Label != "v2" || ro.Params.Watch != 300*time.Millisecond {
+		t.Fatalf("restarted rollout #3 to %s watching %s, want v2 under the new 300ms watch", ro.To.Label, ro.Params.Watch)
+	}
+	r.waitPhase(3, engine.PhaseCompleted)
+}

@@ -126,6 +126,7 @@ func (s *Server) Reload(ctx context.Context, req api.ReloadRequest) (api.ReloadR
 		}
 	}
 	out, err := s.controller.Reload(ctx, controller.Reload{Services: services, Templates: cfg.Analysis, What: what,
+		RestartActive: req.RestartActive,
 		Apply: func() {
 			for _, f := range configure {
 				f()
