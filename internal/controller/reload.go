@@ -166,8 +166,8 @@ func (c *Controller) Reload(ctx context.Context, rl Reload) (ReloadResult, error
 		c.reload.mu.Lock()
 		runCtx := c.reload.runCtx
 		c.reload.mu.Unlock()
-		c.startLoop(runCtx, l)
 		res.Rollouts = append(res.Rollouts, fmt.Sprintf("%s: added, rollout #%d to %s", l.svc.Spec.Name, l.r.ID, l.r.To.Label))
+		c.startLoop(runCtx, l) // l is the loop's from here on
 	}
 	for _, s := range rl.Services {
 		name := s.Spec.Name
