@@ -28,7 +28,7 @@ func TestCompare(t *testing.T) {
 	}{
 		{name: "same", want: "no changes"},
 		{name: "version", old: "    version: v1\n    platform: {static: {targets: {v1: [\"127.0.0.1:9001\"]}}}",
-			new: "    version: v2\n    platform: {static: {targets: {v1: [\"127.0.0.1:9001\"], v2: [\"127.0.0.1:9003\"]}}}",
+			new:  "    version: v2\n    platform: {static: {targets: {v1: [\"127.0.0.1:9001\"], v2: [\"127.0.0.1:9003\"]}}}",
 			want: "~ service web: services[web].version, services[web].platform"},
 		{name: "added and removed", old: "  - name: api\n    match: {host: api.test}", new: "  - name: shop\n    match: {host: api.test}",
 			want: "+ service shop\n- service api"},
