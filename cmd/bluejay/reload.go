@@ -102,6 +102,9 @@ func reloadOnHUP(ctx context.Context, srv *server.Server, log *slog.Logger) {
 // and a config file changed on disk since serve loaded it.
 func printDrift(ctx context.Context, c *api.Client, out io.Writer, sts []controller.ServiceStatus) {
 	for _, s := range sts {
+		if s.KeptPlan != "" {
+			fmt.Fprintf(out, "%s: %s\n", s.Service, s.KeptPlan)
+		}
 		if s.Desired == "" || s.Desired == s.Stable {
 			continue
 		}

@@ -51,6 +51,12 @@ type reloadState struct {
 	runCtx context.Context               // Run's context, for the loops a reload adds
 	loops  map[string]loopHandle         // service → its loop's cancel and end
 	queued map[string]context.CancelFunc // service → the wait for its active rollout to end
+	kept   map[string]keptPlan           // service → the active rollout a reload changed the spec under
+}
+
+type keptPlan struct {
+	rollout int64
+	what    string
 }
 
 type loopHandle struct {
@@ -171,7 +177,10 @@ func (c *Controller) Reload(ctx context.Context, rl Reload) (ReloadResult, error
 	}
 	for _, s := range rl.Services {
 		name := s.Spec.Name
-		if what := rl.What[name]; what != "" && !slices.ContainsFunc(added, func(l *loop) bool { return l.svc.Spec.Name == name }) {
+		switch what := rl.What[name]; {
+		case slices.ContainsFunc(added, func(l *loop) bool { return l.svc.Spec.Name == name }):
+			c.recordReload(ctx, name, "service added")
+		case what != "":
 			c.recordReload(ctx, name, what)
 		}
 		if rl.RestartActive && rl.What[name] != "" && !versionChanged[name] {
@@ -237,8 +246,14 @@ func (c *Controller) recordReload(ctx context.Context, service, what string) {
 			return nil
 		}
 		why := "config reloaded: " + what
-		if l.r.Phase.Active() {
+		if l.r.Phase.Active() && what != "service added" {
 			why += "; the active rollout keeps the plan it started with"
+			c.reload.mu.Lock()
+			if c.reload.kept == nil {
+				c.reload.kept = map[string]keptPlan{}
+			}
+			c.reload.kept[service] = keptPlan{rollout: l.r.ID, what: what}
+			c.reload.mu.Unlock()
 		}
 		l.record(ctx, why)
 		return nil
@@ -454,4 +469,15 @@ func (c *Controller) restartActive(ctx context.Context, service string) string {
 	}
 	c.queue(service, ro.To.Label)
 	return fmt.Sprintf("%s: rollout #%d to %s aborted; %s starts again under the new config once it has rolled back", service, ro.ID, ro.To.Label, ro.To.Label)
+}
+
+// keptPlan is Status's KeptPlan for the service's rollout r.
+func (c *Controller) keptPlan(service string, r engine.Rollout) string {
+	c.reload.mu.Lock()
+	defer c.reload.mu.Unlock()
+	k, ok := c.reload.kept[service]
+	if !ok || k.rollout != r.ID || !r.Phase.Active() {
+		return ""
+	}
+	return fmt.Sprintf("rollout #%d keeps the plan it started with; since then the config reload changed: %s (reload --restart-active restarts it under the new one)", r.ID, k.what)
 }

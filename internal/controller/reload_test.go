@@ -193,6 +193,9 @@ func TestReloadKeepsOrRestartsTheActivePlan(t *testing.T) {
 	if ro := r.latest(); ro.ID != 2 || ro.Phase != engine.PhaseWatching || ro.Params.Watch != time.Hour {
 		t.Fatalf("after a reload the active rollout is #%d %s watching %s, want #2 Watching with its 1h plan", ro.ID, ro.Phase, ro.Params.Watch)
 	}
+	if st, _ := r.ctrl.Status("web"); !strings.Contains(st.KeptPlan, "rollout #2 keeps the plan it started with") {
+		t.Errorf("status KeptPlan = %q, want it to say rollout #2 keeps its plan", st.KeptPlan)
+	}
 	rl.RestartActive = true
 	res, err := r.ctrl.Reload(context.Background(), rl)
 	if err != nil || len(res.Rollouts) != 1 {

@@ -20,6 +20,9 @@ type ServiceStatus struct {
 	// a config reload that changes it starts a rollout to it, so it differs
 	// from Stable while that rollout runs, or after an imperative deploy.
 	Desired string `json:"desired,omitempty"`
+	// KeptPlan says the active rollout runs on the plan it started with
+	// although a config reload changed the service since ("" otherwise).
+	KeptPlan string `json:"keptPlan,omitempty"`
 	// Stable is the version that serves users when no rollout is under way.
 	Stable string `json:"stable"`
 	// Rollout is the service's latest rollout.
@@ -135,8 +138,10 @@ func (c *Controller) Status(service string) (ServiceStatus, error) {
 		return ServiceStatus{}, err
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.snap, nil
+	st := l.snap
+	l.mu.Unlock()
+	st.KeptPlan = c.keptPlan(service, st.Rollout)
+	return st, nil
 }
 
 // Rollouts lists a service's rollouts, newest first.
