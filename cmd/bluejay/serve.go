@@ -16,7 +16,8 @@ import (
 )
 
 func newServe(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var watchConfig bool
+	cmd := &cobra.Command{
 		Use:   "serve [-c FILE]",
 		Short: "Run the proxy, the rollout controller and the admin API",
 		Long: `serve runs everything in one process: the reverse proxy on proxy.listen, the
@@ -29,6 +30,8 @@ with router.nginx, router.haproxy or router.gatewayAPI it drives that router
 as Deployments in the cluster of kubernetes.kubeconfig; with store.etcd
 several serves elect one leader and the others stand by.
 An invalid config is refused whole, with every error, and nothing starts.
+SIGHUP (or 'bluejay reload') reads the config again and applies the
+difference without a restart; an invalid file changes nothing.
 SIGINT or SIGTERM drains the proxy, then stops the instances — unless another
 proxy or controller may still route to them (separate proxy, external router,
 etcd), in which case they keep serving and the next leader adopts them.
@@ -46,9 +49,19 @@ Kubernetes Deployments always keep running: they are the cluster's.`,
 			}
 			ctx, stop := signalContext(cmd)
 			defer stop()
+			srv.SetConfigPath(g.configPath())
+			reloadOnHUP(ctx, srv, log)
+			if watchConfig {
+				if err := srv.WatchConfig(ctx, 0, nil); err != nil {
+					return err
+				}
+			}
 			return srv.Run(ctx)
 		},
 	}
+	cmd.Flags().BoolVar(&watchConfig, "watch-config", false,
+		"reload the config when its file changes (debounced; follows a Kubernetes ConfigMap volume's ..data symlink swap)")
+	return cmd
 }
 
 func newValidate(g *globals) *cobra.Command {

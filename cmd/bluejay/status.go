@@ -80,6 +80,7 @@ has already ended is shown once, with the same exit status.`,
 			default:
 				printStatus(out, sts)
 			}
+			printDrift(cmd.Context(), c, out, sts)
 			return nil
 		},
 	}

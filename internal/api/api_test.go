@@ -301,7 +301,7 @@ services:
     version: v1
     platform: {static: {targets: {v1: [%q], v2: [%q]}}}
     health: {interval: 20ms}
-    blueGreen: {autoPromote: false, previewWeight: 50, previewDuration: 50ms}
+    blueGreen: {autoPromote: false, previewWeight: 50, previewDuration: 50ms, minRequests: 0}
 `, token, addr, addr)))
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,10 @@ type Server struct {
 	// login form. nil means a throttle of its own with the defaults (10
 	// failures, then one a second); there is no way to turn it off.
 	Throttle *throttle.Throttle
+	// Reload serves POST /v1/reload (reload.go). nil means no such route.
+	Reload Reloader
+	// Config serves GET /v1/config (reload.go). nil means no such route.
+	Config func() ConfigState
 }
 
 // Handler returns the API's routes.
@@ -77,6 +81,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/services/{name}/events", s.auth(s.listEvents))
 	mux.Handle("GET /v1/rollouts/{id}", s.auth(s.getRollout))
 	mux.Handle("GET /v1/routes", s.auth(s.listRoutes))
+	if s.Reload != nil {
+		mux.Handle("POST /v1/reload", s.auth(s.reload))
+	}
+	if s.Config != nil {
+		mux.Handle("GET /v1/config", s.auth(s.config))
+	}
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.guard(s.Metrics))
 	}

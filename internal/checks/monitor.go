@@ -190,7 +190,8 @@ func (m *Monitor) start(addr string, t *target) {
 
 // loop probes addr at once and then every interval until ctx is done.
 func (m *Monitor) loop(ctx context.Context, addr string, t *target) {
-	tick := time.NewTicker(m.cfg.Interval.D())
+	interval := m.config().Interval.D()
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		err := m.probe(ctx, addr)
@@ -198,6 +199,10 @@ func (m *Monitor) loop(ctx context.Context, addr string, t *target) {
 			return // stopped mid-probe: the result says nothing of addr
 		}
 		m.record(addr, t, err)
+		if i := m.config().Interval.D(); i != interval { // SetConfig
+			interval = i
+			tick.Reset(i)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -207,12 +212,28 @@ func (m *Monitor) loop(ctx context.Context, addr string, t *target) {
 }
 
 func (m *Monitor) probe(ctx context.Context, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout.D())
+	cfg := m.config()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout.D())
 	defer cancel()
-	if g := m.cfg.GRPC; g != nil {
+	if g := cfg.GRPC; g != nil {
 		return GRPCProbe(ctx, addr, g.Service)
 	}
-	return Probe(ctx, m.client, addr, m.cfg.Path)
+	return Probe(ctx, m.client, addr, cfg.Path)
+}
+
+// SetConfig changes the probes' settings (a config reload): each
+// address's next probe uses them, and its readiness so far is kept, so
+// that a ready instance stays in the route.
+func (m *Monitor) SetConfig(cfg spec.Health) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg = healthDefaults(cfg)
+}
+
+func (m *Monitor) config() spec.Health {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg
 }
 
 // record applies a probe's result to t, unless addr was forgotten (or

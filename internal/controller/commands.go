@@ -41,11 +41,11 @@ func (c *Controller) deploy(ctx context.Context, req DeployRequest, why string) 
 	if err != nil {
 		return engine.Rollout{}, err
 	}
-	if err := l.checkDeploy(req); err != nil {
-		return engine.Rollout{}, err
-	}
 	var r engine.Rollout
 	err = l.exec(ctx, func() error {
+		if err := l.checkDeploy(req); err != nil { // on the loop: a reload may change the spec
+			return err
+		}
 		if l.r.Phase.Active() {
 			next := "promote or abort it first"
 			if l.r.Phase == engine.PhaseDeploying || l.r.Phase == engine.PhaseSmoke {

@@ -101,6 +101,7 @@ type Controller struct {
 	order    []string
 	wg       sync.WaitGroup // the service loops
 	jobs     sync.WaitGroup // the loops' background work (spawn)
+	reload   reloadState    // config reloads (reload.go)
 }
 
 // Add registers a service before Run.
@@ -128,13 +129,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	close(c.readyChan())
 	for _, name := range c.order {
-		l := c.services[name]
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			l.run(ctx)
-		}()
+		c.startLoop(ctx, c.services[name])
 	}
+	c.spawn(func() { c.declareOnStart(ctx) })
 	<-ctx.Done()
 	c.wg.Wait()
 	c.waitJobs()

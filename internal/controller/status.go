@@ -16,6 +16,13 @@ import (
 // ServiceStatus is what `bluejay status` shows of a service.
 type ServiceStatus struct {
 	Service string `json:"service"`
+	// Desired is the version the loaded config names (services[].version):
+	// a config reload that changes it starts a rollout to it, so it differs
+	// from Stable while that rollout runs, or after an imperative deploy.
+	Desired string `json:"desired,omitempty"`
+	// KeptPlan says the active rollout runs on the plan it started with
+	// although a config reload changed the service since ("" otherwise).
+	KeptPlan string `json:"keptPlan,omitempty"`
 	// Stable is the version that serves users when no rollout is under way.
 	Stable string `json:"stable"`
 	// Rollout is the service's latest rollout.
@@ -76,7 +83,7 @@ type snapshot = ServiceStatus
 
 // publish refreshes the snapshot that Status reads.
 func (l *loop) publish() {
-	s := ServiceStatus{Service: l.svc.Spec.Name, Stable: l.r.Stable(), Rollout: l.r,
+	s := ServiceStatus{Service: l.svc.Spec.Name, Desired: l.svc.Spec.Version, Stable: l.r.Stable(), Rollout: l.r,
 		Weights: l.applied.Weights(), Route: l.applied, Exposure: l.r.Exposure}
 	if l.r.Phase.Active() {
 		s.Exposure = l.exposure(context.Background()) // the builtin metrics are in memory
@@ -132,8 +139,10 @@ func (c *Controller) Status(service string) (ServiceStatus, error) {
 		return ServiceStatus{}, err
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.snap, nil
+	st := l.snap
+	l.mu.Unlock()
+	st.KeptPlan = c.keptPlan(service, st.Rollout)
+	return st, nil
 }
 
 // Rollouts lists a service's rollouts, newest first.

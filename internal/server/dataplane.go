@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
@@ -19,7 +20,8 @@ type dataPlane struct {
 	cfg   spec.ProxyConfig
 	proxy *proxy.Proxy
 	ln    net.Listener
-	tls   *tls.Config // nil without proxy.tls
+	tls   *tls.Config                     // nil without proxy.tls
+	cert  atomic.Pointer[tls.Certificate] // proxy.tls's, swapped by a reload (setCert)
 	srv   *http.Server
 }
 
@@ -33,11 +35,10 @@ func newDataPlane(cfg spec.ProxyConfig, log *slog.Logger) (*dataPlane, error) {
 		d.proxy.TrustedProxies = append(d.proxy.TrustedProxies, pf)
 	}
 	if t := cfg.TLS; t != nil {
-		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
-			return nil, fmt.Errorf("proxy.tls: %w", err)
+		if err := d.setCert(t); err != nil {
+			return nil, err
 		}
-		d.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		d.tls = &tls.Config{GetCertificate: d.certificate, MinVersion: tls.VersionTLS12}
 	}
 	var err error
 	if d.ln, err = net.Listen("tcp", cfg.Listen); err != nil {

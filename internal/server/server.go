@@ -61,6 +61,7 @@ type Server struct {
 	// controller (prune, the targets file, the notifier, following the
 	// store): Run waits for them before the store closes.
 	background sync.WaitGroup
+	reloader   reloader // config reloads (reload.go)
 }
 
 // New opens the store, binds the listeners and adopts the instances a
@@ -197,6 +198,7 @@ func (s *Server) platform(svc spec.Service) platform.Platform {
 		for version, addrs := range st.Targets {
 			p.SetTargets(svc.Name, version, addrs)
 		}
+		s.keepStatic(svc.Name, p)
 		return p
 	}
 	if svc.Platform.Kubernetes != nil {
@@ -232,7 +234,7 @@ func (s *Server) Run(ctx context.Context) error {
 	ui := s.dashboard()
 	ui.Throttle = guesses
 	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics(),
-		Authorize: ui.Authorize, Throttle: guesses}
+		Authorize: ui.Authorize, Throttle: guesses, Reload: s.Reload, Config: s.ConfigState}
 	mux := http.NewServeMux()
 	mux.Handle("/", admin.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))

@@ -257,6 +257,11 @@ type Service struct {
 	// reached the new version yet) or pause (Paused until resume,
 	// promote or abort). Default abort.
 	OnProgressDeadline string `yaml:"onProgressDeadline"`
+	// OnNewVersion says what a config reload that changes Version does
+	// while a rollout to another version is active: abort (roll the
+	// active one back, then start the new one, as Argo Rollouts does) or
+	// queue (start the new one once the active one ends). Default abort.
+	OnNewVersion string `yaml:"onNewVersion"`
 	// Hooks run a command or a webhook before a rollout, before its
 	// promotion, after it and when it rolls back. Default none.
 	Hooks Hooks `yaml:"hooks"`

@@ -114,6 +114,7 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	// The strategies' own deadlines default to the service's.
 	d.duration(&s.ProgressDeadline, path+".progressDeadline", 10*time.Minute)
 	defaultString(&s.OnProgressDeadline, "abort")
+	defaultString(&s.OnNewVersion, OnNewVersionAbort)
 	d.duration(&s.Canary.ProgressDeadline, path+".canary.progressDeadline", s.ProgressDeadline.D())
 	if s.OnProgressDeadline == "pause" { // an invalid value is reported where it is written, not here
 		defaultString(&s.Canary.OnProgressDeadline, s.OnProgressDeadline)

@@ -12,6 +12,9 @@ func (c *checker) serviceDeadline(s *Service, path string) {
 	if s.OnProgressDeadline != "abort" && s.OnProgressDeadline != "pause" {
 		c.add(path+".onProgressDeadline", "unknown onProgressDeadline %q (valid: abort, pause)", s.OnProgressDeadline)
 	}
+	if s.OnNewVersion != OnNewVersionAbort && s.OnNewVersion != OnNewVersionQueue {
+		c.add(path+".onNewVersion", "unknown onNewVersion %q (valid: abort, queue)", s.OnNewVersion)
+	}
 }
 
 // hooks checks a service's hooks.

@@ -297,6 +297,7 @@ type server struct {
 	logPath      string
 	proc         *serveProc // the current serve process; shared by on's copies
 	service      string     // the service status, events and history read; "" means web
+	serveArgs    []string   // more arguments of serve (--watch-config)
 }
 
 // name is the service the server's status, events and history read.
@@ -354,7 +355,7 @@ func (s *server) start() {
 	}
 	defer logf.Close() // the child holds its own copy
 	fmt.Fprintf(logf, "=== e2e: starting bluejay serve at %s\n", time.Now().Format(time.RFC3339Nano))
-	p := &serveProc{cmd: exec.Command(bin, "serve", "-c", s.config), done: make(chan struct{})}
+	p := &serveProc{cmd: exec.Command(bin, append([]string{"serve", "-c", s.config}, s.serveArgs...)...), done: make(chan struct{})}
 	p.cmd.Dir = s.dir
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {

@@ -25,3 +25,7 @@ func (rt *Router) SetRoute(_ context.Context, r router.Route) error {
 	rt.Proxy.SetRoute(r)
 	return nil
 }
+
+// RemoveRoute forgets the service's route (the service was removed from
+// the config): its requests get the proxy's answer for no route, 404.
+func (rt *Router) RemoveRoute(service string) { rt.Proxy.RemoveRoute(service) }
