@@ -29,6 +29,9 @@ type loop struct {
 	r       engine.Rollout // the service's current (latest) rollout
 	applied router.Route   // the route last applied
 
+	maintenance *router.Maintenance // the service's maintenance, nil: none (edge.go)
+	hold        *router.Hold        // the service's pause-traffic, nil: none
+
 	phaseBase     metrics.Counts // new version's counts when the phase began
 	exposureBase  metrics.Counts // new version's counts when the rollout was loaded
 	exposureStart metrics.Counts // the rollout's exposure when it was loaded

@@ -216,6 +216,11 @@ func (r Route) Equal(o Route) bool {
 		(r.Shield == nil || r.Shield.Stable == o.Shield.Stable && slices.Equal(r.Shield.Methods, o.Shield.Methods))
 }
 
+// EqualEdge reports whether two routes have the same maintenance and hold.
+func EqualEdge(a, b Route) bool {
+	return equalMaintenance(a.Maintenance, b.Maintenance) && equalHold(a.Hold, b.Hold)
+}
+
 func equalMaintenance(a, b *Maintenance) bool {
 	if a == nil || b == nil {
 		return a == b
