@@ -11,12 +11,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,9 +38,16 @@ func writeCert(t *testing.T, dir, name, cn string, hosts ...string) (certPath, k
 		t.Fatal(err)
 	}
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: hosts,
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -59,24 +69,37 @@ func writeCert(t *testing.T, dir, name, cn string, hosts ...string) (certPath, k
 // services to target.
 func serveEdge(t *testing.T, cfg *spec.Config, eo edge.Options, target string) *server.DataPlane {
 	t.Helper()
-	d, err := server.NewDataPlaneWith(cfg.Proxy, eo, slog.New(slog.DiscardHandler))
+	d, _ := serveEdgeWith(t, cfg, eo, target, slog.New(slog.DiscardHandler))
+	return d
+}
+
+// serveEdgeWith is serveEdge logging to log, also returning the function
+// that shuts it down and waits for it.
+func serveEdgeWith(t *testing.T, cfg *spec.Config, eo edge.Options, target string, log *slog.Logger) (*server.DataPlane, func()) {
+	t.Helper()
+	d, err := server.NewDataPlaneWith(cfg.Proxy, eo, log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.HTTPServer().ErrorLog = stdlog.New(io.Discard, "", 0) // handshakes refused while certificates are obtained
 	for _, s := range cfg.Services {
 		d.Proxy().SetRoute(router.Route{Service: s.Name, Host: s.Match.Host,
 			Backends: []router.Backend{{Version: "v1", Weight: 100, Addrs: []string{target}}}})
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := errors.Join(d.Shutdown(ctx), <-done); err != nil {
-			t.Errorf("data plane: %v", err)
-		}
-	})
-	return d
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := errors.Join(d.Shutdown(ctx), <-done); err != nil {
+				t.Errorf("data plane: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return d, stop
 }
 
 // tlsClient reaches addr whatever the URL's host, trusting roots, over
