@@ -221,6 +221,26 @@ services:
 			t.Fatalf("a request sent during the pause was answered %v before its end", until.Sub(a.at))
 		}
 	}
+
+	// resume-traffic releases them long before the timeout.
+	if r := cli("pause-traffic", "web", "--timeout", "30s"); r.code != 0 {
+		t.Fatalf("pause-traffic:\n%s", r)
+	}
+	resumed := time.Now()
+	for range 5 {
+		go func() {
+			s, _, _, err := fetch(http.DefaultClient, url)
+			answers <- answer{s, err, time.Now()}
+		}()
+	}
+	if r := cli("resume-traffic", "web"); r.code != 0 || !strings.Contains(r.stdout, "web: traffic flows") {
+		t.Fatalf("resume-traffic:\n%s", r)
+	}
+	for range 5 {
+		if a := <-answers; a.err != nil || a.status != 200 || a.at.Sub(resumed) > 20*time.Second {
+			t.Fatalf("after resume-traffic: %d %v %v after the pause", a.status, a.err, a.at.Sub(resumed))
+		}
+	}
 }
 
 // TestEdgeCommandsRefuseBadInput: bad flags get a clear error and change

@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -65,5 +66,29 @@ services:
 	_, err = spec.Parse("b.yaml", []byte("proxy: {httpListen: \":80\"}\n"))
 	if err == nil || !strings.Contains(err.Error(), "b.yaml:1:21: proxy.httpListen: httpListen redirects to HTTPS and answers ACME challenges: it needs proxy.tls") {
 		t.Fatalf("httpListen without tls: %v", err)
+	}
+}
+
+// TestEdgeReadmeBlock parses the config README's "bluejay at the edge"
+// shows, as written.
+func TestEdgeReadmeBlock(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## bluejay at the edge\n")
+	_, block, ok2 := strings.Cut(section, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README has no yaml block under \"bluejay at the edge\"")
+	}
+	cfg, err := spec.Parse("README.md", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Proxy.TLS.ACME
+	if cfg.Proxy.HTTPListen != ":80" || a.CA != spec.DefaultACMECA || len(a.Hosts) != 1 || a.Hosts[0] != "www.example.com" ||
+		len(cfg.Proxy.TLS.Certificates) != 1 || len(cfg.Proxy.HSTS) != 1 {
+		t.Fatalf("README's edge config read as %+v, acme %+v", cfg.Proxy, a)
 	}
 }
