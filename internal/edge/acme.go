@@ -40,8 +40,12 @@ func newACME(a *spec.ACME, cfg spec.ProxyConfig, opts Options, log *slog.Logger)
 		RenewCheckInterval: opts.RenewCheckInterval,
 		Logger:             zl,
 	})
+	var storage certmagic.Storage = &certmagic.FileStorage{Path: a.Storage}
+	if opts.Storage != nil {
+		storage = opts.Storage
+	}
 	m.magic = certmagic.New(m.cache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: a.Storage},
+		Storage: storage,
 		Logger:  zl,
 		OnEvent: m.onEvent,
 	})

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3/acme"
 
 	"github.com/bluejay-deploy/bluejay/internal/spec"
@@ -27,6 +28,10 @@ type Options struct {
 	RenewCheckInterval time.Duration
 	// Now is the clock for the files' change checks. nil means time.Now.
 	Now func() time.Time
+	// Storage keeps ACME's account, certificates and locks. nil means
+	// files in proxy.tls.acme.storage; a fleet on etcd shares an
+	// EtcdStorage.
+	Storage certmagic.Storage
 }
 
 // Edge holds the proxy's certificates and the HTTP listener's behaviour.

@@ -12,6 +12,8 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/edge"
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
+	"github.com/bluejay-deploy/bluejay/internal/store"
+	"github.com/bluejay-deploy/bluejay/internal/store/etcd"
 )
 
 // dataPlane is the builtin proxy with its users' listener: run inside
@@ -33,6 +35,15 @@ type dataPlane struct {
 // newDataPlane builds the proxy from the config and binds its listeners.
 func newDataPlane(cfg spec.ProxyConfig, log *slog.Logger) (*dataPlane, error) {
 	return newDataPlaneWith(cfg, edge.Options{}, log)
+}
+
+// edgeOptions keeps ACME's certificates and locks in the store when it
+// is etcd, so that a fleet's proxies share them.
+func edgeOptions(st store.Store) edge.Options {
+	if e, ok := st.(*etcd.Store); ok {
+		return edge.Options{Storage: edge.NewEtcdStorage(e.Client(), e.Prefix()+"/acme")}
+	}
+	return edge.Options{}
 }
 
 // newDataPlaneWith is newDataPlane with the edge's options.
