@@ -18,8 +18,12 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/bluejay-deploy/bluejay/internal/edge"
 	"github.com/bluejay-deploy/bluejay/internal/enginetest"
+	"github.com/bluejay-deploy/bluejay/internal/etcdtest"
+	"github.com/bluejay-deploy/bluejay/internal/server"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
 
@@ -37,13 +41,18 @@ type pebble struct {
 	stop  func()
 }
 
-func udpAddr(t *testing.T) string {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// dnsAddr returns a loopback port free for both TCP and UDP, as
+// challtestsrv's DNS server binds both.
+func dnsAddr(t *testing.T) string {
+	for range 100 {
+		addr := freeAddr(t)
+		if c, err := net.ListenPacket("udp", addr); err == nil {
+			c.Close()
+			return addr
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	t.Fatal("no port free for both TCP and UDP")
+	return ""
 }
 
 // startPebble runs challtestsrv and Pebble with certificates valid for
@@ -58,7 +67,7 @@ func startPebble(t *testing.T, httpPort, tlsPort string, validity time.Duration,
 		enginetest.Missing(t, "pebble", err)
 	}
 	dir := t.TempDir()
-	dns := udpAddr(t)
+	dns := dnsAddr(t)
 	cts := exec.Command(filepath.Join(bin, "pebble-challtestsrv"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-dnsserver", dns, "-management", freeAddr(t), "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "")
 	// Pebble's own HTTPS certificate, trusted by the ACME client as caRoots.
@@ -105,13 +114,14 @@ func startPebble(t *testing.T, httpPort, tlsPort string, validity time.Duration,
 			t.Logf("pebble:\n%s", logs.String())
 		}
 	})
+	waitTCP(t, dns) // challtestsrv's DNS also listens on TCP: Pebble fails what it cannot resolve
 	waitTCP(t, listen)
 	return p
 }
 
 func waitTCP(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -269,5 +279,63 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+// TestACMEFleetOnEtcd: two proxies sharing ACME storage in etcd get one
+// certificate between them, obtained once (the CA validates against the
+// first proxy's listeners only; the second answers from the store).
+func TestACMEFleetOnEtcd(t *testing.T) {
+	etcdSrv := etcdtest.New(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: etcdSrv.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	prefix := etcdSrv.Prefix(t) + "/acme"
+
+	listen, httpListen := freeAddr(t), freeAddr(t)
+	_, tlsPort, _ := net.SplitHostPort(listen)
+	_, httpPort, _ := net.SplitHostPort(httpListen)
+	peb := startPebble(t, httpPort, tlsPort, time.Hour)
+	cfg, err := spec.Parse("fleet.yaml", fmt.Appendf(nil, `proxy:
+  listen: %s
+  httpListen: %s
+  tls:
+    acme: {ca: %q, caRoots: %s, hosts: [a.test]}
+services:
+  - name: web
+    version: v1
+    match: {host: a.test}
+    platform: {static: {targets: {v1: ["127.0.0.1:1"]}}}
+`, listen, httpListen, peb.dir, peb.roots))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("bluejay:\n%s", logs.String())
+		}
+	})
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	target := upstream(t, nil)
+	second := *cfg
+	second.Proxy.Listen, second.Proxy.HTTPListen = freeAddr(t), freeAddr(t)
+	dB, _ := serveEdgeWith(t, &second, edge.Options{Storage: edge.NewEtcdStorage(cli, prefix)}, target, log)
+	dA, _ := serveEdgeWith(t, cfg, edge.Options{Storage: edge.NewEtcdStorage(cli, prefix)}, target, log)
+	roots := peb.issuingRoots(t)
+	serials := map[string]string{}
+	for name, d := range map[string]*server.DataPlane{"first": dA, "second": dB} {
+		waitFor(t, "a certificate on the "+name+" proxy", 90*time.Second, func() bool {
+			c, _, err := served(d.Addr(), "a.test", roots)
+			if err == nil {
+				serials[name] = c.SerialNumber.String()
+			}
+			return err == nil
+		})
+	}
+	if serials["first"] != serials["second"] {
+		t.Fatalf("the proxies serve different certificates (%v): each obtained its own", serials)
 	}
 }
