@@ -98,6 +98,7 @@ func printStatus(out io.Writer, sts []controller.ServiceStatus) {
 			orNone(r.From.Label), r.To.Label, r.Strategy, phase(r), strings.ReplaceAll(weightText(s), " ", ","), exposure(s.Exposure), r.Reason)
 	}
 	tw.Flush()
+	printEdge(out, sts)
 }
 
 func printInstances(out io.Writer, s controller.ServiceStatus) {

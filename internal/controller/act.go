@@ -37,6 +37,7 @@ func (l *loop) route(ctx context.Context, weights map[string]int) {
 	if p := l.svc.Spec.Protocol; p != spec.ProtocolHTTP {
 		rt.Protocol, rt.GRPCErrorCodes = p, l.svc.Spec.GRPCErrorCodes()
 	}
+	rt.Maintenance, rt.Hold = l.maintenance, l.liveHold()
 	for _, h := range l.r.HeaderRoutes {
 		rt.Rules = append(rt.Rules, router.Rule{Header: h.Header, Cookie: h.Cookie, Exact: h.Exact, Prefix: h.Prefix,
 			Regex: h.Regex, Version: l.r.To.Label})

@@ -207,6 +207,7 @@ func (c *Controller) restoreRoutes(ctx context.Context) error {
 			r = live
 		}
 		restored = append(restored, r)
+		l.maintenance, l.hold = r.Maintenance, r.Hold
 		for _, b := range r.Backends {
 			for _, a := range b.Addrs {
 				l.inst(a).on(instRestored, c.now())

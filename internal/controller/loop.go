@@ -28,6 +28,9 @@ type loop struct {
 	applied  router.Route   // the route last applied
 	unrouted string         // why the route of the rollout's split is not applied ("" once it is): Observation.Route
 
+	maintenance *router.Maintenance // the service's maintenance, nil: none (edge.go)
+	hold        *router.Hold        // the service's pause-traffic, nil: none
+
 	phaseBase     metrics.Counts // new version's counts when the phase began
 	exposureBase  metrics.Counts // new version's counts when the rollout was loaded
 	exposureStart metrics.Counts // the rollout's exposure when it was loaded

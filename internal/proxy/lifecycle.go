@@ -131,6 +131,7 @@ func (p *Proxy) startJanitor() {
 // Close once the servers using the proxy have shut down. Closing again
 // does nothing.
 func (p *Proxy) Close() {
+	p.releaseHolds()
 	p.workers.close()
 	if p.Transport == nil {
 		for _, rt := range []http.RoundTripper{p.getShared().transport, p.getShared().h2c} {

@@ -165,7 +165,10 @@ type Proxy struct {
 func (p *Proxy) SetRoute(r router.Route) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.swap(p.load().with(p.compile(r)))
+	rt := p.compile(r)
+	release := p.carryHold(r.Service, rt)
+	p.swap(p.load().with(rt))
+	release()
 	p.sweep()
 	p.startJanitor()
 }
@@ -175,7 +178,9 @@ func (p *Proxy) SetRoute(r router.Route) {
 func (p *Proxy) RemoveRoute(service string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	release := p.carryHold(service, nil)
 	p.swap(p.load().without(service))
+	release()
 	p.sweep()
 }
 
@@ -199,9 +204,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rt, u := p.pick(w, r)
+	for rt != nil && u == nil && rt.hold.active() {
+		if !rt.hold.wait(r.Context()) {
+			p.fail(w, r, rt.service, nil, r.Context().Err())
+			return
+		}
+		rt, u = p.pick(w, r)
+	}
 	switch {
 	case rt == nil:
 		p.fail(w, r, "", nil, errNoRoute)
+	case u == nil && rt.maintenance != nil:
+		p.maintain(w, rt)
 	case u == nil:
 		p.fail(w, r, rt.service, nil, errNoInstance)
 	default:
@@ -214,7 +228,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // pick matches r and picks an upstream for it; u is nil when the route has
-// no eligible backend, rt is nil when no route matches. The upstream's
+// no eligible backend, is in maintenance or holds its requests, rt is nil
+// when no route matches. The upstream's
 // in-flight count is already raised: the caller's u.serve lowers it.
 //
 // The table's readers count is held from before the table is known to be
@@ -229,8 +244,8 @@ func (p *Proxy) pick(w http.ResponseWriter, r *http.Request) (*route, *upstream)
 	}
 	defer t.readers.Add(-1)
 	rt := t.match(r.Host, r.URL.Path)
-	if rt == nil {
-		return nil, nil
+	if rt == nil || rt.maintenance != nil || rt.hold.active() {
+		return rt, nil
 	}
 	u := p.choose(w, r, rt)
 	if u != nil {

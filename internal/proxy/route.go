@@ -27,6 +27,9 @@ type route struct {
 	// streams is true when the route speaks h2c or gRPC to its
 	// instances: request bodies stream, with no read-ahead (body.go).
 	streams bool
+
+	maintenance *router.Maintenance // answer 503 with it; nil: forward
+	hold        *hold               // requests wait on it; nil: none (edge.go)
 }
 
 // backend is one eligible version of a route.
@@ -62,6 +65,7 @@ func (p *Proxy) compile(r router.Route) *route {
 		rt.cum = append(rt.cum, total)
 	}
 	rt.sticky = r.Sticky
+	p.compileEdge(rt, r)
 	rt.rules = compileRules(r.Rules, byVersion)
 	if sh := r.Shield; sh != nil {
 		rt.stable, rt.shieldMethods = byVersion[sh.Stable], sh.Methods

@@ -151,5 +151,13 @@ func cloneRoute(r router.Route) router.Route {
 		r.Sticky = &st
 	}
 	r.Rules = slices.Clone(r.Rules)
+	if r.Maintenance != nil {
+		m := *r.Maintenance
+		r.Maintenance = &m
+	}
+	if r.Hold != nil {
+		h := *r.Hold
+		r.Hold = &h
+	}
 	return r
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // ErrPending wraps SetRoute's answer when the change is written but its
@@ -71,6 +72,35 @@ type Route struct {
 	// call as an error of its version. Nil means DefaultGRPCErrorCodes;
 	// ignored for the other protocols.
 	GRPCErrorCodes []uint32 `json:"grpcErrorCodes,omitempty"`
+	// Maintenance, when set, answers every request of the route 503 with
+	// the operator's page and a Retry-After, without forwarding any:
+	// the instances are neither touched nor counted. Nil: traffic flows.
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
+	// Hold, when set and until its Until, holds the route's new requests
+	// (they wait, unanswered) and then releases them in their order of
+	// arrival, when the hold is lifted or Until passes. Nil: no hold.
+	Hold *Hold `json:"hold,omitempty"`
+}
+
+// Maintenance is a service's maintenance mode: what its users are told.
+type Maintenance struct {
+	// Message is the plain-text answer; used when Page is "". "" means
+	// a short default message naming the service.
+	Message string `json:"message,omitempty"`
+	// Page is an HTML page served instead of Message. "" means none.
+	Page string `json:"page,omitempty"`
+	// RetryAfter is the Retry-After header's value in seconds. 0 means
+	// no header.
+	RetryAfter int `json:"retryAfter,omitempty"`
+	// Since is when maintenance began, for status.
+	Since time.Time `json:"since"`
+}
+
+// Hold holds a route's requests until Until (pause-traffic).
+type Hold struct {
+	// Until is when held requests are released if the hold has not
+	// been lifted before.
+	Until time.Time `json:"until"`
 }
 
 // Protocols a route speaks to its instances.
@@ -182,7 +212,26 @@ func (r Route) Equal(o Route) bool {
 		}) && equalPtr(r.Sticky, o.Sticky) && slices.Equal(r.Rules, o.Rules) && equalPtr(r.Mirror, o.Mirror) &&
 		equalPtr(r.Outlier, o.Outlier) && (r.Shield == nil) == (o.Shield == nil) &&
 		r.Protocol == o.Protocol && slices.Equal(r.GRPCErrorCodes, o.GRPCErrorCodes) &&
+		equalMaintenance(r.Maintenance, o.Maintenance) && equalHold(r.Hold, o.Hold) &&
 		(r.Shield == nil || r.Shield.Stable == o.Shield.Stable && slices.Equal(r.Shield.Methods, o.Shield.Methods))
+}
+
+// EqualEdge reports whether two routes have the same maintenance and hold.
+func EqualEdge(a, b Route) bool {
+	return equalMaintenance(a.Maintenance, b.Maintenance) && equalHold(a.Hold, b.Hold)
+}
+
+func equalMaintenance(a, b *Maintenance) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.Since, y.Since = time.Time{}, time.Time{}
+	return x == y && a.Since.Equal(b.Since)
+}
+
+func equalHold(a, b *Hold) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Until.Equal(b.Until)
 }
 
 func equalPtr[T comparable](a, b *T) bool {

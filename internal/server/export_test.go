@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/bluejay-deploy/bluejay/internal/edge"
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
 )
@@ -17,6 +18,14 @@ type DataPlane = dataPlane
 func NewDataPlane(cfg spec.ProxyConfig, log *slog.Logger) (*DataPlane, error) {
 	return newDataPlane(cfg, log)
 }
+
+// NewDataPlaneWith is newDataPlaneWith.
+func NewDataPlaneWith(cfg spec.ProxyConfig, eo edge.Options, log *slog.Logger) (*DataPlane, error) {
+	return newDataPlaneWith(cfg, eo, log)
+}
+
+// HTTPAddr is httpAddr.
+func (d *dataPlane) HTTPAddr() string { return d.httpAddr() }
 
 // Serve is serve, Shutdown shutdown, Addr addr.
 func (d *dataPlane) Serve() error                       { return d.serve() }

@@ -47,7 +47,7 @@ func TestH2spec(t *testing.T) {
 		set  func(*spec.ProxyConfig)
 	}{
 		{"h2c", func(pc *spec.ProxyConfig) { pc.H2C = true }},
-		{"tls", func(pc *spec.ProxyConfig) { pc.TLS = &spec.TLS{Cert: cert, Key: key} }},
+		{"tls", func(pc *spec.ProxyConfig) { pc.TLS = &spec.ProxyTLS{Cert: cert, Key: key} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := &spec.Config{}
@@ -102,7 +102,7 @@ func startDataPlane(t *testing.T, pc spec.ProxyConfig, target string) *server.Da
 
 // startReference serves a bare net/http server with like's settings
 // (over TLS with t's certificate when set) and returns its address.
-func startReference(t *testing.T, like *http.Server, t12 *spec.TLS) string {
+func startReference(t *testing.T, like *http.Server, t12 *spec.ProxyTLS) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

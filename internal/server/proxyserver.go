@@ -45,7 +45,7 @@ func NewProxy(cfg *spec.Config, log *slog.Logger) (*ProxyServer, error) {
 		return nil, err
 	}
 	p := &ProxyServer{cfg: cfg, log: log, store: st, storeName: storeName}
-	if p.dp, err = newDataPlane(cfg.Proxy, log); err != nil {
+	if p.dp, err = newDataPlaneWith(cfg.Proxy, edgeOptions(st), log); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"maps"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/bluejay-deploy/bluejay/internal/api"
 	"github.com/bluejay-deploy/bluejay/internal/controller"
+	"github.com/bluejay-deploy/bluejay/internal/edge"
 	"github.com/bluejay-deploy/bluejay/internal/platform/process"
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
@@ -86,12 +86,12 @@ func (s *Server) Reload(ctx context.Context, req api.ReloadRequest) (api.ReloadR
 		return res, fmt.Errorf("%w: %s: nothing was changed: these changes need a restart of serve:\n%s",
 			controller.ErrConflict, rl.path, strings.Join(res.Diff.Refused, "\n"))
 	}
-	var cert *tls.Certificate
+	var certs *edge.Files
 	if s.dp != nil && cfg.Proxy.TLS != nil {
-		if cert, err = loadCert(cfg.Proxy.TLS); err != nil {
+		if certs, err = edge.LoadFiles(cfg.Proxy.TLS); err != nil {
 			return res, fmt.Errorf("%w: %s: nothing was changed: %v", controller.ErrInvalid, rl.path, err)
 		}
-		if !certEqual(cert, s.dp.cert.Load()) && !slices.Contains(res.Diff.Settings, "proxy.tls") {
+		if s.dp.edge.Differ(certs) && !slices.Contains(res.Diff.Settings, "proxy.tls") {
 			res.Diff.Settings = append(res.Diff.Settings, "proxy.tls (certificate renewed)")
 		}
 	}
@@ -131,8 +131,8 @@ func (s *Server) Reload(ctx context.Context, req api.ReloadRequest) (api.ReloadR
 			for _, f := range configure {
 				f()
 			}
-			if cert != nil {
-				s.dp.cert.Store(cert)
+			if certs != nil {
+				s.dp.edge.SetFiles(certs)
 			}
 		}})
 	if err != nil {
@@ -185,33 +185,4 @@ func setTargets(p *static.Platform, old *spec.Config, svc spec.Service) {
 	for _, v := range slices.Sorted(maps.Keys(svc.Platform.Static.Targets)) {
 		p.SetTargets(svc.Name, v, svc.Platform.Static.Targets[v])
 	}
-}
-
-func loadCert(t *spec.TLS) (*tls.Certificate, error) {
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-	if err != nil {
-		return nil, fmt.Errorf("proxy.tls: %w", err)
-	}
-	return &cert, nil
-}
-
-// setCert loads proxy.tls's certificate; new connections get it.
-func (d *dataPlane) setCert(t *spec.TLS) error {
-	cert, err := loadCert(t)
-	if err != nil {
-		return err
-	}
-	d.cert.Store(cert)
-	return nil
-}
-
-func (d *dataPlane) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return d.cert.Load(), nil
-}
-
-func certEqual(a, b *tls.Certificate) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return slices.EqualFunc(a.Certificate, b.Certificate, slices.Equal)
 }

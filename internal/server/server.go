@@ -94,7 +94,7 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	case s.external != nil:
 		// The user's router serves users: bluejay runs no proxy.
 	case cfg.Proxy.Control == "":
-		if s.dp, err = newDataPlane(cfg.Proxy, log); err != nil {
+		if s.dp, err = newDataPlaneWith(cfg.Proxy, edgeOptions(st), log); err != nil {
 			s.closeOnError()
 			return nil, err
 		}

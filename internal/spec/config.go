@@ -76,9 +76,21 @@ type ProxyConfig struct {
 	ReadHeaderTimeout Duration `yaml:"readHeaderTimeout"`
 	// IdleTimeout closes a client's idle keep-alive connection. Default 2m.
 	IdleTimeout Duration `yaml:"idleTimeout"`
-	// TLS, when set, serves HTTPS (HTTP/1.1 and HTTP/2) with this
-	// certificate. Default none: plain HTTP/1.1.
-	TLS *TLS `yaml:"tls"`
+	// TLS, when set, serves HTTPS (HTTP/1.1 and HTTP/2) on Listen with
+	// its certificates: files, per host, or from ACME (see ProxyTLS).
+	// Default none: plain HTTP/1.1.
+	TLS *ProxyTLS `yaml:"tls"`
+	// HTTPListen, with TLS, is a plain HTTP listener that answers ACME's
+	// HTTP-01 challenges and redirects every other request to HTTPS
+	// (308), unless RedirectHTTP is false, when it proxies them. Default
+	// ":80" when tls.acme is set, otherwise "": none.
+	HTTPListen string `yaml:"httpListen"`
+	// RedirectHTTP makes HTTPListen redirect to HTTPS. Default true;
+	// false serves the HTTP listener's requests like Listen's.
+	RedirectHTTP *bool `yaml:"redirectHTTP"`
+	// HSTS are the services' hsts headers by host, derived from the
+	// services at load. Not read from YAML.
+	HSTS []HostHSTS `yaml:"-"`
 	// H2C also serves HTTP/2 without TLS (prior knowledge), for clients
 	// behind a TLS-terminating balancer. It cannot be set with TLS, whose
 	// listener already serves HTTP/2 (validate refuses the pair). Default
@@ -279,6 +291,10 @@ type Service struct {
 	// GRPC tunes how the calls of a protocol: grpc service are judged.
 	// Only with protocol grpc. Default: the default error codes.
 	GRPC *GRPC `yaml:"grpc"`
+	// HSTS, when set, adds Strict-Transport-Security to the service's
+	// answers over HTTPS (its match.host's; a service without one sets
+	// it for the hosts no other service names). Default nil: none.
+	HSTS *HSTS `yaml:"hsts"`
 }
 
 // Protocols a service may speak to its instances.

@@ -59,6 +59,7 @@ func (c *Config) applyDefaults(set func(path string) bool) {
 	}
 	defaultString(&c.Admin.Listen, defaultAdminListen)
 	defaultString(&c.Store.Path, defaultStorePath)
+	c.defaultEdge()
 	if c.Store.Etcd != nil {
 		defaultString(&c.Store.Etcd.Prefix, "/bluejay")
 		d.duration(&c.Store.Etcd.LeaseTTL, "store.etcd.leaseTTL", 5*time.Second)

@@ -102,6 +102,8 @@ func Compare(old, new *Config) Diff {
 	op.TLS, np.TLS = nil, nil
 	if (old.Proxy.TLS == nil) != (new.Proxy.TLS == nil) {
 		d.Refused = append(d.Refused, "proxy.tls: turning TLS on or off changes the listener; restart serve")
+	} else if old.Proxy.TLS != nil && !reflect.DeepEqual(old.Proxy.TLS.ACME, new.Proxy.TLS.ACME) {
+		d.Refused = append(d.Refused, "proxy.tls.acme: the ACME settings are read once at start; restart serve to change them")
 	}
 	for _, f := range changedFields(op, np, "proxy") {
 		d.Refused = append(d.Refused, f+": read once at start; restart serve to change it")

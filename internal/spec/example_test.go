@@ -42,7 +42,7 @@ services:
 	fmt.Println(err)
 	// Output:
 	// bluejay.yaml:4:5: services[0].version: a version is required, such as v1, 1.4.0 or a git sha
-	// bluejay.yaml:5:5: services[0].versoin: unknown field "versoin" (known: name, match, version, platform, health, smoke, strategy, blueGreen, canary, rolling, sticky, shield, outlier, progressDeadline, onProgressDeadline, onNewVersion, hooks, migrations, protocol, grpc); did you mean version?
+	// bluejay.yaml:5:5: services[0].versoin: unknown field "versoin" (known: name, match, version, platform, health, smoke, strategy, blueGreen, canary, rolling, sticky, shield, outlier, progressDeadline, onProgressDeadline, onNewVersion, hooks, migrations, protocol, grpc, hsts); did you mean version?
 	// bluejay.yaml:7:26: services[0].platform.process.command: the command must listen on {{.Port}}: pass it in an argument or an env value, such as --port {{.Port}}
 	// bluejay.yaml:7:45: services[0].platform.process.replicas: want a whole number, got "two"
 }

@@ -15,9 +15,7 @@ const maxTokenSize = 64 << 10
 // An unset process dir becomes c.Dir itself.
 func (c *Config) resolvePaths() {
 	c.Store.Path = c.abs(c.Store.Path)
-	if t := c.Proxy.TLS; t != nil {
-		t.Cert, t.Key = c.absSet(t.Cert), c.absSet(t.Key)
-	}
+	c.resolveEdgePaths()
 	if c.Admin.TokenFile != "" {
 		c.Admin.TokenFile = c.abs(c.Admin.TokenFile)
 	}

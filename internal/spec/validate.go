@@ -72,9 +72,7 @@ func (c *checker) proxy(p *ProxyConfig) {
 	}
 	c.atLeast(p.MaxHeaderBytes, 1024, "proxy.maxHeaderBytes")
 	c.positive(p.ReadHeaderTimeout, "proxy.readHeaderTimeout", "10s")
-	if p.TLS != nil && (p.TLS.Cert == "" || p.TLS.Key == "") {
-		c.add("proxy.tls", "tls needs both cert and key (PEM files)")
-	}
+	c.edge(p)
 	c.proxyLimits(p)
 }
 

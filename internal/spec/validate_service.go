@@ -75,6 +75,7 @@ func (c *checker) service(s *Service, path string) {
 	c.platform(s, path+".platform")
 	c.health(&s.Health, path+".health")
 	c.protocol(s, path)
+	c.hsts(s.HSTS, path+".hsts")
 	for i := range s.Smoke {
 		c.smoke(&s.Smoke[i], indexPath(path+".smoke", i))
 	}

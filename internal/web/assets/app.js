@@ -189,6 +189,14 @@ function trafficBar(vs, small) {
   return bar;
 }
 
+// edgeText says when the service is in maintenance or its traffic paused.
+function edgeText(st) {
+  const rt = st.route || {};
+  if (rt.maintenance) return el('div', {class: 'edge warn'}, `maintenance since ${new Date(rt.maintenance.since).toLocaleTimeString()}: answering 503`);
+  if (rt.hold && new Date(rt.hold.until) > new Date()) return el('div', {class: 'edge warn'}, `traffic paused until ${new Date(rt.hold.until).toLocaleTimeString()}`);
+  return null;
+}
+
 function renderServices() {
   const rows = state.services.map(st => {
     const r = st.rollout, vs = versionsOf(st);
@@ -204,7 +212,7 @@ function renderServices() {
       el('td', {class: 'split'}, trafficBar(vs, true), el('span', {class: 'split-text'},
         vs.filter(v => (st.weights || {})[v.label] !== undefined).map(v => `${v.label} ${v.weight}%`).join(' · '))),
       el('td', {class: 'rollout'}, rolloutText),
-      el('td', {class: 'state'}, phaseBadge(r.phase), active && stepText(r) ? el('div', {class: 'step'}, stepText(r)) : null));
+      el('td', {class: 'state'}, phaseBadge(r.phase), active && stepText(r) ? el('div', {class: 'step'}, stepText(r)) : null, edgeText(st)));
   });
   replace('services', el('table', {class: 'services'},
     el('thead', {}, el('tr', {}, ['Service', 'Stable', 'Instances', 'Traffic split', 'Latest rollout', 'Phase / step'].map(h => el('th', {scope: 'col'}, h)))),
