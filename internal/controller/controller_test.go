@@ -74,7 +74,7 @@ func service(b *backend, mod ...func(*spec.Service)) spec.Service {
 	rate := 0.05
 	s := spec.Service{Name: "web", Version: b.version, Match: spec.Match{PathPrefix: "/"},
 		Platform: spec.Platform{Static: &spec.Static{Targets: map[string][]string{b.version: {b.addr()}}}},
-		Health: spec.Health{Path: "/healthz", Interval: spec.Duration(20 * time.Millisecond), Timeout: spec.Duration(20 * time.Millisecond),
+		Health: spec.Health{Path: "/healthz", Interval: spec.Duration(20 * time.Millisecond), Timeout: spec.Duration(time.Second),
 			HealthyThreshold: 1, UnhealthyThreshold: 2, ReadyTimeout: spec.Duration(2 * time.Second)},
 		Smoke:    []spec.Smoke{{Method: "GET", Path: "/", ExpectStatus: 200, ExpectBody: "version=", Timeout: spec.Duration(time.Second)}},
 		Strategy: spec.StrategyBlueGreen,
