@@ -1,0 +1,46 @@
+package controller_test
+
+import (
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+)
+
+// TestProbesKeepTheirConnection: the default client's health probes
+// reuse one connection to an instance rather than dialing for each
+// (issue 22: with thousands of instances probed every second, the
+// connections were most of the probes' CPU).
+func TestProbesKeepTheirConnection(t *testing.T) {
+	v1 := newBackend(t, "v1")
+	var conns, probes atomic.Int64
+	v1.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	health := v1.Config.Handler
+	v1.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			probes.Add(1)
+		}
+		health.ServeHTTP(w, r)
+	})
+	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1))
+	r.waitPhase(1, engine.PhaseCompleted)
+	from, before := probes.Load(), conns.Load()
+	deadline := time.Now().Add(30 * time.Second)
+	for probes.Load() < from+20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d probes in 30s, want 20 (every 20ms)", probes.Load()-from)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+	if n := conns.Load() - before; n > 5 {
+		t.Errorf("%d new connections for %d probes, want the probes to reuse theirs (at most 5 new: a probe that times out under load closes its connection)", n, probes.Load()-from)
+	}
+}
