@@ -75,7 +75,8 @@ type Controller struct {
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Tick is the period of a service loop's step when nothing else wakes
-	// it. Zero means 200ms.
+	// it, while a rollout is under way; a service with nothing to do
+	// steps every 5 ticks. Zero means 200ms.
 	Tick time.Duration
 	// Logger receives structured logs. Nil means slog.Default().
 	Logger *slog.Logger

@@ -1,8 +1,10 @@
 package controller_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -16,20 +18,22 @@ import (
 // (issue 22: with thousands of instances probed every second, the
 // connections were most of the probes' CPU).
 func TestProbesKeepTheirConnection(t *testing.T) {
-	v1 := newBackend(t, "v1")
 	var conns, probes atomic.Int64
-	v1.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			probes.Add(1)
+			return
+		}
+		fmt.Fprintln(w, "version=v1")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
 		}
 	}
-	health := v1.Config.Handler
-	v1.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
-			probes.Add(1)
-		}
-		health.ServeHTTP(w, r)
-	})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	v1 := &backend{Server: srv, version: "v1"}
 	r := newRig(t, filepath.Join(t.TempDir(), "b.db"), service(v1))
 	r.waitPhase(1, engine.PhaseCompleted)
 	from, before := probes.Load(), conns.Load()
