@@ -203,12 +203,13 @@ func (l *loop) reread(ctx context.Context) {
 func (l *loop) run(ctx context.Context) {
 	l.runCtx = ctx
 	l.c.spawn(func() { l.monitor.Run(ctx) })
-	t := time.NewTicker(l.c.tick())
+	t := time.NewTimer(l.c.tick())
 	defer t.Stop()
 	for {
 		if _, err := l.step(ctx, ""); err != nil {
 			l.c.logger().Error("rollout step", "service", l.svc.Spec.Name, "rollout", l.r.ID, "err", err)
 		}
+		t.Reset(l.period())
 		select {
 		case <-ctx.Done():
 			return
@@ -219,6 +220,24 @@ func (l *loop) run(ctx context.Context) {
 			f()
 		}
 	}
+}
+
+// idleTicks is how many ticks a loop with nothing to do waits between
+// steps.
+const idleTicks = 5
+
+// period is how long the loop waits for a step when nothing wakes it:
+// a tick while a rollout is under way or something is left to do (a
+// scale-down, a drain), idleTicks ticks once the rollout ended and
+// settled (issue 22: thousands of idle services each stepping five times
+// a second were most of an idle controller's CPU). Whatever changes an
+// idle service wakes its loop at once: a readiness flip, a failed
+// request (Notify), a command, a finished action.
+func (l *loop) period() time.Duration {
+	if l.r.Phase.Terminal() && l.r.Settled && len(l.scaleDowns) == 0 && !l.draining() {
+		return idleTicks * l.c.tick()
+	}
+	return l.c.tick()
 }
 
 // standbyWait is how long a command waits for the loops to run before

@@ -25,8 +25,10 @@
 // The proxy counts requests and errors per service and version
 // ([Proxy.Counts]). It also keeps each version's recent requests in a ring
 // of time buckets (two minutes of one-second buckets by default), each
-// with its counts, an HDR histogram of latencies and a reservoir sample
-// of them; [Proxy.Window] merges the buckets of a time window, for the
+// with its counts, its latencies at an HDR histogram's resolution (kept
+// sparse: a bucket is made when a request first finishes into it and
+// grows with its distinct latencies) and a reservoir sample of them;
+// [Proxy.Window] merges the buckets of a time window, for the
 // latency quantiles and rank tests of canary analysis. The builtin
 // Metrics adapter reads both. [Proxy.OnError] hears of each error as it
 // happens.

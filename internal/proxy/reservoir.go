@@ -4,23 +4,29 @@ import (
 	"math/rand/v2"
 )
 
-// reservoir is a uniform random sample of at most cap(vals) values of a
+// reservoir is a uniform random sample of at most size values of a
 // stream: Vitter's algorithm R. After n values, each of them is in the
-// sample with probability min(1, cap/n), whatever the order they came in.
+// sample with probability min(1, size/n), whatever the order they came
+// in. Its memory grows with the values it holds.
 type reservoir struct {
 	seen int64     // values offered since the last reset
-	vals []float64 // never grows past its capacity
+	vals []float64 // never longer than size
+	size int
 }
 
 func newReservoir(size int) reservoir {
-	return reservoir{vals: make([]float64, 0, size)}
+	return reservoir{size: size}
 }
 
+// full reports whether the next add has to draw a random number.
+func (r *reservoir) full() bool { return len(r.vals) >= r.size }
+
 // add offers v to the sample. Once the reservoir is full, the n-th value
-// replaces a random one with probability cap/n.
+// replaces a random one with probability size/n; rng may be nil until
+// then.
 func (r *reservoir) add(v float64, rng *rand.Rand) {
 	r.seen++
-	if len(r.vals) < cap(r.vals) {
+	if len(r.vals) < r.size {
 		r.vals = append(r.vals, v)
 		return
 	}

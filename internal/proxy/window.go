@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"cmp"
+	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -28,11 +32,15 @@ const (
 	windowSample = 2048
 
 	// The histograms record microseconds from 1µs to 60s with two
-	// significant digits (a value is known within 1%): about 20 KiB each.
-	// Latencies outside the range are recorded at its ends.
+	// significant digits (a value is known within 1%). Latencies outside
+	// the range are recorded at its ends.
 	minLatencyMicros = 1
 	maxLatencyMicros = 60_000_000
 	latencyDigits    = 2
+	// latencyBits is how many leading bits of a latency in µs the
+	// histogram tells apart with latencyDigits: the smallest power of two
+	// at least 2 × 10^latencyDigits is 2^8 (HDR's sub-bucket count).
+	latencyBits = 8
 )
 
 // Window returns the measurements of the service's version over the
@@ -71,20 +79,32 @@ func (p *Proxy) Window(service, version string, from, to time.Time) metrics.Samp
 // Each bucket has its own lock. Requests finish into the current bucket
 // only, so Window, which holds one bucket's lock at a time while it
 // merges, delays them only while it merges the current bucket.
+//
+// What a series keeps follows its traffic (issue 22: thousands of
+// services on one proxy): a slot's bucket is made when a request first
+// finishes into it, its latencies are kept sparse (see latencies), its
+// reservoir grows with the requests up to bucketSample, and its random
+// source is made only once it has to draw. A version that took no
+// request keeps a ring of nil pointers (1 KiB for two minutes of
+// seconds); one that took a few requests a second about 200 bytes per
+// second of the ring.
 type series struct {
 	width   time.Duration
-	buckets []bucket // the bucket of index i lives at buckets[i mod len]
+	buckets []atomic.Pointer[bucket] // the bucket of index i lives at buckets[i mod len]; nil until used
 
-	mu  sync.Mutex // guards rng
-	rng *rand.Rand // for merging samples
+	mu  sync.Mutex // guards rng; taken after a bucket's lock, never before
+	rng *rand.Rand // for merging samples, and the seeds of the buckets' sources
 }
 
 func newSeries(width time.Duration, n int, seed1, seed2 uint64) *series {
-	s := &series{width: width, buckets: make([]bucket, n), rng: rand.New(rand.NewPCG(seed1, seed2))}
-	for i := range s.buckets {
-		s.buckets[i].rng = rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()))
-	}
-	return s
+	return &series{width: width, buckets: make([]atomic.Pointer[bucket], n), rng: rand.New(rand.NewPCG(seed1, seed2))}
+}
+
+// newRand returns a random source seeded from the series'.
+func (s *series) newRand() *rand.Rand {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()))
 }
 
 // record adds a request that finished at at, with its latency (negative
@@ -96,7 +116,7 @@ func (s *series) record(at time.Time, latency time.Duration, failed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.moveTo(i) {
-		b.add(latency, failed)
+		b.add(latency, failed, s)
 	}
 }
 
@@ -118,9 +138,15 @@ func (s *series) index(t time.Time) int64 {
 	return floorDiv(t.UnixNano(), int64(s.width))
 }
 
-// slot returns the bucket where the bucket of index i lives.
+// slot returns the bucket where the bucket of index i lives, made on
+// first use.
 func (s *series) slot(i int64) *bucket {
-	return &s.buckets[floorMod(i, int64(len(s.buckets)))]
+	p := &s.buckets[floorMod(i, int64(len(s.buckets)))]
+	if b := p.Load(); b != nil {
+		return b
+	}
+	p.CompareAndSwap(nil, &bucket{sample: newReservoir(bucketSample)})
+	return p.Load()
 }
 
 // sample merges the buckets that overlap [from, to) and are still in the
@@ -143,13 +169,16 @@ func (s *series) sample(from, to, now time.Time) metrics.Sample {
 		held  []int
 	)
 	for i := range s.buckets {
-		b := &s.buckets[i]
+		b := s.buckets[i].Load()
+		if b == nil {
+			continue
+		}
 		b.mu.Lock()
-		if b.hist != nil && b.index >= oldest && s.overlaps(b.index, from, to) {
+		if b.used && b.index >= oldest && s.overlaps(b.index, from, to) {
 			out.Requests += b.requests
 			out.Errors += b.errors
 			sum += b.sum
-			hist.Merge(b.hist)
+			b.lat.mergeInto(hist)
 			parts = append(parts, b)
 			index = append(index, b.index)
 			seen = append(seen, b.sample.seen)
@@ -176,7 +205,7 @@ func (s *series) sample(from, to, now time.Time) metrics.Sample {
 		b := parts[i]
 		b.mu.Lock()
 		if b.index == index[i] {
-			out.Latencies = appendRandom(out.Latencies, b.sample.vals, min(n, len(b.sample.vals)), b.rng)
+			out.Latencies = appendRandom(out.Latencies, b.sample.vals, min(n, len(b.sample.vals)), b.random(s))
 		}
 		b.mu.Unlock()
 	}
@@ -195,13 +224,23 @@ func (s *series) overlaps(i int64, from, to time.Time) bool {
 // time.
 type bucket struct {
 	mu       sync.Mutex
+	used     bool  // index is set
 	index    int64 // start time / width
 	requests int64
 	errors   int64
-	sum      time.Duration           // of the latencies in hist
-	hist     *hdrhistogram.Histogram // in µs; nil until the slot is first used
-	sample   reservoir               // of latencies in ms
-	rng      *rand.Rand              // for sample
+	sum      time.Duration // of the latencies in lat
+	lat      latencies
+	sample   reservoir  // of latencies in ms
+	rng      *rand.Rand // for sample; nil until it has to draw
+}
+
+// random returns b's random source, made on first use. The caller holds
+// b.mu.
+func (b *bucket) random(s *series) *rand.Rand {
+	if b.rng == nil {
+		b.rng = s.newRand()
+	}
+	return b.rng
 }
 
 // moveTo readies b for the bucket of index i: it empties b if it held an
@@ -209,12 +248,11 @@ type bucket struct {
 // ring). The caller holds b.mu.
 func (b *bucket) moveTo(i int64) bool {
 	switch {
-	case b.hist == nil:
-		b.hist = newLatencyHistogram()
-		b.sample = newReservoir(bucketSample)
+	case !b.used:
+		b.used = true
 	case b.index < i:
 		b.requests, b.errors, b.sum = 0, 0, 0
-		b.hist.Reset()
+		b.lat.reset()
 		b.sample.reset()
 	case b.index > i:
 		return false
@@ -225,7 +263,7 @@ func (b *bucket) moveTo(i int64) bool {
 
 // add counts a request and records its latency, unless it is negative
 // (unknown). The caller holds b.mu.
-func (b *bucket) add(latency time.Duration, failed bool) {
+func (b *bucket) add(latency time.Duration, failed bool, s *series) {
 	b.requests++
 	if failed {
 		b.errors++
@@ -233,10 +271,56 @@ func (b *bucket) add(latency time.Duration, failed bool) {
 	if latency < 0 {
 		return
 	}
-	us := min(max(latency.Microseconds(), minLatencyMicros), maxLatencyMicros)
-	_ = b.hist.RecordValue(us) // cannot fail: us is in the histogram's range
+	b.lat.add(min(max(latency.Microseconds(), minLatencyMicros), maxLatencyMicros))
 	b.sum += latency
-	b.sample.add(float64(latency)/float64(time.Millisecond), b.rng)
+	var rng *rand.Rand
+	if b.sample.full() {
+		rng = b.random(s)
+	}
+	b.sample.add(float64(latency)/float64(time.Millisecond), rng)
+}
+
+// latencies are one bucket's latencies in µs as the window's HDR
+// histogram counts them, kept sparse: a count for each value that
+// holds one, sorted by value. Each latency is rounded down to the
+// lowest value the histogram holds it as equal to (latencyBits leading
+// bits), so merging them into the histogram gives the quantiles it would
+// give had it recorded every latency. A bucket that took a few requests
+// keeps a few entries (8 bytes each) where a dense histogram takes 20
+// KiB; the range has about 2,600 distinct values, so the sparse form
+// never outgrows the dense one.
+type latencies []latencyCount
+
+type latencyCount struct {
+	us uint32 // a lowest equivalent value
+	n  uint32
+}
+
+// add counts a latency in µs within the histogram's range.
+func (l *latencies) add(us int64) {
+	v := uint32(equivalentMicros(us))
+	i, found := slices.BinarySearchFunc(*l, v, func(e latencyCount, v uint32) int { return cmp.Compare(e.us, v) })
+	if found {
+		(*l)[i].n++
+		return
+	}
+	*l = slices.Insert(*l, i, latencyCount{us: v, n: 1})
+}
+
+func (l *latencies) reset() { *l = (*l)[:0] }
+
+// mergeInto records the latencies in h.
+func (l latencies) mergeInto(h *hdrhistogram.Histogram) {
+	for _, e := range l {
+		_ = h.RecordValues(int64(e.us), int64(e.n)) // cannot fail: in the histogram's range
+	}
+}
+
+// equivalentMicros is the lowest value that the histogram holds as equal
+// to us: us with all but its latencyBits leading bits cleared.
+func equivalentMicros(us int64) int64 {
+	shift := max(bits.Len64(uint64(us))-latencyBits, 0)
+	return us >> shift << shift
 }
 
 func newLatencyHistogram() *hdrhistogram.Histogram {

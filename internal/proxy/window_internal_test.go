@@ -3,6 +3,7 @@ package proxy
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -288,5 +289,74 @@ func BenchmarkWindow(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// seriesBytes is the heap that n series take, each after fill, per series.
+func seriesBytes(n int, fill func(*series)) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	all := make([]*series, n)
+	for i := range all {
+		all[i] = newSeries(time.Second, DefaultWindowBuckets, uint64(i), 2)
+		fill(all[i])
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(all)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+}
+
+// TestSeriesMemory bounds what the proxy keeps of a version for its
+// windows (issue 22: thousands of services on one proxy): one that took
+// nothing, and a quiet one that took 3 requests in every second of the
+// two-minute ring, whose quantiles stay those of the HDR histogram.
+func TestSeriesMemory(t *testing.T) {
+	idle := seriesBytes(200, func(*series) {})
+	quiet := seriesBytes(50, func(s *series) {
+		for sec := range DefaultWindowBuckets {
+			for k := range 3 {
+				s.record(t0.Add(time.Duration(sec)*time.Second), time.Duration(1000+sec*100+k*37)*time.Microsecond, false)
+			}
+		}
+	})
+	t.Logf("heap per version: %.0f B idle, %.0f B quiet (3 requests/s over %d s)", idle, quiet, DefaultWindowBuckets)
+	if idle > 2<<10 {
+		t.Errorf("a version that took no request keeps %.0f B for its windows, want ≤ 2 KiB", idle)
+	}
+	if quiet > 32<<10 {
+		t.Errorf("a quiet version keeps %.0f B for its windows, want ≤ 32 KiB", quiet)
+	}
+}
+
+// TestSparseLatenciesMatchTheHistogram checks that the buckets' sparse
+// latencies give the quantiles of an HDR histogram that recorded every
+// latency: each is kept as the lowest value the histogram holds equal.
+func TestSparseLatenciesMatchTheHistogram(t *testing.T) {
+	h := newLatencyHistogram()
+	for us := int64(minLatencyMicros); us <= maxLatencyMicros; us = us*21/20 + 1 {
+		q := equivalentMicros(us)
+		if !h.ValuesAreEquivalent(us, q) || q > us || (q > minLatencyMicros && h.ValuesAreEquivalent(q-1, q)) {
+			t.Fatalf("equivalentMicros(%d) = %d, not the lowest value the histogram holds equal", us, q)
+		}
+	}
+	rng := testRand(3)
+	want := newLatencyHistogram()
+	var l latencies
+	for range 20_000 {
+		us := int64(math.Exp(rng.NormFloat64()*1.5+8)) + 1 // log-normal around 3 ms
+		us = min(us, maxLatencyMicros)
+		_ = want.RecordValue(us)
+		l.add(us)
+	}
+	got := newLatencyHistogram()
+	l.mergeInto(got)
+	ps := []float64{1, 10, 50, 90, 99, 99.9, 100}
+	if g, w := got.ValueAtPercentilesSlice(ps), want.ValueAtPercentilesSlice(ps); !slices.Equal(g, w) || got.TotalCount() != want.TotalCount() {
+		t.Errorf("quantiles %v of %v at %v; want %v of %v", g, got.TotalCount(), ps, w, want.TotalCount())
+	}
+	if len(l) > 2600 {
+		t.Errorf("%d sparse entries, more than the histogram's distinct values", len(l))
 	}
 }
