@@ -27,6 +27,7 @@ const shutdownTimeout = 10 * time.Second
 // options are the command-line flags.
 type options struct {
 	port        int
+	host        string
 	version     string
 	errorRate   float64
 	errorsAfter int64
@@ -68,7 +69,8 @@ func Main(args []string) int {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
-	fs.IntVar(&o.port, "port", 0, "listen on 127.0.0.1:`N` (required)")
+	fs.IntVar(&o.port, "port", 0, "listen on port `N` of --host (required)")
+	fs.StringVar(&o.host, "host", "127.0.0.1", "listen on this `address` (0.0.0.0: every interface, as in a container)")
 	fs.StringVar(&o.version, "version", "v0", "version string reported in responses")
 	fs.Float64Var(&o.errorRate, "error-rate", 0, "share 0..1 of GET / answered 500")
 	fs.Int64Var(&o.errorsAfter, "errors-after-requests", 0, "apply --error-rate only after `N` requests to /")
@@ -110,7 +112,7 @@ func run(o options, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {
 		return err
 	}

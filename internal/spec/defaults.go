@@ -102,6 +102,9 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	if p := s.Platform.Kubernetes; p != nil {
 		p.applyDefaults(d, path+".platform.kubernetes")
 	}
+	if p := s.Platform.Docker; p != nil {
+		p.applyDefaults(d, path+".platform.docker")
+	}
 	s.Health.applyDefaults(d, path+".health")
 	for i := range s.Smoke {
 		s.Smoke[i].applyDefaults(d, indexPath(path+".smoke", i))
