@@ -199,7 +199,26 @@ func (e *Engine) Stop() error {
 		}
 	}
 	e.removeBridge()
+	unmountUnder(e.Dir)
 	return os.RemoveAll(e.Dir)
+}
+
+// unmountUnder detaches what dockerd left mounted under dir (its network
+// namespace files), deepest first, so that dir can be removed.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			points = append(points, f[1])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
 }
 
 var shared = &enginetest.Shared[*Engine]{Engine: "dockerd", Start: Start, Stop: (*Engine).Stop,
