@@ -129,6 +129,12 @@ type Platform struct {
 	// exits caches the reason of each exited container (it never
 	// changes), by container id.
 	exits map[string]string
+	// streams are the running containers' stats streams, by id, each
+	// ended by the container's stop or by Close (ctx).
+	streams map[string]*statsStream
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 type key struct{ service, version string }
@@ -141,11 +147,13 @@ var (
 
 // New returns a Platform on the Engine cli talks to, for the store named
 // store (its file, or etcd's endpoints and prefix): only that store's
-// containers are its own.
+// containers are its own. Close ends its stats streams.
 func New(cli *client.Client, store string) *Platform {
 	sum := sha256.Sum256([]byte(store))
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Platform{cli: cli, store: hex.EncodeToString(sum[:])[:16], services: map[string]Config{},
-		last: map[key][]platform.Instance{}, exits: map[string]string{}}
+		last: map[key][]platform.Instance{}, exits: map[string]string{}, streams: map[string]*statsStream{},
+		ctx: ctx, cancel: cancel}
 }
 
 // NewClient returns a client of the Engine named by the environment
@@ -432,6 +440,7 @@ func (p *Platform) Instances(service, version string) []platform.Instance {
 	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
 	defer cancel()
 	k := key{service, version}
+	defer slow(p, service, "instances", time.Now())
 	cs, err := p.listVersion(ctx, service, version)
 	c, _ := p.config(service)
 	if err != nil {
@@ -443,6 +452,9 @@ func (p *Platform) Instances(service, version string) []platform.Instance {
 	out := make([]platform.Instance, 0, len(cs))
 	for _, ct := range cs {
 		out = append(out, p.instance(ctx, ct, c.Network))
+		if ct.State == container.StateRunning {
+			p.watchStats(ct.ID) // so that Usage has a sample at once
+		}
 	}
 	slices.SortFunc(out, func(a, b platform.Instance) int { return strings.Compare(a.ID, b.ID) })
 	p.mu.Lock()
@@ -544,10 +556,14 @@ func (p *Platform) lastLines(ctx context.Context, id string) string {
 }
 
 // Usage sums the running containers' CPU time and memory in use (less
-// the page cache), from the Engine's stats.
+// the page cache), from the Engine's stats: the latest sample of a stream
+// per container (the Engine samples each second, and a one-shot read
+// waits for the next sample), started by Instances, or here for at most
+// statsWait.
 func (p *Platform) Usage(service, version string) (platform.Usage, error) {
 	ctx, cancel := call(context.Background())
 	defer cancel()
+	defer slow(p, service, "usage", time.Now())
 	cs, err := p.listVersion(ctx, service, version)
 	if err != nil {
 		return platform.Usage{}, err
@@ -557,7 +573,7 @@ func (p *Platform) Usage(service, version string) (platform.Usage, error) {
 		if ct.State != container.StateRunning {
 			continue
 		}
-		s, err := p.stats(ctx, ct.ID)
+		s, err := p.watchStats(ct.ID).sample(ctx)
 		if err != nil {
 			return platform.Usage{}, fmt.Errorf("stats of container %.12s: %w", ct.ID, err)
 		}
@@ -572,17 +588,6 @@ func (p *Platform) Usage(service, version string) (platform.Usage, error) {
 		u.Instances++
 	}
 	return u, nil
-}
-
-func (p *Platform) stats(ctx context.Context, id string) (container.StatsResponse, error) {
-	var s container.StatsResponse
-	r, err := p.cli.ContainerStatsOneShot(ctx, id)
-	if err != nil {
-		return s, err
-	}
-	defer r.Body.Close()
-	err = decodeJSON(r.Body, &s)
-	return s, err
 }
 
 // Prune removes this store's containers of services not in keep (no
@@ -641,4 +646,11 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func slow(p *Platform, service, what string, start time.Time) {
+	if d := time.Since(start); d > 300*time.Millisecond {
+		c, _ := p.config(service)
+		c.logger().Warn("docker: slow", "what", what, "took", d)
+	}
 }

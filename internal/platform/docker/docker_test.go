@@ -37,7 +37,9 @@ func appConfig() docker.Config {
 
 func newPlatform(t *testing.T, e *dockertest.Engine, store string) *docker.Platform {
 	t.Helper()
-	return docker.New(e.Client(t), store+"/"+t.Name())
+	p := docker.New(e.Client(t), store+"/"+t.Name())
+	t.Cleanup(p.Close)
+	return p
 }
 
 // waitInstances polls until the version has n instances for which ok
@@ -144,6 +146,7 @@ func TestDeployInstancesStop(t *testing.T) {
 func TestAdoptsByLabels(t *testing.T) {
 	e := engine(t)
 	first := docker.New(e.Client(t), "store-"+t.Name())
+	t.Cleanup(first.Close)
 	first.Configure("web", appConfig())
 	if err := first.Deploy(ctx(t), platform.Version{Service: "web", Label: "v1"}); err != nil {
 		t.Fatal(err)
@@ -152,6 +155,7 @@ func TestAdoptsByLabels(t *testing.T) {
 	t.Cleanup(func() { first.Stop(context.Background(), "web", "v1") })
 
 	restarted := docker.New(e.Client(t), "store-"+t.Name())
+	t.Cleanup(restarted.Close)
 	restarted.Configure("web", appConfig())
 	if n, err := restarted.Prune(ctx(t), []string{"web"}); err != nil || n != 1 {
 		t.Fatalf("Prune = %d, %v; want 1 adopted", n, err)
@@ -165,6 +169,7 @@ func TestAdoptsByLabels(t *testing.T) {
 	}
 
 	other := docker.New(e.Client(t), "another-store-"+t.Name())
+	t.Cleanup(other.Close)
 	other.Configure("web", appConfig())
 	if ins := other.Instances("web", "v1"); len(ins) != 0 {
 		t.Errorf("another store sees %+v", ins)
