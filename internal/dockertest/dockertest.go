@@ -226,7 +226,14 @@ var shared = &enginetest.Shared[*Engine]{Engine: "dockerd", Start: Start, Stop: 
 
 // Main runs the tests of m with one dockerd shared by every New, and
 // stops it when they end. Call it from TestMain: os.Exit(dockertest.Main(m)).
-func Main(m *testing.M) int { return shared.Main(m) }
+func Main(m *testing.M) int {
+	defer func() {
+		if app.path != "" {
+			os.RemoveAll(filepath.Dir(app.path))
+		}
+	}()
+	return shared.Main(m)
+}
 
 // New returns a running Engine for the test: the binary's shared one
 // under Main, else one of its own stopped at t's cleanup. Without dockerd

@@ -226,3 +226,24 @@ func shortIDs(ids []string) []string {
 	}
 	return out
 }
+
+// TestDockerRolling replaces v1's two containers by v2's one at a time
+// under load: no request fails, and v1's containers are gone at the end.
+func TestDockerRolling(t *testing.T) {
+	o, cli := onDocker(t, rollingOptions())
+	s := startServer(t, o)
+	l := startLoad(t, s.proxy)
+	l.waitServed(t, "v1", 20, 10*time.Second)
+	r := s.cli("deploy", "web", "v2", "--strategy", "rolling", "--wait")
+	if r.code != 0 {
+		t.Fatalf("deploy --strategy rolling --wait: %s", r)
+	}
+	l.waitServed(t, "v2", 20, 10*time.Second)
+	l.stop()
+	l.assertNoFailures(t)
+	waitFor(t, "v1's containers removed", func() bool { return len(containers(t, cli, "v1")) == 0 })
+	if n := len(containers(t, cli, "v2")); n != 2 {
+		t.Errorf("v2 runs %d containers, want 2", n)
+	}
+	t.Logf("rolling on docker: %s", l.summary())
+}
