@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	dockerplatform "github.com/bluejay-deploy/bluejay/internal/platform/docker"
 	"github.com/bluejay-deploy/bluejay/internal/spec"
@@ -12,8 +13,8 @@ import (
 // newDockerPlatform connects to the host's Docker Engine (DOCKER_HOST,
 // else its default socket) and configures every docker service; nil, nil
 // when no service runs on docker. The containers are this store's
-// (storeName): another store's are never touched.
-func newDockerPlatform(cfg *spec.Config, storeName string, log *slog.Logger) (*dockerplatform.Platform, error) {
+// (StoreName): another store's are never touched.
+func newDockerPlatform(cfg *spec.Config, log *slog.Logger) (*dockerplatform.Platform, error) {
 	var p *dockerplatform.Platform
 	for i := range cfg.Services {
 		s := &cfg.Services[i]
@@ -26,7 +27,7 @@ func newDockerPlatform(cfg *spec.Config, storeName string, log *slog.Logger) (*d
 			if err != nil {
 				return nil, fmt.Errorf("docker: %w", err)
 			}
-			p = dockerplatform.New(cli, storeName)
+			p = dockerplatform.New(cli, StoreName(cfg))
 		}
 		p.Configure(s.Name, dockerplatform.Config{Image: d.Image, Port: d.Port, Replicas: d.Replicas, Args: d.Args,
 			Env: d.Env, Network: d.Network, Pull: d.Pull, PullTimeout: d.PullTimeout.D(), Labels: d.Labels,
@@ -34,6 +35,26 @@ func newDockerPlatform(cfg *spec.Config, storeName string, log *slog.Logger) (*d
 			StopGrace: d.StopGrace.D(), Logger: log})
 	}
 	return p, nil
+}
+
+// StoreName is how the docker platform names the store in its
+// containers' bluejay.store label (hashed): the SQLite file, or etcd's
+// endpoints and prefix, as openStore names it.
+func StoreName(cfg *spec.Config) string {
+	if e := cfg.Store.Etcd; e != nil {
+		return "etcd " + strings.Join(e.Endpoints, ",") + " " + e.Prefix
+	}
+	return cfg.Store.Path
+}
+
+// NewDockerLogs returns the docker platform of the config's store, for
+// reading its containers' logs (`bluejay logs`).
+func NewDockerLogs(cfg *spec.Config) (*dockerplatform.Platform, error) {
+	cli, err := dockerplatform.NewClient()
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	return dockerplatform.New(cli, StoreName(cfg)), nil
 }
 
 // adoptContainers finds the containers a previous run left (they run on,

@@ -84,7 +84,7 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 		s.kube, err = newKubePlatform(cfg, rc)
 	}
 	if err == nil {
-		s.docker, err = newDockerPlatform(cfg, storeName, log)
+		s.docker, err = newDockerPlatform(cfg, log)
 	}
 	if err == nil {
 		s.external, err = newExternalRouter(cfg, log, rc)

@@ -216,6 +216,12 @@ func TestDockerKilledServeAdoptsContainers(t *testing.T) {
 		}
 	}
 	waitProxyServes(t, s.proxy, "v2", 10, 10*time.Second)
+	lg := s.mustCLI(0, "logs", "web", "v2", "-n", "5")
+	for _, want := range []string{"== web-v2-0 (container ", "== web-v2-1 (container ", "app listening"} {
+		if !strings.Contains(lg.stdout, want) {
+			t.Errorf("bluejay logs web v2: no %q in:\n%s", want, lg)
+		}
+	}
 	t.Logf("adoption: v1 %d containers and v2 %v kept across kill -9 of serve", len(before["v1"]), shortIDs(after))
 }
 

@@ -654,3 +654,32 @@ func slow(p *Platform, service, what string, start time.Time) {
 		c.logger().Warn("docker: slow", "what", what, "took", d)
 	}
 }
+
+// VersionLogs writes the last tail lines (0: all) of each of the
+// version's containers, running or exited, to w, each under a header
+// naming the instance, its container and its state.
+func (p *Platform) VersionLogs(ctx context.Context, service, version string, tail int, w io.Writer) error {
+	lctx, cancel := call(ctx)
+	cs, err := p.listVersion(lctx, service, version)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("no container of %s %s on this Engine (for this store)", service, version)
+	}
+	slices.SortFunc(cs, func(a, b container.Summary) int {
+		return strings.Compare(a.Labels[LabelInstance], b.Labels[LabelInstance])
+	})
+	for _, ct := range cs {
+		i, _ := strconv.Atoi(ct.Labels[LabelInstance])
+		fmt.Fprintf(w, "== %s (container %.12s, %s)\n", instanceID(service, version, i), ct.ID, ct.Status)
+		lctx, cancel := call(ctx)
+		err := p.Logs(lctx, ct.ID, tail, w)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("logs of container %.12s: %w", ct.ID, err)
+		}
+	}
+	return nil
+}
