@@ -199,7 +199,7 @@ func envBlock(env string) string {
 	if env == "" {
 		return ""
 	}
-	return "\nenv: " + env
+	return "\n  env: " + env
 }
 
 // indent prefixes every non-empty line of the YAML y with prefix.
