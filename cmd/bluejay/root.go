@@ -43,7 +43,7 @@ Exit status: 0 ok, 1 failed (including a deploy that was rolled back), 2 usage
 	root.AddCommand(newServe(g), newValidate(g), newDeploy(g), newStatus(g), newHistory(g), newEvents(g),
 		newRoutes(g), newPromote(g), newRetry(g), newPause(g), newResume(g), newContract(g),
 		newCommand(g, "abort", "Abort the service's rollout; traffic returns to the stable version"),
-		newRollback(g), newReload(g), newDiff(g), newMaintenance(g), newPauseTraffic(g), newResumeTraffic(g), newProxy(g), newDemo(), newApp())
+		newRollback(g), newReload(g), newDiff(g), newMaintenance(g), newPauseTraffic(g), newResumeTraffic(g), newProxy(g), newLogs(g), newDemo(), newApp())
 	return root
 }
 

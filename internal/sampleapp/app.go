@@ -27,6 +27,7 @@ const shutdownTimeout = 10 * time.Second
 // options are the command-line flags.
 type options struct {
 	port        int
+	host        string
 	version     string
 	errorRate   float64
 	errorsAfter int64
@@ -79,7 +80,8 @@ func Main(args []string) int {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
-	fs.IntVar(&o.port, "port", 0, "listen on 127.0.0.1:`N` (required)")
+	fs.IntVar(&o.port, "port", 0, "listen on port `N` of --host (required)")
+	fs.StringVar(&o.host, "host", "127.0.0.1", "listen on this `address` (0.0.0.0: every interface, as in a container)")
 	fs.StringVar(&o.version, "version", "v0", "version string reported in responses")
 	fs.Float64Var(&o.errorRate, "error-rate", 0, "share 0..1 of GET / answered 500 (of gRPC calls failed UNAVAILABLE with --grpc)")
 	fs.StringVar(&o.callAddr, "call", "", "be a gRPC client instead: call "+EchoService+"/Say on `ADDR` (bluejay's h2c listener), printing counts by version every second")
@@ -135,7 +137,7 @@ func run(o options, log *slog.Logger) error {
 		return callLoop(ctx, o.callAddr, o.callRPS, o.callFor, os.Stdout)
 	}
 
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {
 		return err
 	}

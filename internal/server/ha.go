@@ -47,6 +47,9 @@ func (s *Server) lead(ctx context.Context, errc chan<- error) error {
 	if n > 0 {
 		s.log.Info("adopted the instances the previous leader left running", "instances", n)
 	}
+	if err := s.adoptContainers(ctx); err != nil {
+		return err
+	}
 	s.leading.Store(true)
 	s.background.Go(func() {
 		select {

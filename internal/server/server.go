@@ -26,6 +26,7 @@ import (
 	promsource "github.com/bluejay-deploy/bluejay/internal/metrics/prometheus"
 	"github.com/bluejay-deploy/bluejay/internal/notify"
 	"github.com/bluejay-deploy/bluejay/internal/platform"
+	dockerplatform "github.com/bluejay-deploy/bluejay/internal/platform/docker"
 	kubeplatform "github.com/bluejay-deploy/bluejay/internal/platform/kubernetes"
 	"github.com/bluejay-deploy/bluejay/internal/platform/process"
 	"github.com/bluejay-deploy/bluejay/internal/platform/static"
@@ -49,7 +50,8 @@ type Server struct {
 	remote     *dataplane.Client   // the separate proxy; nil without proxy.control
 	follower   *dataplane.Follower // keeps the in-process proxy's table the store's; nil without the elector
 	processes  *process.Platform
-	kube       *kubeplatform.Platform // services on platform.kubernetes; nil without
+	kube       *kubeplatform.Platform   // services on platform.kubernetes; nil without
+	docker     *dockerplatform.Platform // services on platform.docker; nil without
 	controller *controller.Controller
 	notifier   *notify.Notifier // nil without notifications
 	adminLn    net.Listener
@@ -82,6 +84,9 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	rc, err := kubeConfig(cfg)
 	if err == nil {
 		s.kube, err = newKubePlatform(cfg, rc)
+	}
+	if err == nil {
+		s.docker, err = newDockerPlatform(cfg, log)
 	}
 	if err == nil {
 		s.external, err = newExternalRouter(cfg, log, rc)
@@ -129,12 +134,19 @@ func New(cfg *spec.Config, log *slog.Logger) (*Server, error) {
 	if n > 0 {
 		log.Info("adopted the instances a previous run left running", "instances", n)
 	}
+	if err := s.adoptContainers(context.Background()); err != nil {
+		s.closeOnError()
+		return nil, err
+	}
 	return s, nil
 }
 
 func (s *Server) closeOnError() {
 	if s.kube != nil {
 		s.kube.Close()
+	}
+	if s.docker != nil {
+		s.docker.Close()
 	}
 	if s.dp != nil {
 		s.dp.ln.Close()
@@ -203,6 +215,9 @@ func (s *Server) platform(svc spec.Service) platform.Platform {
 	}
 	if svc.Platform.Kubernetes != nil {
 		return s.kube
+	}
+	if svc.Platform.Docker != nil {
+		return s.docker
 	}
 	pc := svc.Platform.Process
 	s.processes.Configure(svc.Name, process.Config{Command: pc.Command, Env: pc.Env, Dir: pc.Dir,
@@ -413,6 +428,9 @@ func (s *Server) shutdown(adminSrv *http.Server, stopController func()) error {
 	stopController()
 	if s.kube != nil {
 		s.kube.Close() // the Deployments keep running: they are the cluster's
+	}
+	if s.docker != nil {
+		s.docker.Close() // the containers keep running: the next serve adopts them
 	}
 	if s.dp == nil || s.elector != nil {
 		s.log.Info("bluejay stopped; the instances keep serving (another proxy or controller may route to them) and the next leader adopts them")

@@ -417,15 +417,20 @@ type Platform struct {
 	// Kubernetes runs each version as a Deployment and a Service in the
 	// cluster named by the top-level kubernetes block.
 	Kubernetes *KubernetesPlatform `yaml:"kubernetes"`
+	// Docker runs each version as containers of an image on the Docker
+	// Engine of this host.
+	Docker *DockerPlatform `yaml:"docker"`
 }
 
-// Name is the platform's name: process, static or kubernetes.
+// Name is the platform's name: process, static, kubernetes or docker.
 func (p Platform) Name() string {
 	switch {
 	case p.Static != nil:
 		return "static"
 	case p.Kubernetes != nil:
 		return "kubernetes"
+	case p.Docker != nil:
+		return "docker"
 	}
 	return "process"
 }
@@ -433,7 +438,7 @@ func (p Platform) Name() string {
 // count is how many platforms are set.
 func (p Platform) count() int {
 	n := 0
-	for _, set := range []bool{p.Process != nil, p.Static != nil, p.Kubernetes != nil} {
+	for _, set := range []bool{p.Process != nil, p.Static != nil, p.Kubernetes != nil, p.Docker != nil} {
 		if set {
 			n++
 		}

@@ -107,6 +107,9 @@ func (s *Service) applyDefaults(d defaulter, path string) {
 	if s.Protocol == ProtocolGRPC && s.Health.GRPC == nil && s.Health.Path == "" {
 		s.Health.GRPC = &GRPCCheck{} // a gRPC server does not answer GET /healthz
 	}
+	if p := s.Platform.Docker; p != nil {
+		p.applyDefaults(d, path+".platform.docker")
+	}
 	s.Health.applyDefaults(d, path+".health")
 	for i := range s.Smoke {
 		s.Smoke[i].applyDefaults(d, indexPath(path+".smoke", i))

@@ -20,5 +20,8 @@ func (s *Service) Replicas() int {
 	if p := s.Platform.Kubernetes; p != nil && p.Replicas > 0 {
 		return p.Replicas
 	}
+	if p := s.Platform.Docker; p != nil && p.Replicas > 0 {
+		return p.Replicas
+	}
 	return 1
 }

@@ -19,13 +19,15 @@ func (c *checker) platform(s *Service, path string) {
 	p := s.Platform
 	switch {
 	case p.count() == 0:
-		c.add(path, "one of process, static and kubernetes is required")
+		c.add(path, "one of process, static, kubernetes and docker is required")
 	case p.count() > 1:
-		c.add(path, "set only one of process, static and kubernetes")
+		c.add(path, "set only one of process, static, kubernetes and docker")
 	case p.Process != nil:
 		c.process(p.Process, path+".process")
 	case p.Kubernetes != nil:
 		c.kubernetesPlatform(p.Kubernetes, path+".kubernetes")
+	case p.Docker != nil:
+		c.dockerPlatform(p.Docker, path+".docker")
 	default:
 		c.static(p.Static, s.Version, path+".static")
 	}

@@ -107,8 +107,8 @@ func (c *checker) service(s *Service, path string) {
 	switch s.Strategy {
 	case StrategyBlueGreen, StrategyCanary:
 	case StrategyRolling:
-		if s.Platform.Process == nil && s.Platform.Kubernetes == nil {
-			c.add(path+".strategy", "the rolling strategy replaces instances, which needs platform.process or platform.kubernetes (a static platform cannot add or remove them)")
+		if s.Platform.Process == nil && s.Platform.Kubernetes == nil && s.Platform.Docker == nil {
+			c.add(path+".strategy", "the rolling strategy replaces instances, which needs platform.process, platform.kubernetes or platform.docker (a static platform cannot add or remove them)")
 		}
 	default:
 		c.add(path+".strategy", "unknown strategy %q (valid: %s, %s, %s)", s.Strategy, StrategyBlueGreen, StrategyCanary, StrategyRolling)

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bluejay-deploy/bluejay/internal/dockertest"
 )
 
 // bin is the bluejay binary TestMain builds once for the package.
@@ -49,7 +51,7 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/bluejay: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	return dockertest.Main(m) // m.Run, with one dockerd for the docker tests, started by the first
 }
 
 // moduleRoot walks up from the working directory to the directory
@@ -114,6 +116,10 @@ type options struct {
 	// proxy is YAML appended to the proxy block (e.g. bodyTimeout:),
 	// unindented.
 	proxy string
+	// platform replaces the service's platform block (process, running
+	// the binary's app) with this YAML, unindented; appArgs and env are
+	// then ignored.
+	platform string
 }
 
 func defaultOptions() options { return options{watch: "2s", autoPromote: true, minRequests: 10} }
@@ -133,6 +139,13 @@ func writeConfig(t *testing.T, dir, proxyAddr, adminAddr, token string, o option
 	if o.proxy != "" {
 		proxyExtra = indent(o.proxy, "  ")
 	}
+	platform := fmt.Sprintf(`process:
+  command: [%q, "app", "--port", "{{.Port}}", "--version", "{{.Version}}"%s]
+  replicas: 2%s
+  stopGrace: 2s`, bin, quotedArgs(o.appArgs), envBlock(o.env))
+	if o.platform != "" {
+		platform = o.platform
+	}
 	cfg := fmt.Sprintf(`proxy:
   listen: %s
   versionHeader: X-Bluejay-Version
@@ -146,11 +159,7 @@ services:
   - name: web
     version: v1
     platform:
-      process:
-        command: [%q, "app", "--port", "{{.Port}}", "--version", "{{.Version}}"%s]
-        replicas: 2%s
-        stopGrace: 2s
-    health: {path: /healthz, interval: 100ms, timeout: 100ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 5s}
+%s    health: {path: /healthz, interval: 100ms, timeout: 1s, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 5s}
     smoke:
       - %s
     blueGreen:
@@ -159,7 +168,7 @@ services:
       watch: %s
       minRequests: %d
       autoPromote: %t
-`, proxyAddr, proxyExtra, adminAddr, token, filepath.Join(dir, "bluejay.db"), bin, quotedArgs(o.appArgs), envBlock(o.env), smoke, o.previewWeight, o.watch, o.minRequests, o.autoPromote)
+`, proxyAddr, proxyExtra, adminAddr, token, filepath.Join(dir, "bluejay.db"), indent(platform, "      "), smoke, o.previewWeight, o.watch, o.minRequests, o.autoPromote)
 	if o.service != "" {
 		cfg += indent(o.service, "    ")
 	}
@@ -194,7 +203,7 @@ func envBlock(env string) string {
 	if env == "" {
 		return ""
 	}
-	return "\n        env: " + env
+	return "\n  env: " + env
 }
 
 // indent prefixes every non-empty line of the YAML y with prefix.
