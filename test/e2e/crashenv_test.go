@@ -40,12 +40,12 @@ var (
 	// blueGreen.scaleDownDelay defaults to 5m: the old versions would pile
 	// up over a dozen rollouts.
 	shortScaleDown = configEdit{"      autoPromote: true\n", "      autoPromote: true\n      scaleDownDelay: 1s\n"}
-	// Probes that time out after 100ms (twice in a row to lose an
-	// instance) fail now and then on a busy two-core machine, more so
-	// while a restarted serve starts several instances at once: that
-	// would roll back a good version for a reason that is no crash's.
-	steadyProbes = configEdit{"interval: 100ms, timeout: 100ms, healthyThreshold: 2, unhealthyThreshold: 2,",
-		"interval: 200ms, timeout: 200ms, healthyThreshold: 2, unhealthyThreshold: 3,"}
+	// Probes that time out after 250ms twice in a row (to lose an
+	// instance) still fail now and then on a busy two-core machine while
+	// a restarted serve starts several instances at once: that would
+	// roll back a good version for a reason that is no crash's.
+	steadyProbes = configEdit{"interval: 250ms, timeout: 250ms, healthyThreshold: 2, unhealthyThreshold: 2,",
+		"interval: 250ms, timeout: 250ms, healthyThreshold: 2, unhealthyThreshold: 3,"}
 )
 
 // controlEdit sets proxy.control: serve then runs no proxy itself and

@@ -60,6 +60,7 @@ func TestQuickStartAsWritten(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "bluejay.token")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("bluejay.token: %v, %v; want a 0600 file serve generated", fi, err)
 	}
+	waitFirstVersion(t, dir, env, "web")
 	r := runCLI(t, dir, env, "deploy", "web", "v2", "--wait")
 	if r.code != 0 || !strings.Contains(r.stdout, "Completed") {
 		t.Fatalf("deploy web v2 --wait: %s", r)

@@ -65,6 +65,7 @@ func TestStaticExampleAsWritten(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
+	waitFirstVersion(t, dir, env, "api", "-c", config)
 	l := startLoadEvery(t, proxy, 20*time.Millisecond)
 	r := runCLI(t, dir, env, "-c", config, "deploy", "api", "v2", "--target", v2, "--wait")
 	if r.code != 0 || !strings.Contains(r.stdout, "Completed") {

@@ -76,13 +76,31 @@ func moduleRoot() (string, error) {
 // freeAddr returns a loopback address that was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("finding a free port: %v", err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		// The kernel may offer a port it offered a moment ago, before
+		// whoever it was given to bound it (a test's proxy and admin
+		// listeners got the same one): never give an address twice.
+		if !given[addr] {
+			given[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("finding a free port: the kernel kept offering ports already given")
+	return ""
 }
+
+var (
+	givenMu sync.Mutex
+	given   = map[string]bool{} // every address freeAddr returned
+)
 
 // ── config ──────────────────────────────────────────────────────────
 
@@ -159,7 +177,7 @@ services:
   - name: web
     version: v1
     platform:
-%s    health: {path: /healthz, interval: 100ms, timeout: 1s, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 5s}
+%s    health: {path: /healthz, interval: 250ms, timeout: 250ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 5s}
     smoke:
       - %s
     blueGreen:
@@ -934,4 +952,25 @@ func (s *server) history() ([]historyRow, string) {
 		rows = append(rows, historyRow{id: f[col["ID"]], from: f[col["FROM"]], to: f[col["TO"]], phase: f[col["PHASE"]]})
 	}
 	return rows, r.stdout
+}
+
+// waitFirstVersion polls `bluejay status SERVICE -o json` (run in dir with
+// env, and args before the command such as -c FILE) until the service's
+// first rollout has ended Completed. Its version takes traffic a tick
+// before that (routed, then Completed once the router confirmed it), and a
+// deploy in between is refused; a person reading curl's answer is slower.
+func waitFirstVersion(t *testing.T, dir string, env []string, service string, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := runCLI(t, dir, env, append(args, "status", service, "-o", "json")...)
+		var st status
+		if r.code == 0 && json.Unmarshal([]byte(r.stdout), &st) == nil && st.Rollout.Phase == "Completed" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's first version not Completed after 30s: %s", service, r)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
 }

@@ -60,7 +60,7 @@ services:
     platform:
       kubernetes: {image: "registry.example.com/web:{{.Version}}", port: 8080, replicas: 1}
     health: {readyTimeout: 4s}
-    blueGreen: {watch: 1s, scaleDownDelay: 1s}
+    blueGreen: {watch: 1s, scaleDownDelay: 1s, minRequests: 0}
 `, s.admin, s.token, filepath.Join(dir, "bluejay.db"), k.Kubeconfig(t), ns)
 	ctx := context.Background()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: cmName, Namespace: ns}, Data: map[string]string{"bluejay.yaml": cfg}}

@@ -71,7 +71,7 @@ func TestDockerQuickStart(t *testing.T) {
 	}
 	script := readmeBlock(t, root, "<!-- quickstart:docker")
 	dir := t.TempDir()
-	copyTree(t, root, dir, "go.mod", "go.sum", "examples/app", "examples/docker", "internal/sampleapp")
+	copyTree(t, root, dir, "go.mod", "go.sum", "examples/app", "examples/docker", "internal/sampleapp", "internal/router")
 	proxy, admin := freeAddr(t), freeAddr(t)
 	swap := strings.NewReplacer("127.0.0.1:8080", proxy, "127.0.0.1:7070", admin)
 	cfgPath := filepath.Join(dir, "examples", "docker", "bluejay.yaml")
