@@ -54,6 +54,11 @@ func callLoop(ctx context.Context, addr string, rps int, duration time.Duration,
 		return err
 	}
 	defer conn.Close()
+	// Calls run under base, not under --duration's deadline: a call made
+	// just before the end would carry that deadline to the server
+	// (grpc-timeout) and come back DEADLINE_EXCEEDED a moment before the
+	// run itself is seen to end, counted as a failure of the version.
+	base := ctx
 	if duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, duration)
@@ -72,19 +77,20 @@ func callLoop(ctx context.Context, addr string, rps int, duration time.Duration,
 		case <-report.C:
 			fmt.Fprintln(out, t)
 		case <-tick.C:
-			t.add(sayOnce(ctx, conn))
+			t.add(sayOnce(base, ctx, conn))
 		}
 	}
 }
 
-// sayOnce makes one call and returns the version that answered, or the
-// failure's status code.
-func sayOnce(ctx context.Context, conn *grpc.ClientConn) (version, failure string) {
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+// sayOnce makes one call under base and returns the version that
+// answered, or the failure's status code; nothing when run ended
+// meanwhile.
+func sayOnce(base, run context.Context, conn *grpc.ClientConn) (version, failure string) {
+	cctx, cancel := context.WithTimeout(base, callTimeout)
 	defer cancel()
 	answer, err := Say(cctx, conn, "hello")
 	if err != nil {
-		if ctx.Err() != nil {
+		if run.Err() != nil {
 			return "", "" // the run ended mid-call: not counted
 		}
 		return "", router.GRPCCodeName(uint64(status.Code(err)))

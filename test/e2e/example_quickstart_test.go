@@ -61,10 +61,14 @@ func TestQuickStartAsWritten(t *testing.T) {
 		t.Fatalf("bluejay.token: %v, %v; want a 0600 file serve generated", fi, err)
 	}
 	waitFirstVersion(t, dir, env, "web")
+	// while sleep 0.05; do curl -s -o /dev/null http://127.0.0.1:8080/; done &
+	l := startLoadEvery(t, proxy, 50*time.Millisecond)
 	r := runCLI(t, dir, env, "deploy", "web", "v2", "--wait")
 	if r.code != 0 || !strings.Contains(r.stdout, "Completed") {
 		t.Fatalf("deploy web v2 --wait: %s", r)
 	}
+	l.stop()
+	l.assertNoFailures(t)
 	if r := runCLI(t, dir, env, "history", "web"); r.code != 0 || !strings.Contains(r.stdout, "Completed") {
 		t.Fatalf("history web: %s", r)
 	}
