@@ -19,9 +19,11 @@ import (
 	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
-// runChild runs one of the bench's child processes until SIGTERM:
+// runChild runs one of the bench's child processes, listening on the
+// non-empty addresses of listen, until SIGTERM:
 //
-//   - backend: answers every request with "ok\n" (when NGINX is missing);
+//   - backend: answers every request with "ok\n" on each listen address
+//     (when NGINX is missing);
 //   - proxy: internal/proxy's Proxy with one route to upstream, set up as
 //     `bluejay serve` sets it up, but without the controller, so that a
 //     profile sees the data plane only;
@@ -39,7 +41,7 @@ import (
 // writes the in-use heap (heapprofile) and prints where the memory is;
 // SIGTERM stops serving and writes the allocation profile of the whole
 // life (memprofile). An empty path skips that profile.
-func runChild(mode, listen, upstream string, profiles childProfiles) error {
+func runChild(mode string, listen []string, upstream string, profiles childProfiles) error {
 	var h http.Handler
 	switch mode {
 	case "backend":
@@ -66,14 +68,19 @@ func runChild(mode, listen, upstream string, profiles childProfiles) error {
 		served.Add(1)
 		h.ServeHTTP(w, r)
 	})
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
 	// As internal/server serves the proxy.
 	srv := &http.Server{Handler: counted, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
 	defer srv.Close()
+	for _, addr := range listen {
+		if addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		go srv.Serve(ln)
+	}
 	return profiles.steer(&served)
 }
 

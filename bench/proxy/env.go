@@ -19,6 +19,9 @@ type env struct {
 	self    string // this program, for its child modes
 	bluejay string // the bluejay binary built for the run; "" if not needed
 	backend *server
+	// backend2 is the backend's second address: v2's in bluejay's
+	// config, v1's being backend.addr.
+	backend2 string
 	// backendDesc says what the backend is, for the report.
 	backendDesc string
 	seq         int // numbers the working dirs of started servers
@@ -42,7 +45,7 @@ func newEnv(ctx context.Context, o options) (*env, error) {
 		return nil, err
 	}
 	e := &env{o: o, dir: dir, self: self}
-	if slices.Contains(o.targets, "bluejay") {
+	if slices.ContainsFunc(o.targets, func(t string) bool { return strings.HasPrefix(t, "bluejay") }) {
 		if err := e.buildBluejay(ctx); err != nil {
 			return e, err
 		}

@@ -48,6 +48,7 @@ func main() {
 		targets = flag.String("targets", "direct,bluejay,nginx,haproxy", "targets to measure, comma-separated; also httputil, httputil+pool, httputil+tuned: bare httputil.ReverseProxy variants (see README.md); empty for none")
 		child   = flag.String("child", "", "internal: run as the bench's child process (backend, proxy, httputil...)")
 		listen  = flag.String("listen", "", "internal: the child's listen address")
+		listen2 = flag.String("listen2", "", "internal: the backend child's second listen address")
 		up      = flag.String("upstream", "", "internal: the child proxy's upstream address")
 	)
 	flag.IntVar(&o.threads, "t", 1, "wrk threads")
@@ -65,7 +66,7 @@ func main() {
 	flag.Parse()
 
 	if *child != "" {
-		if err := runChild(*child, *listen, *up, childProfiles{cpu: o.cpuprofile, heap: o.heapprofile, allocs: o.memprofile}); err != nil {
+		if err := runChild(*child, []string{*listen, *listen2}, *up, childProfiles{cpu: o.cpuprofile, heap: o.heapprofile, allocs: o.memprofile}); err != nil {
 			fmt.Fprintln(os.Stderr, "bench/proxy child:", err)
 			os.Exit(1)
 		}
@@ -192,6 +193,11 @@ func measureOne(ctx context.Context, e *env, o options, t target, conns int) (sa
 		others: max(0, others.Seconds()/time.Since(start).Seconds())}
 	if res.requests > 0 {
 		s.cpuPerReq = srvCPU / time.Duration(res.requests)
+	}
+	if srv.check != nil {
+		if err := srv.check(ctx); err != nil {
+			fmt.Printf("     warning: %s at %d connections: %v: this run did not measure what it should\n", t.name, conns, err)
+		}
 	}
 	return s, nil
 }

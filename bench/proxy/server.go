@@ -22,11 +22,15 @@ type server struct {
 	cmd        *exec.Cmd
 	done       chan struct{} // closed when it exited
 	shared     bool          // the backend: stop leaves it running
+	// check, if set, says after a run whether the server is still set up
+	// as measured (bluejay: its canary still paused at 10%).
+	check func(context.Context) error
 }
 
-// startServer starts argv in dir and waits until GET / on addr answers
-// 200. On failure the process is stopped.
-func startServer(ctx context.Context, name, dir, addr string, prog string, args ...string) (*server, error) {
+// startServer starts argv in dir, with env added to this program's
+// environment, and waits until GET / on addr answers 200. On failure the
+// process is stopped.
+func startServer(ctx context.Context, name, dir, addr string, env []string, prog string, args ...string) (*server, error) {
 	s := &server{name: name, addr: addr, log: filepath.Join(dir, "output.log")}
 	logf, err := os.Create(s.log)
 	if err != nil {
@@ -35,6 +39,9 @@ func startServer(ctx context.Context, name, dir, addr string, prog string, args 
 	defer logf.Close() // the child holds its own copy
 	s.cmd = exec.Command(prog, args...)
 	s.cmd.Dir, s.cmd.Stdout, s.cmd.Stderr = dir, logf, logf
+	if env != nil {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	// Its own process group: a Ctrl-C reaches the bench only, which then
 	// stops its children in order. Should the bench die without that,
 	// the child gets SIGTERM.

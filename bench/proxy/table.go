@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -53,27 +54,43 @@ func medianOf(ss []sample, f func(sample) float64) float64 {
 	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
-// peers are the proxies bluejay is held against.
-var peers = []string{"nginx", "haproxy"}
+// peers are the proxies bluejay is held against: the C ones. Caddy,
+// written in Go, is measured but not a peer.
+var peers = []string{"nginx", "haproxy", "h2o"}
 
-// best returns the peers' best req/s and p99 at conns (each from
-// whichever peer is best at it) and their names; ok is false when no
-// peer was measured.
-func best(res map[key]sample, conns int) (rps float64, rpsBy string, p99 time.Duration, p99By string, ok bool) {
+// bests are the peers' best figures at one connection count, each from
+// whichever peer is best at it.
+type bests struct {
+	rps       float64
+	rpsBy     string
+	p99       time.Duration
+	p99By     string
+	cpuPerReq time.Duration
+	cpuBy     string
+	ok        bool // some peer was measured
+	haveCPU   bool // some peer's cpu/req was measured
+}
+
+// best returns the peers' best req/s, p99 and cpu/req at conns.
+func best(res map[key]sample, conns int) bests {
+	var b bests
 	for _, p := range peers {
 		s, found := res[key{p, conns}]
 		if !found {
 			continue
 		}
-		if !ok || s.rps > rps {
-			rps, rpsBy = s.rps, p
+		if !b.ok || s.rps > b.rps {
+			b.rps, b.rpsBy = s.rps, p
 		}
-		if !ok || s.p99 < p99 {
-			p99, p99By = s.p99, p
+		if !b.ok || s.p99 < b.p99 {
+			b.p99, b.p99By = s.p99, p
 		}
-		ok = true
+		if s.cpuPerReq > 0 && (!b.haveCPU || s.cpuPerReq < b.cpuPerReq) {
+			b.cpuPerReq, b.cpuBy, b.haveCPU = s.cpuPerReq, p, true
+		}
+		b.ok = true
 	}
-	return rps, rpsBy, p99, p99By, ok
+	return b
 }
 
 func medians(results map[key][]sample) map[key]sample {
@@ -84,34 +101,34 @@ func medians(results map[key][]sample) map[key]sample {
 	return m
 }
 
+// ratio formats a/b, or "-" when b is 0.
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
 // printTable prints the medians with their ratios to direct and to the
-// best of NGINX and HAProxy.
+// best of the C proxies.
 func printTable(w io.Writer, o options, targets []target, results map[key][]sample) {
 	res := medians(results)
 	fmt.Fprintf(w, "medians of %d run(s); RSS: the largest sampled while wrk ran (NGINX: master + workers); cpu/req: the server's CPU time per request;\n", o.runs)
-	fmt.Fprintf(w, "vs dir, vs best: req/s over direct's and over the faster of nginx/haproxy; p99/best: p99 over the better of theirs; others: cores used by other processes\n")
-	fmt.Fprintf(w, "%-14s %6s %9s %9s %9s %9s %7s %7s %8s %8s %6s %6s\n",
-		"target", "conns", "req/s", "p50", "p99", "RSS", "vs dir", "vs best", "p99/best", "cpu/req", "errors", "others")
+	fmt.Fprintf(w, "vs dir: req/s over direct's; vs best, p99/best, cpu/best: req/s, p99 and cpu/req over the best of %s (each its own best); others: cores used by other processes\n",
+		strings.Join(peers, "/"))
+	fmt.Fprintf(w, "%-14s %6s %9s %9s %9s %9s %7s %7s %8s %8s %8s %6s %6s\n",
+		"target", "conns", "req/s", "p50", "p99", "RSS", "vs dir", "vs best", "p99/best", "cpu/req", "cpu/best", "errors", "others")
 	for _, c := range o.conns {
-		bestRPS, _, bestP99, _, haveBest := best(res, c)
-		direct, haveDirect := res[key{"direct", c}]
+		b := best(res, c)
+		direct := res[key{"direct", c}]
 		for _, t := range targets {
 			s, ok := res[key{t.name, c}]
 			if !ok {
 				continue
 			}
-			vsDirect, vsBest, p99Best := "-", "-", "-"
-			if haveDirect && direct.rps > 0 {
-				vsDirect = fmt.Sprintf("%.2f", s.rps/direct.rps)
-			}
-			if haveBest && bestRPS > 0 {
-				vsBest = fmt.Sprintf("%.2f", s.rps/bestRPS)
-			}
-			if haveBest && bestP99 > 0 {
-				p99Best = fmt.Sprintf("%.2f", float64(s.p99)/float64(bestP99))
-			}
-			fmt.Fprintf(w, "%-14s %6d %9.0f %9s %9s %9s %7s %7s %8s %8s %6d %6.2f\n", t.name, c, s.rps, fmtDur(s.p50), fmtDur(s.p99),
-				fmtMiB(s.rss), vsDirect, vsBest, p99Best, fmtDur(s.cpuPerReq), s.errors, s.others)
+			fmt.Fprintf(w, "%-14s %6d %9.0f %9s %9s %9s %7s %7s %8s %8s %8s %6d %6.2f\n", t.name, c, s.rps, fmtDur(s.p50), fmtDur(s.p99),
+				fmtMiB(s.rss), ratio(s.rps, direct.rps), ratio(s.rps, b.rps), ratio(float64(s.p99), float64(b.p99)),
+				fmtDur(s.cpuPerReq), ratio(float64(s.cpuPerReq), float64(b.cpuPerReq)), s.errors, s.others)
 		}
 	}
 	fmt.Fprintln(w)
@@ -123,29 +140,41 @@ const (
 	rssGoalConns = 1000
 )
 
-// printGoals judges bluejay against the issue's goals at each
-// connection count: req/s at least the faster peer's, p99 at most the
-// better peer's, and RSS at most 64 MiB at 1000 connections.
+// judged are the targets the goals are checked for.
+var judged = []string{"bluejay", "bluejay-net"}
+
+// printGoals judges each bluejay target against issue 21's goals at
+// each connection count: req/s at least the fastest peer's, p99 and
+// cpu/req at most the best peer's, RSS at most 64 MiB at 1000
+// connections, no errors. A goal not met gives its distance as a ratio.
 func printGoals(w io.Writer, o options, results map[key][]sample) {
 	res := medians(results)
-	fmt.Fprintln(w, "goals (issue 4), on the medians:")
-	for _, c := range o.conns {
-		bj, ok := res[key{"bluejay", c}]
-		if !ok {
-			fmt.Fprintf(w, "  -c%d: bluejay not measured\n", c)
-			continue
-		}
-		bestRPS, rpsBy, bestP99, p99By, ok := best(res, c)
-		if !ok {
-			fmt.Fprintf(w, "  -c%d: neither nginx nor haproxy measured: nothing to compare with\n", c)
-		} else {
-			fmt.Fprintf(w, "  -c%-5d req/s ≥ faster of nginx/haproxy: %.0f vs %.0f (%s), %.2f×: %s\n",
-				c, bj.rps, bestRPS, rpsBy, bj.rps/bestRPS, met(bj.rps >= bestRPS))
-			fmt.Fprintf(w, "  -c%-5d p99 ≤ better of nginx/haproxy:   %s vs %s (%s), %.2f×: %s\n",
-				c, fmtDur(bj.p99), fmtDur(bestP99), p99By, float64(bj.p99)/float64(bestP99), met(bj.p99 <= bestP99))
-		}
-		if c == rssGoalConns {
-			fmt.Fprintf(w, "  -c%-5d RSS ≤ 64 MiB:                      %s: %s\n", c, fmtMiB(bj.rss), met(bj.rss <= rssGoal))
+	fmt.Fprintf(w, "goals (issue 21), on the medians, against the best of %s:\n", strings.Join(peers, "/"))
+	for _, name := range judged {
+		for _, c := range o.conns {
+			bj, ok := res[key{name, c}]
+			if !ok {
+				continue
+			}
+			at := fmt.Sprintf("  %-11s -c%-5d", name, c)
+			b := best(res, c)
+			if !b.ok {
+				fmt.Fprintf(w, "%s none of %s measured: nothing to compare with\n", at, strings.Join(peers, "/"))
+			} else {
+				fmt.Fprintf(w, "%s req/s ≥ fastest:  %9.0f vs %9.0f (%s): %s\n", at, bj.rps, b.rps, b.rpsBy,
+					judge(bj.rps >= b.rps, fmt.Sprintf("%.2f× of it", bj.rps/b.rps)))
+				fmt.Fprintf(w, "%s p99 ≤ best:       %9s vs %9s (%s): %s\n", at, fmtDur(bj.p99), fmtDur(b.p99), b.p99By,
+					judge(bj.p99 <= b.p99, fmt.Sprintf("%.2f× of it", float64(bj.p99)/float64(b.p99))))
+				if b.haveCPU {
+					fmt.Fprintf(w, "%s cpu/req ≤ lowest: %9s vs %9s (%s): %s\n", at, fmtDur(bj.cpuPerReq), fmtDur(b.cpuPerReq), b.cpuBy,
+						judge(bj.cpuPerReq <= b.cpuPerReq, fmt.Sprintf("%.2f× of it", float64(bj.cpuPerReq)/float64(b.cpuPerReq))))
+				}
+			}
+			if c == rssGoalConns {
+				fmt.Fprintf(w, "%s RSS ≤ 64 MiB:     %9s: %s\n", at, fmtMiB(bj.rss),
+					judge(bj.rss <= rssGoal, fmt.Sprintf("%.2f× of it", float64(bj.rss)/rssGoal)))
+			}
+			fmt.Fprintf(w, "%s 0 errors:         %9d: %s\n", at, bj.errors, judge(bj.errors == 0, fmt.Sprintf("%d", bj.errors)))
 		}
 	}
 	if !slices.Contains(o.conns, rssGoalConns) {
@@ -154,11 +183,12 @@ func printGoals(w io.Writer, o options, results map[key][]sample) {
 	fmt.Fprintln(w)
 }
 
-func met(ok bool) string {
+// judge is "met" or "NOT met (distance)".
+func judge(ok bool, distance string) string {
 	if ok {
 		return "met"
 	}
-	return "NOT met"
+	return "NOT met (" + distance + ")"
 }
 
 func fmtDur(d time.Duration) string {
