@@ -45,17 +45,17 @@ func main() {
 	var (
 		o       options
 		conns   = flag.String("c", "50,1000", "wrk connections, comma-separated: one set of rows each")
-		targets = flag.String("targets", "direct,bluejay,nginx,haproxy", "targets to measure, comma-separated; also httputil, httputil+pool, httputil+tuned: bare httputil.ReverseProxy variants (see README.md); empty for none")
+		targets = flag.String("targets", "direct,bluejay,bluejay-net,nginx,haproxy,h2o,caddy", "targets to measure, comma-separated; also httputil, httputil+pool, httputil+tuned: bare httputil.ReverseProxy variants (see README.md); empty for none")
 		child   = flag.String("child", "", "internal: run as the bench's child process (backend, proxy, httputil...)")
 		listen  = flag.String("listen", "", "internal: the child's listen address")
 		listen2 = flag.String("listen2", "", "internal: the backend child's second listen address")
 		up      = flag.String("upstream", "", "internal: the child proxy's upstream address")
 	)
 	flag.IntVar(&o.threads, "t", 1, "wrk threads")
-	flag.DurationVar(&o.duration, "d", 10*time.Second, "wrk duration of each measurement")
+	flag.DurationVar(&o.duration, "d", 8*time.Second, "wrk duration of each measurement")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "wrk run before each measurement, not counted (0: none)")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each target, interleaved; the table shows medians")
-	flag.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "NGINX worker processes and HAProxy threads: bluejay's GOMAXPROCS")
+	flag.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "NGINX worker processes, HAProxy and H2O threads, Caddy's GOMAXPROCS: bluejay's GOMAXPROCS")
 	flag.IntVar(&o.backendWorkers, "backend-workers", 1, "worker processes of the NGINX backend")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "after the table, run internal/proxy in a child process under wrk and write its CPU profile to this file")
 	flag.StringVar(&o.memprofile, "memprofile", "", "with -cpuprofile: write the profiled proxy's allocation profile (its whole life) to this file")
@@ -105,7 +105,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bench/proxy: wrk -t%d -d%s (warm-up %s), connections %v, %d run(s); backend %s; nginx/haproxy workers %d\n",
+	fmt.Printf("bench/proxy: wrk -t%d -d%s (warm-up %s), connections %v, %d run(s); backend %s; nginx/haproxy/h2o/caddy workers %d\n",
 		o.threads, o.duration, o.warmup, o.conns, o.runs, e.backendDesc, o.workers)
 	fmt.Printf("machine: %s, %d CPUs, GOMAXPROCS %d, %s/%s, %s\n\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0),
 		runtime.GOOS, runtime.GOARCH, runtime.Version())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -237,12 +238,36 @@ func vmRSS(pid int) int64 {
 	return 0
 }
 
-// freeAddr returns a loopback address that was free a moment ago.
+// given are the ports freeAddr has returned: the kernel may hand a port
+// that was just closed out again, and two of one server's addresses (its
+// proxy and admin listeners) must differ.
+var given = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freeAddr returns a loopback address that was free a moment ago and
+// that it has not returned before.
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	given.Lock()
+	defer given.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		held = append(held, ln) // kept open meanwhile, so not handed out again
+		addr := ln.Addr().(*net.TCPAddr)
+		if !given.ports[addr.Port] {
+			given.ports[addr.Port] = true
+			return addr.String(), nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", errors.New("no loopback port that was not given before")
 }
