@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,5 +65,57 @@ func TestMedian(t *testing.T) {
 	ss := []sample{{rps: 3, p99: 30}, {rps: 1, p99: 10}, {rps: 2, p99: 50}}
 	if m := median(ss); m.rps != 2 || m.p99 != 30 {
 		t.Errorf("median = rps %v p99 %v, want 2 and 30 (each field on its own)", m.rps, m.p99)
+	}
+}
+
+// TestBest: the peers' best figures come from NGINX, HAProxy and H2O,
+// each from whichever is best at it, never from Caddy (a Go proxy) or
+// bluejay.
+func TestBest(t *testing.T) {
+	res := map[key]sample{
+		{"nginx", 50}:   {rps: 30000, p99: 5 * time.Millisecond, cpuPerReq: 30 * time.Microsecond},
+		{"haproxy", 50}: {rps: 28000, p99: 3 * time.Millisecond, cpuPerReq: 35 * time.Microsecond},
+		{"h2o", 50}:     {rps: 25000, p99: 4 * time.Millisecond, cpuPerReq: 20 * time.Microsecond},
+		{"caddy", 50}:   {rps: 90000, p99: time.Millisecond, cpuPerReq: time.Microsecond},
+		{"bluejay", 50}: {rps: 99000, p99: time.Microsecond, cpuPerReq: time.Nanosecond},
+	}
+	b := best(res, 50)
+	if b.rps != 30000 || b.rpsBy != "nginx" || b.p99 != 3*time.Millisecond || b.p99By != "haproxy" ||
+		b.cpuPerReq != 20*time.Microsecond || b.cpuBy != "h2o" {
+		t.Errorf("best = %+v, want req/s from nginx, p99 from haproxy, cpu/req from h2o", b)
+	}
+	if b := best(res, 1000); b.ok {
+		t.Errorf("best at an unmeasured connection count = %+v, want none", b)
+	}
+}
+
+// TestGoals: each goal is judged for bluejay and bluejay-net, a goal
+// not met says by how much.
+func TestGoals(t *testing.T) {
+	one := func(s sample) []sample { return []sample{s} }
+	results := map[key][]sample{
+		{"nginx", 1000}:       one(sample{rps: 20000, p99: 900 * time.Millisecond, cpuPerReq: 50 * time.Microsecond, rss: 30 << 20}),
+		{"haproxy", 1000}:     one(sample{rps: 18000, p99: 90 * time.Millisecond, cpuPerReq: 60 * time.Microsecond, rss: 30 << 20}),
+		{"bluejay", 1000}:     one(sample{rps: 10000, p99: 45 * time.Millisecond, cpuPerReq: 100 * time.Microsecond, rss: 96 << 20, errors: 3}),
+		{"bluejay-net", 1000}: one(sample{rps: 40000, p99: 180 * time.Millisecond, cpuPerReq: 25 * time.Microsecond, rss: 32 << 20}),
+	}
+	var sb strings.Builder
+	printGoals(&sb, options{conns: []int{1000}}, results)
+	out := sb.String()
+	for _, want := range []string{
+		"bluejay     -c1000  req/s ≥ fastest:      10000 vs     20000 (nginx): NOT met (0.50× of it)",
+		"bluejay     -c1000  p99 ≤ best:         45.00ms vs   90.00ms (haproxy): met",
+		"bluejay     -c1000  cpu/req ≤ lowest:   100.0us vs    50.0us (nginx): NOT met (2.00× of it)",
+		"bluejay     -c1000  RSS ≤ 64 MiB:       96.0MiB: NOT met (1.50× of it)",
+		"bluejay     -c1000  0 errors:                 3: NOT met (3)",
+		"bluejay-net -c1000  req/s ≥ fastest:      40000 vs     20000 (nginx): met",
+		"bluejay-net -c1000  p99 ≤ best:        180.00ms vs   90.00ms (haproxy): NOT met (2.00× of it)",
+		"bluejay-net -c1000  cpu/req ≤ lowest:    25.0us vs    50.0us (nginx): met",
+		"bluejay-net -c1000  RSS ≤ 64 MiB:       32.0MiB: met",
+		"bluejay-net -c1000  0 errors:                 0: met",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("goals lack %q:\n%s", want, out)
+		}
 	}
 }
