@@ -153,7 +153,7 @@ func measureAll(ctx context.Context, e *env, o options, targets []target) (map[k
 // load only), waits for a quiet machine, warms t up, measures it and
 // stops it.
 func measureOne(ctx context.Context, e *env, o options, t target, conns int) (sample, error) {
-	srv, err := t.start(ctx, e)
+	srv, err := startRetrying(ctx, e, t)
 	if err != nil {
 		return sample{}, err
 	}
@@ -200,6 +200,22 @@ func measureOne(ctx context.Context, e *env, o options, t target, conns int) (sa
 		}
 	}
 	return s, nil
+}
+
+// startTries is how many times a target is started before the bench
+// gives up: on a shared machine another program may take its port
+// between freeAddr and its bind.
+const startTries = 3
+
+// startRetrying starts t, again with fresh addresses if it fails.
+func startRetrying(ctx context.Context, e *env, t target) (*server, error) {
+	for i := 1; ; i++ {
+		srv, err := t.start(ctx, e)
+		if err == nil || i == startTries || ctx.Err() != nil {
+			return srv, err
+		}
+		fmt.Printf("     %s did not start (%v): trying again\n", t.name, err)
+	}
 }
 
 // cpuOf is the CPU time each server has used.

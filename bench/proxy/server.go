@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,7 +60,9 @@ func startServer(ctx context.Context, name, dir, addr string, env []string, prog
 	return s, nil
 }
 
-// waitReady polls GET / until it answers 200.
+// waitReady polls GET / until it answers 200 from a listener of s's
+// process tree: on a shared machine another program may take the port
+// between freeAddr and s's bind, and answer in its place.
 func (s *server) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -70,10 +73,14 @@ func (s *server) waitReady(ctx context.Context, timeout time.Duration) error {
 		res, err := client.Get("http://" + s.addr + "/")
 		if err == nil {
 			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
+			switch {
+			case res.StatusCode != http.StatusOK:
+				last = res.Status
+			case !s.listening():
+				last = "answered by a process that is not " + s.name
+			default:
 				return nil
 			}
-			last = res.Status
 		} else {
 			last = err.Error()
 		}
@@ -109,6 +116,51 @@ func (s *server) stop() {
 		s.cmd.Process.Kill()
 		<-s.done
 	}
+}
+
+// listening says whether a process of s's tree holds the listening
+// socket of s.addr (an IPv4 address).
+func (s *server) listening() bool {
+	inode := listenInode(s.addr)
+	if inode == "" {
+		return false
+	}
+	want := "socket:[" + inode + "]"
+	for _, pid := range tree(s.cmd.Process.Pid) {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && l == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// listenInode is the inode of the socket listening on addr, from
+// /proc/net/tcp; "" if none. Its local_address is the IPv4 address in
+// host byte order and the port, both in hex: 127.0.0.1:8080 is
+// 0100007F:1F90 on a little-endian machine, 7F000001:1F90 on a big-endian
+// one; st 0A is LISTEN.
+func listenInode(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return ""
+	}
+	ip := ap.Addr().As4()
+	le := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], ap.Port())
+	be := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[0], ip[1], ip[2], ip[3], ap.Port())
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line) // sl local_address rem_address st ... uid timeout inode
+		if len(f) > 9 && (f[1] == le || f[1] == be) && f[3] == "0A" {
+			return f[9]
+		}
+	}
+	return ""
 }
 
 // rss is the resident memory of the process and its descendants (NGINX's

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -228,5 +229,25 @@ func TestBluejayHoldsCanary(t *testing.T) {
 	}
 	if err := srv.check(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestStartServerNotFooledByAnotherListener pins a bug seen on the shared
+// machine: another program took a proxy's port between freeAddr and the
+// proxy's bind, answered the readiness GET with 200, and the bench went
+// on to measure a proxy that had exited ("Address already in use").
+func TestStartServerNotFooledByAnotherListener(t *testing.T) {
+	other := newCapture(t) // answers 200 on the address the "server" claims
+	_, err := startServer(context.Background(), "sleeper", t.TempDir(), other.Listener.Addr().String(), nil, "sleep", "1")
+	if err == nil || !strings.Contains(err.Error(), "exited before answering") {
+		t.Errorf("startServer of a program that never listens, on an address another answers: %v, want \"exited before answering\"", err)
+	}
+	me, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := &server{name: "test", addr: other.Listener.Addr().String(), cmd: &exec.Cmd{Process: me}}
+	if !self.listening() {
+		t.Errorf("listening() of this test process, which holds %s: false", self.addr)
 	}
 }
