@@ -1,10 +1,12 @@
-// Command proxy measures bluejay's builtin proxy against NGINX and HAProxy
-// with wrk: one backend (NGINX answering a fixed body, or a Go server when
-// NGINX is missing), then wrk straight at it, through a real `bluejay
-// serve`, through NGINX and through HAProxy configured alike. Each
-// measurement gets a fresh proxy process; the targets are interleaved and
-// the table shows the medians of -runs runs. -cpuprofile then profiles
-// internal/proxy under the same load in a child process. See README.md.
+// Command proxy measures bluejay's builtin proxy against NGINX, HAProxy,
+// H2O and Caddy with wrk: one backend (NGINX answering a fixed body, or a
+// Go server when NGINX is missing), then wrk straight at it, through a
+// real `bluejay serve` with every proxy feature on and a canary held at
+// 10%, and through each other proxy configured alike. Each measurement
+// gets a fresh proxy process; the targets are interleaved and the table
+// shows the medians of -runs runs, their ratios to the best of the C
+// proxies, and issue 21's goals. -cpuprofile then profiles internal/proxy
+// under the same load in a child process. See README.md.
 package main
 
 import (
