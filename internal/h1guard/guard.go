@@ -121,9 +121,9 @@ func (r *head) requestLine(method, target, proto []byte) error {
 	return r.requestTarget()
 }
 
-// requestTarget accepts origin-form ("/path?query"), asterisk-form for
-// OPTIONS, and absolute-form with an http or https scheme, each only where
-// net/http's url.ParseRequestURI accepts it too.
+// requestTarget accepts origin-form ("/path?query") and absolute-form with
+// an http or https scheme, each only where net/http's url.ParseRequestURI
+// accepts it too.
 func (r *head) requestTarget() error {
 	t := r.target
 	if len(t) == 0 {
@@ -143,10 +143,9 @@ func (r *head) requestTarget() error {
 		}
 		return nil
 	case len(t) == 1 && t[0] == '*':
-		if string(r.method) != "OPTIONS" {
-			return ErrBadTarget
-		}
-		return nil
+		// net/http answers OPTIONS * itself and never hands it to the
+		// proxy; neither may the fast path forward it.
+		return ErrBadTarget
 	}
 	// Absolute-form is rare enough to be parsed by net/url itself, which
 	// allocates; the common forms above do not.
@@ -225,7 +224,7 @@ func (r *head) field(line []byte) error {
 	if underscore {
 		// Some upstreams (CGI-style gateways) read "_" as "-": to them
 		// Content_Length would be a second Content-Length.
-		if dashFold(name, "host") || dashFold(name, "content-length") || dashFold(name, "transfer-encoding") {
+		if dashFold(name, "content-length") || dashFold(name, "transfer-encoding") {
 			return ErrUnderscoreName
 		}
 		return nil
