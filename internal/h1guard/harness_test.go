@@ -28,6 +28,13 @@ type seen struct {
 	Body                 string
 }
 
+// same reports whether two servers saw the same request. Hosts compare
+// case-insensitively (RFC 3986 section 3.2.2; the proxy's routing table
+// lowers them too): fasthttp lowers the Host it reports, net/http does not.
+func (s seen) same(o seen) bool {
+	return s.Method == o.Method && s.Target == o.Target && s.Body == o.Body && strings.EqualFold(s.Host, o.Host)
+}
+
 func (s seen) String() string {
 	return fmt.Sprintf("%s %q host=%q body=%q", s.Method, s.Target, s.Host, s.Body)
 }
@@ -303,7 +310,7 @@ func compare(n []seen, fastOut *outcome) error {
 		if i >= len(n) {
 			return fmt.Errorf("fasthttp forwarded request %d that net/http refused: %v\nnet/http saw: %v", i+1, f[i], n)
 		}
-		if f[i] != n[i] {
+		if !f[i].same(n[i]) {
 			return fmt.Errorf("request %d differs:\n fasthttp %v\n net/http %v", i+1, f[i], n[i])
 		}
 	}
