@@ -2,6 +2,7 @@ package h1guard
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/url"
 	"unsafe"
@@ -166,20 +167,32 @@ func (r *head) requestTarget() error {
 }
 
 // fields scans a header block up to and including its empty line and
-// returns the bytes after it.
-func (r *head) fields(block []byte) ([]byte, error) {
+// returns the bytes after it. One pass: each byte is looked at once, the
+// value's eight at a time.
+func (r *head) fields(b []byte) ([]byte, error) {
 	for {
-		line, rest, err := cutLine(block)
+		if len(b) == 0 {
+			return nil, ErrUnterminated
+		}
+		switch b[0] {
+		case '\r':
+			if len(b) < 2 {
+				return nil, ErrUnterminated
+			}
+			if b[1] != '\n' {
+				return nil, ErrBadHeaderName
+			}
+			return b[2:], nil
+		case '\n':
+			return nil, ErrBareLF
+		case ' ', '\t':
+			return nil, ErrObsFold
+		}
+		n, err := r.field(b)
 		if err != nil {
 			return nil, err
 		}
-		block = rest
-		if len(line) == 0 {
-			return block, nil
-		}
-		if err := r.field(line); err != nil {
-			return nil, err
-		}
+		b = b[n:]
 	}
 }
 
@@ -195,58 +208,107 @@ func cutLine(b []byte) (line, rest []byte, err error) {
 	return b[:i-1], b[i+1:], nil
 }
 
-func (r *head) field(line []byte) error {
-	if line[0] == ' ' || line[0] == '\t' {
-		return ErrObsFold
-	}
-	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 {
-		return ErrBadHeaderName
-	}
-	name := line[:colon]
+// field reads the header line at the start of b and returns its length,
+// CRLF included.
+func (r *head) field(b []byte) (int, error) {
 	underscore := false
-	for _, c := range name {
-		switch {
-		case tokenByte[c]:
-			underscore = underscore || c == '_'
-		case c == ' ' || c == '\t':
-			return ErrSpaceInName
+	colon := 0
+name:
+	for ; colon < len(b); colon++ {
+		switch nameByte[b[colon]] {
+		case nameToken:
+		case nameUnderscore:
+			underscore = true
+		case nameSpace:
+			return 0, ErrSpaceInName
 		default:
-			return ErrBadHeaderName
+			if b[colon] == ':' && colon > 0 {
+				break name
+			}
+			return 0, ErrBadHeaderName
 		}
 	}
-	value := trimOWS(line[colon+1:])
-	for _, c := range value {
-		if (c < ' ' && c != '\t') || c == 0x7f {
-			return ErrBadHeaderValue
-		}
+	if colon == len(b) {
+		return 0, ErrUnterminated
 	}
+	name := b[:colon]
+	end := colon + 1 + valueEnd(b[colon+1:])
+	switch {
+	case end+1 >= len(b):
+		return 0, ErrUnterminated
+	case b[end] == '\n':
+		return 0, ErrBareLF
+	case b[end] != '\r':
+		return 0, ErrBadHeaderValue
+	case b[end+1] != '\n':
+		return 0, ErrBadHeaderValue // a bare CR
+	}
+	value := trimOWS(b[colon+1 : end])
 	if underscore {
 		// Some upstreams (CGI-style gateways) read "_" as "-": to them
 		// Content_Length would be a second Content-Length.
 		if dashFold(name, "content-length") || dashFold(name, "transfer-encoding") {
-			return ErrUnderscoreName
+			return 0, ErrUnderscoreName
 		}
-		return nil
+		return end + 2, nil
 	}
-	switch {
-	case equalFold(name, "host"):
-		r.hosts++
-		r.host = value
-	case equalFold(name, "content-length"):
-		if r.cls > 0 && !bytes.Equal(r.cl, value) {
-			return ErrCLConflict
+	switch len(name) {
+	case len("host"):
+		if equalFold(name, "host") {
+			r.hosts++
+			r.host = value
 		}
-		r.cls++
-		r.cl = value
-	case equalFold(name, "transfer-encoding"):
-		r.tes++
-		r.te = value
-	case equalFold(name, "expect"):
-		r.expects++
-		r.expect = value
+	case len("content-length"):
+		if equalFold(name, "content-length") {
+			if r.cls > 0 && !bytes.Equal(r.cl, value) {
+				return 0, ErrCLConflict
+			}
+			r.cls++
+			r.cl = value
+		}
+	case len("transfer-encoding"):
+		if equalFold(name, "transfer-encoding") {
+			r.tes++
+			r.te = value
+		}
+	case len("expect"):
+		if equalFold(name, "expect") {
+			r.expects++
+			r.expect = value
+		}
 	}
-	return nil
+	return end + 2, nil
+}
+
+// valueEnd returns the index of the first control byte in v other than
+// HTAB (CR, LF, NUL, DEL...), or len(v), eight bytes at a time: only a word
+// holding a byte below 0x20 or equal to 0x7f is looked at byte by byte.
+func valueEnd(v []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := binary.LittleEndian.Uint64(v[i:])
+		del := x ^ (0x7f * ones)
+		if ((x-0x20*ones)&^x|(del-ones)&^del)&highs == 0 {
+			continue
+		}
+		if j := ctlIndex(v[i : i+8]); j >= 0 {
+			return i + j
+		}
+	}
+	if j := ctlIndex(v[i:]); j >= 0 {
+		return i + j
+	}
+	return len(v)
+}
+
+func ctlIndex(v []byte) int {
+	for i, c := range v {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return i
+		}
+	}
+	return -1
 }
 
 // decide judges the facts gathered, most telling reason first.
@@ -318,11 +380,23 @@ func isHex(c byte) bool {
 	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
 }
 
-// tokenByte is RFC 9110's tchar, as net/http's header name check has it.
-var tokenByte = func() (t [256]bool) {
+// nameByte classes the bytes of a header name: RFC 9110's tchar (as
+// net/http's check has it), "_" among them, whitespace, the rest.
+const (
+	nameInvalid = iota
+	nameToken
+	nameUnderscore
+	nameSpace
+)
+
+var nameByte = func() (t [256]uint8) {
 	for c := range 128 {
-		t[c] = httpguts.IsTokenRune(rune(c))
+		if httpguts.IsTokenRune(rune(c)) {
+			t[c] = nameToken
+		}
 	}
+	t['_'] = nameUnderscore
+	t[' '], t['\t'] = nameSpace, nameSpace
 	return t
 }()
 
@@ -331,7 +405,7 @@ func validToken(b []byte) bool {
 		return false
 	}
 	for _, c := range b {
-		if !tokenByte[c] {
+		if nameByte[c] != nameToken && nameByte[c] != nameUnderscore {
 			return false
 		}
 	}

@@ -96,3 +96,23 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// TestValueEnd checks the word-at-a-time scan against the byte loop for
+// every byte value at every offset of values of several lengths.
+func TestValueEnd(t *testing.T) {
+	for n := 1; n <= 19; n++ {
+		for at := 0; at < n; at++ {
+			for c := range 256 {
+				v := []byte(strings.Repeat("a\x80~ ", 5)[:n])
+				v[at] = byte(c)
+				want := ctlIndex(v)
+				if want < 0 {
+					want = len(v)
+				}
+				if got := valueEnd(v); got != want {
+					t.Fatalf("valueEnd(%q) = %d, want %d", v, got, want)
+				}
+			}
+		}
+	}
+}
