@@ -22,7 +22,7 @@ var (
 	ErrTEOnHTTP10     = errors.New("h1guard: Transfer-Encoding on HTTP/1.0")
 	ErrBadHeaderName  = errors.New("h1guard: invalid header name")
 	ErrSpaceInName    = errors.New("h1guard: whitespace in header name or before colon")
-	ErrUnderscoreName = errors.New("h1guard: underscore variant of Host, Content-Length or Transfer-Encoding")
+	ErrUnderscoreName = errors.New("h1guard: underscore variant of Content-Length or Transfer-Encoding")
 	ErrObsFold        = errors.New("h1guard: obs-fold (header line starting with whitespace)")
 	ErrBadHeaderValue = errors.New("h1guard: control byte in header value")
 	ErrBareLF         = errors.New("h1guard: line not ended by CRLF")
@@ -31,6 +31,7 @@ var (
 	ErrDuplicateHost  = errors.New("h1guard: more than one Host")
 	ErrBadHost        = errors.New("h1guard: invalid Host")
 	ErrHostMismatch   = errors.New("h1guard: absolute-form target's authority differs from Host")
+	ErrHostFromTarget = errors.New("h1guard: target starting with // and no Host")
 	ErrBadMethod      = errors.New("h1guard: invalid method")
 	ErrConnect        = errors.New("h1guard: CONNECT is not proxied")
 	ErrBadTarget      = errors.New("h1guard: invalid request-target")
@@ -339,6 +340,9 @@ func (r *head) decide() error {
 		return ErrBadHost
 	case r.authority != nil && r.hosts == 1 && !bytes.EqualFold(r.authority, r.host):
 		return ErrHostMismatch
+	case len(r.host) == 0 && bytes.HasPrefix(r.target, []byte("//")):
+		// fasthttp takes "//x/y" for a host x, net/http for a path.
+		return ErrHostFromTarget
 	}
 	if r.expects > 1 || (r.expects == 1 && !equalFold(r.expect, "100-continue")) {
 		return ErrBadExpect

@@ -101,6 +101,8 @@ var vectors = []vector{
 	{"Host twice equal", get + "host: a\r\n\r\n", ErrDuplicateHost, errRefused},
 	{"Host with space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", ErrBadHost, errRefused},
 	{"Host with userinfo", "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", ErrBadHost, errRefused},
+	{"network-path target without Host", "GET //b/x HTTP/1.0\r\n\r\n", ErrHostFromTarget, ErrHostFromTarget},
+	{"network-path target with Host", "GET //b/x HTTP/1.1\r\nHost: a\r\n\r\n", nil, nil},
 	{"absolute-form other host", "GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n", ErrHostMismatch, ErrHostMismatch},
 	{"absolute-form no host on 1.1", "GET http://b/x HTTP/1.1\r\n\r\n", ErrMissingHost, errRefused},
 	{"absolute-form ftp", "GET ftp://a/x HTTP/1.1\r\nHost: a\r\n\r\n", ErrBadTarget, ErrBadTarget},
