@@ -164,6 +164,9 @@ func (r *head) requestTarget() error {
 		end = len(rest)
 	}
 	r.authority = rest[:end]
+	if !validHost(r.authority) {
+		return ErrBadTarget
+	}
 	return nil
 }
 
@@ -364,8 +367,11 @@ func validContentLength(v []byte) bool {
 	return true
 }
 
+// validHost is net/http's Host check, less userinfo and percent-escapes:
+// fasthttp decodes "%61" to "a" in the host it routes by, net/http does not.
 func validHost(h []byte) bool {
-	return bytes.IndexByte(h, '@') < 0 && httpguts.ValidHostHeader(unsafe.String(unsafe.SliceData(h), len(h)))
+	return bytes.IndexByte(h, '@') < 0 && bytes.IndexByte(h, '%') < 0 &&
+		httpguts.ValidHostHeader(unsafe.String(unsafe.SliceData(h), len(h)))
 }
 
 // validEscapes reports whether every % in p starts a %XX escape, as

@@ -100,6 +100,8 @@ var vectors = []vector{
 	{"Host twice", get + "Host: b\r\n\r\n", ErrDuplicateHost, errRefused},
 	{"Host twice equal", get + "host: a\r\n\r\n", ErrDuplicateHost, errRefused},
 	{"Host with space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", ErrBadHost, errRefused},
+	{"Host percent-escaped", "GET / HTTP/1.1\r\nHost: %c3%a9\r\n\r\n", ErrBadHost, ErrBadHost},
+	{"absolute-form percent-escaped host", "GET http://%c3%a9/ HTTP/1.0\r\n\r\n", ErrBadTarget, ErrBadTarget},
 	{"Host with userinfo", "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", ErrBadHost, errRefused},
 	{"network-path target without Host", "GET //b/x HTTP/1.0\r\n\r\n", ErrHostFromTarget, ErrHostFromTarget},
 	{"network-path target with Host", "GET //b/x HTTP/1.1\r\nHost: a\r\n\r\n", nil, nil},
