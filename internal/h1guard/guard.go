@@ -31,10 +31,10 @@ var (
 	ErrDuplicateHost  = errors.New("h1guard: more than one Host")
 	ErrBadHost        = errors.New("h1guard: invalid Host")
 	ErrHostMismatch   = errors.New("h1guard: absolute-form target's authority differs from Host")
-	ErrHostFromTarget = errors.New("h1guard: target starting with // and no Host")
 	ErrBadMethod      = errors.New("h1guard: invalid method")
 	ErrConnect        = errors.New("h1guard: CONNECT is not proxied")
 	ErrBadTarget      = errors.New("h1guard: invalid request-target")
+	ErrPathNotNormal  = errors.New("h1guard: path with an empty, . or .. segment")
 	ErrBadVersion     = errors.New("h1guard: HTTP version other than HTTP/1.1 or HTTP/1.0")
 	ErrBadRequestLine = errors.New("h1guard: malformed request line")
 	ErrBadExpect      = errors.New("h1guard: Expect other than one 100-continue")
@@ -143,7 +143,7 @@ func (r *head) requestTarget() error {
 		if !validEscapes(path) {
 			return ErrBadTarget
 		}
-		return nil
+		return pathNormal(path)
 	case len(t) == 1 && t[0] == '*':
 		// net/http answers OPTIONS * itself and never hands it to the
 		// proxy; neither may the fast path forward it.
@@ -167,7 +167,54 @@ func (r *head) requestTarget() error {
 	if !validHost(r.authority) {
 		return ErrBadTarget
 	}
+	path, _, _ := bytes.Cut(rest[end:], []byte("?"))
+	if len(path) == 0 {
+		// net/http's path is "", fasthttp's "/".
+		return ErrPathNotNormal
+	}
+	return pathNormal(path)
+}
+
+// pathNormal refuses a path whose percent-decoded form has an empty, "."
+// or ".." segment (a trailing slash aside). fasthttp routes by the decoded
+// path with those segments removed, net/http by the decoded path as it is:
+// "/public/%2e%2e/admin" would be /admin to one and under /public to the
+// other. Without a Host, fasthttp even reads "//x/y" as host x. p starts
+// with "/" and its escapes are valid.
+func pathNormal(p []byte) error {
+	seg, dots := 0, 0 // decoded bytes in the current segment, and its dots
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' {
+			c = unhex(p[i+1])<<4 | unhex(p[i+2])
+			i += 2
+		}
+		if c != '/' {
+			seg++
+			if c == '.' {
+				dots++
+			}
+			continue
+		}
+		if i > 0 && (seg == 0 || (seg == dots && seg <= 2)) {
+			return ErrPathNotNormal
+		}
+		seg, dots = 0, 0
+	}
+	if seg > 0 && seg == dots && seg <= 2 {
+		return ErrPathNotNormal
+	}
 	return nil
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 // fields scans a header block up to and including its empty line and
@@ -343,9 +390,6 @@ func (r *head) decide() error {
 		return ErrBadHost
 	case r.authority != nil && r.hosts == 1 && !bytes.EqualFold(r.authority, r.host):
 		return ErrHostMismatch
-	case len(r.host) == 0 && bytes.HasPrefix(r.target, []byte("//")):
-		// fasthttp takes "//x/y" for a host x, net/http for a path.
-		return ErrHostFromTarget
 	}
 	if r.expects > 1 || (r.expects == 1 && !equalFold(r.expect, "100-continue")) {
 		return ErrBadExpect

@@ -25,6 +25,7 @@ import (
 // seen is one request a server accepted, with its whole body.
 type seen struct {
 	Method, Target, Host string
+	Path                 string // what the proxy routes by
 	Body                 string
 }
 
@@ -32,11 +33,12 @@ type seen struct {
 // case-insensitively (RFC 3986 section 3.2.2; the proxy's routing table
 // lowers them too): fasthttp lowers the Host it reports, net/http does not.
 func (s seen) same(o seen) bool {
-	return s.Method == o.Method && s.Target == o.Target && s.Body == o.Body && strings.EqualFold(s.Host, o.Host)
+	return s.Method == o.Method && s.Target == o.Target && s.Path == o.Path && s.Body == o.Body &&
+		strings.EqualFold(s.Host, o.Host)
 }
 
 func (s seen) String() string {
-	return fmt.Sprintf("%s %q host=%q body=%q", s.Method, s.Target, s.Host, s.Body)
+	return fmt.Sprintf("%s %q host=%q path=%q body=%q", s.Method, s.Target, s.Host, s.Path, s.Body)
 }
 
 // outcome is what one server made of one connection's input.
@@ -172,7 +174,7 @@ func netHandler(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	c.rec.add(seen{Method: r.Method, Target: r.RequestURI, Host: r.Host, Body: string(body)})
+	c.rec.add(seen{Method: r.Method, Target: r.RequestURI, Host: r.Host, Path: r.URL.Path, Body: string(body)})
 	_, _ = io.WriteString(w, "ok")
 }
 
@@ -219,6 +221,7 @@ func fastHandler(ctx *fasthttp.RequestCtx) {
 		Method: string(ctx.Method()),
 		Target: string(ctx.Request.Header.RequestURI()),
 		Host:   string(ctx.Host()),
+		Path:   string(ctx.Path()),
 		Body:   string(body),
 	})
 	ctx.SetBodyString("ok")
