@@ -24,12 +24,15 @@
 //   - header names that are not tokens or have whitespace before the colon;
 //     obs-fold; control bytes (NUL, CR, LF...) in values; lines not ended by
 //     CRLF;
-//   - HTTP/1.1 without exactly one Host, more than one Host, an invalid Host,
-//     an absolute-form target whose authority is not the Host;
+//   - HTTP/1.1 without exactly one Host, more than one Host, an invalid Host
+//     or one with percent-escapes (fasthttp routes by the decoded host), an
+//     absolute-form target whose authority is not the Host;
 //   - invalid method tokens, CONNECT, versions other than HTTP/1.1 and
 //     HTTP/1.0, targets other than origin-form and http(s) absolute-form
 //     that net/url accepts, a target with a fragment (net/http keeps it in
 //     the path, fasthttp drops it), OPTIONS * (net/http answers it itself);
+//   - a path whose decoded form has an empty, "." or ".." segment: fasthttp
+//     routes by the path with those removed, net/http by the path as sent;
 //   - Expect other than one "100-continue" (net/http answers 417 and closes).
 //
 // Check reads the request line from the RequestHeader and the header block
