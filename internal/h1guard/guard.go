@@ -97,9 +97,9 @@ var (
 
 // head is what one pass over a request head learns; decide judges it.
 type head struct {
-	method, target []byte
-	http11         bool
-	authority      []byte // of an absolute-form target
+	target    []byte
+	http11    bool
+	authority []byte // of an absolute-form target
 
 	hosts, cls, tes, expects int
 	host, cl, te, expect     []byte
@@ -119,7 +119,7 @@ func (r *head) requestLine(method, target, proto []byte) error {
 	default:
 		return ErrBadVersion
 	}
-	r.method, r.target = method, target
+	r.target = target
 	return r.requestTarget()
 }
 
