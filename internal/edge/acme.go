@@ -48,6 +48,8 @@ func newACME(a *spec.ACME, cfg spec.ProxyConfig, opts Options, log *slog.Logger)
 		Storage: storage,
 		Logger:  zl,
 		OnEvent: m.onEvent,
+
+		DisableARI: opts.DisableARI,
 	})
 	m.issuer = certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
 		CA: a.CA, Email: a.Email, Agreed: true, TrustedRoots: roots,

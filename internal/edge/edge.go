@@ -33,6 +33,11 @@ type Options struct {
 	// files in proxy.tls.acme.storage; a fleet on etcd shares an
 	// EtcdStorage.
 	Storage certmagic.Storage
+	// DisableARI renews by the certificate's lifetime alone, ignoring
+	// the CA's renewal-info (ARI) window. For CAs issuing certificates
+	// that live seconds: Pebble's window then spans the whole lifetime
+	// and certmagic renews at a random point in it.
+	DisableARI bool
 }
 
 // Edge holds the proxy's certificates and the HTTP listener's behaviour.

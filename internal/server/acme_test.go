@@ -220,7 +220,10 @@ services:
 			t.Logf("bluejay:\n%s", logs.String())
 		}
 	})
-	eo := edge.Options{RenewCheckInterval: time.Second}
+	// Without ARI: Pebble's renewal window for a 30 s certificate is its
+	// whole life, so certmagic would renew at a random moment in it,
+	// maybe before the restart below.
+	eo := edge.Options{RenewCheckInterval: time.Second, DisableARI: true}
 	target := upstream(t, nil)
 	start := time.Now()
 	d, stop := serveEdgeWith(t, cfg, eo, target, slog.New(slog.NewTextHandler(&logs, nil)))
