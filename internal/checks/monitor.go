@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -21,6 +22,10 @@ type HealthStatus struct {
 	LastError string `json:"lastError,omitempty"`
 	// LastProbe is when the last probe finished; zero before the first.
 	LastProbe time.Time `json:"lastProbe,omitzero"`
+	// Inconclusive counts the probes since the last pass that timed out
+	// while the prober itself ran late (see proberLate), which count
+	// neither as passes nor as failures; at most maxInconclusive.
+	Inconclusive int `json:"inconclusive,omitempty"`
 }
 
 // observe returns s after a probe that ended at at with err, and whether
@@ -30,7 +35,7 @@ func (s HealthStatus) observe(err error, at time.Time, healthy, unhealthy int) (
 	s.LastProbe = at
 	was := s.Ready
 	if err == nil {
-		s.Passes, s.Failures, s.LastError = s.Passes+1, 0, ""
+		s.Passes, s.Failures, s.LastError, s.Inconclusive = s.Passes+1, 0, "", 0
 		s.Ready = s.Ready || s.Passes >= healthy
 	} else {
 		s.Passes, s.Failures, s.LastError = 0, s.Failures+1, err.Error()
@@ -40,25 +45,43 @@ func (s HealthStatus) observe(err error, at time.Time, healthy, unhealthy int) (
 }
 
 // Monitor probes a set of instance addresses on an interval and tracks
-// each one's readiness. Its methods are safe for concurrent use.
+// each one's readiness. Its probes run on a Scheduler shared with other
+// Monitors. Its methods are safe for concurrent use.
 type Monitor struct {
 	cfg     spec.Health
 	client  *http.Client
 	changes chan struct{}
+	// probeFn replaces probe in tests; nil means probe.
+	probeFn func(ctx context.Context, cfg spec.Health, addr string) error
 
 	mu      sync.Mutex
 	targets map[string]*target
-	// runCtx is Run's context while Run runs, nil otherwise; loops start
-	// only while it is set.
+	// sched and runCtx are Run's scheduler and context while Run runs,
+	// nil otherwise; targets are scheduled only while they are set.
+	sched  *Scheduler
 	runCtx context.Context
-	loops  sync.WaitGroup
+	probes sync.WaitGroup // probes under way, waited for by Run
 }
 
-// target is one watched address.
+// target is one watched address of one Monitor: its readiness, kept by
+// the Monitor, and its place in the Scheduler, kept by the Scheduler.
+// A target is scheduled from Watch (or Run) to Forget (or Run's end) and
+// never again: an address watched again is a new target.
 type target struct {
-	status HealthStatus
-	// stop ends the address's probe loop; nil while none runs.
-	stop context.CancelFunc
+	m    *Monitor
+	addr string
+	ctx  context.Context // the Monitor's Run context, for the probes
+
+	status HealthStatus // under m.mu
+
+	// Under the scheduler's mu.
+	due       time.Time          // the next probe, while in the heap
+	index     int                // in the heap; -1 when not there
+	queued    bool               // due, waiting for a worker
+	gone      bool               // forgotten: never scheduled again
+	interval  time.Duration      // the last interval used (for Kick)
+	lastStart time.Time          // when the last probe started
+	cancel    context.CancelFunc // ends the probe under way; nil if none
 }
 
 // NewMonitor returns a Monitor that probes with cfg and client (unused
@@ -95,27 +118,39 @@ func healthDefaults(cfg spec.Health) spec.Health {
 	return cfg
 }
 
-// Run probes every watched address every interval, each in its own
-// goroutine, until ctx is done; then it waits for the probes to stop.
-// Run is called once.
+// Run probes every watched address every interval until ctx is done;
+// then it waits for the probes under way to stop. The probes run on the
+// Scheduler of ctx (WithScheduler), else on one of Run's own. Run is
+// called once.
 func (m *Monitor) Run(ctx context.Context) {
+	s := schedulerFrom(ctx)
+	var own sync.WaitGroup
+	if s == nil {
+		s = NewScheduler(SchedulerOptions{MinWorkers: 1, MaxWorkers: 8})
+		own.Go(func() { s.Run(ctx) })
+	}
 	m.mu.Lock()
-	m.runCtx = ctx
-	for addr, t := range m.targets {
-		m.start(addr, t)
+	m.sched, m.runCtx = s, ctx
+	for _, t := range m.targets {
+		m.schedule(t)
 	}
 	m.mu.Unlock()
 
 	<-ctx.Done()
 	m.mu.Lock()
-	m.runCtx = nil
+	for _, t := range m.targets {
+		s.remove(t)
+	}
+	m.sched, m.runCtx = nil, nil
 	m.mu.Unlock()
-	m.loops.Wait()
+	// No worker starts a probe of a removed target, so none is added.
+	m.probes.Wait()
+	own.Wait()
 }
 
-// Watch starts probing addrs; each is probed at once and is not ready
-// until it passes HealthyThreshold probes. Watching an address already
-// watched changes nothing.
+// Watch starts probing addrs; each is probed at once (give or take the
+// scheduler's jitter) and is not ready until it passes HealthyThreshold
+// probes. Watching an address already watched changes nothing.
 func (m *Monitor) Watch(addrs ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -123,12 +158,18 @@ func (m *Monitor) Watch(addrs ...string) {
 		if _, ok := m.targets[addr]; ok {
 			continue
 		}
-		t := &target{}
+		t := &target{m: m, addr: addr, index: -1}
 		m.targets[addr] = t
-		if m.runCtx != nil {
-			m.start(addr, t)
+		if m.sched != nil {
+			m.schedule(t)
 		}
 	}
+}
+
+// schedule adds t to Run's scheduler. m.mu is held.
+func (m *Monitor) schedule(t *target) {
+	t.ctx = m.runCtx
+	m.sched.add(t, m.cfg.Interval.D())
 }
 
 // Forget stops probing addrs and forgets their status. Forgetting a
@@ -141,8 +182,8 @@ func (m *Monitor) Forget(addrs ...string) {
 		if !ok {
 			continue
 		}
-		if t.stop != nil {
-			t.stop()
+		if m.sched != nil {
+			m.sched.remove(t)
 		}
 		delete(m.targets, addr)
 		if t.status.Ready {
@@ -178,43 +219,54 @@ func (m *Monitor) notify() {
 	}
 }
 
-// start runs addr's probe loop under Run's context. m.mu is held.
-func (m *Monitor) start(addr string, t *target) {
-	ctx, stop := context.WithCancel(m.runCtx)
-	t.stop = stop
-	m.loops.Go(func() {
-		defer stop()
-		m.loop(ctx, addr, t)
-	})
-}
-
-// loop probes addr at once and then every interval until ctx is done.
-func (m *Monitor) loop(ctx context.Context, addr string, t *target) {
-	interval := m.config().Interval.D()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		err := m.probe(ctx, addr)
-		if ctx.Err() != nil {
-			return // stopped mid-probe: the result says nothing of addr
-		}
-		m.record(addr, t, err)
-		if i := m.config().Interval.D(); i != interval { // SetConfig
-			interval = i
-			tick.Reset(i)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-func (m *Monitor) probe(ctx context.Context, addr string) error {
+// runProbe probes t for the scheduler s, which started it at start, lag
+// after it was due, records the result and schedules the next probe.
+func (m *Monitor) runProbe(s *Scheduler, t *target, start time.Time, lag time.Duration) {
 	cfg := m.config()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout.D())
+	ctx, cancel := context.WithTimeout(t.ctx, cfg.Timeout.D())
 	defer cancel()
+	s.mu.Lock()
+	gone := t.gone
+	t.cancel = cancel
+	s.mu.Unlock()
+	if gone {
+		return
+	}
+	probe := m.probeFn
+	if probe == nil {
+		probe = m.probe
+	}
+	err := probe(ctx, cfg, t.addr)
+	s.mu.Lock()
+	t.cancel, gone = nil, t.gone
+	s.mu.Unlock()
+	if gone || t.ctx.Err() != nil {
+		return // stopped mid-probe: the result says nothing of addr
+	}
+	end := s.clock.Now()
+	timedOut := err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+	inconclusive := timedOut && proberLate(cfg.Timeout.D(), lag, end.Sub(start))
+	stretch := m.record(t, err, inconclusive, end)
+	s.next(t, start, end, m.config().Interval.D(), stretch)
+}
+
+// proberLate reports whether a probe with timeout that started lag after
+// it was due and took took ran late by the prober's own doing: it started
+// more than a tenth of its timeout late (the scheduler or its workers were
+// behind) or ended more than a tenth of its timeout after its deadline
+// (the process was too busy to run it when its deadline passed). A
+// timeout of such a probe says as much of the prober as of the instance.
+func proberLate(timeout, lag, took time.Duration) bool {
+	return lag > timeout/10 || took > timeout+timeout/10
+}
+
+// maxInconclusive is how many probes in a row, since the last pass, may
+// be inconclusive: the next late timeout counts as a failure, so that an
+// instance that truly hangs goes out of the route after at most
+// maxInconclusive+UnhealthyThreshold probes, however busy the prober.
+const maxInconclusive = 3
+
+func (m *Monitor) probe(ctx context.Context, cfg spec.Health, addr string) error {
 	if g := cfg.GRPC; g != nil {
 		return GRPCProbe(ctx, addr, g.Service)
 	}
@@ -236,17 +288,24 @@ func (m *Monitor) config() spec.Health {
 	return m.cfg
 }
 
-// record applies a probe's result to t, unless addr was forgotten (or
-// forgotten and watched again) meanwhile.
-func (m *Monitor) record(addr string, t *target, err error) {
+// record applies a probe's result to t, unless t was forgotten
+// meanwhile, and reports whether the next probe may be stretched by
+// passive health: t is ready and passed this probe.
+func (m *Monitor) record(t *target, err error, inconclusive bool, at time.Time) (stretch bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.targets[addr] != t {
-		return
+	if m.targets[t.addr] != t {
+		return false
+	}
+	if inconclusive && t.status.Inconclusive < maxInconclusive {
+		t.status.Inconclusive++
+		t.status.LastProbe = at
+		return false
 	}
 	var flipped bool
-	t.status, flipped = t.status.observe(err, time.Now(), m.cfg.HealthyThreshold, m.cfg.UnhealthyThreshold)
+	t.status, flipped = t.status.observe(err, at, m.cfg.HealthyThreshold, m.cfg.UnhealthyThreshold)
 	if flipped {
 		m.notify()
 	}
+	return err == nil && t.status.Ready
 }
