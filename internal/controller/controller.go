@@ -62,12 +62,16 @@ type Controller struct {
 	// (Prometheus). Nil: such templates' analyses end in Error.
 	Queries metrics.Querier
 	// Drainer, if set, is waited on before a version's instances stop.
+	// If it also implements checks.Outcomes (the builtin proxy), its
+	// requests' outcomes are the probes' passive health: an instance
+	// that serves successes is probed less often, and one whose request
+	// failed is probed at once (checks.FailureNotifier).
 	Drainer Drainer
 	// DrainTimeout bounds the wait for draining. Zero means 30s.
 	DrainTimeout time.Duration
 	// Client runs health probes and smoke tests. Nil means a client
 	// shared by every service that keeps one idle connection per
-	// instance for 30s: a probe every second reuses it rather than
+	// instance (up to 64 to an address that instances share) for 30s: a probe every second reuses it rather than
 	// opening a connection each time (issue 22: with thousands of
 	// instances, connecting was most of a probe's CPU). An instance that
 	// stops closes its connections, and the next probe dials afresh.
@@ -136,6 +140,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	close(c.readyChan())
+	ctx = c.probeScheduler(ctx)
 	for _, name := range c.order {
 		c.startLoop(ctx, c.services[name])
 	}
@@ -332,6 +337,22 @@ func (c *Controller) tick() time.Duration {
 	return 200 * time.Millisecond
 }
 
+// probeScheduler starts the scheduler that runs every service's health
+// probes, with the proxy's outcomes as passive health when Drainer is the
+// builtin proxy, and returns ctx carrying it to the services' monitors.
+func (c *Controller) probeScheduler(ctx context.Context) context.Context {
+	var opts checks.SchedulerOptions
+	if o, ok := c.Drainer.(checks.Outcomes); ok {
+		opts.Outcomes = o
+	}
+	s := checks.NewScheduler(opts)
+	if n, ok := c.Drainer.(checks.FailureNotifier); ok {
+		n.NotifyFailures(s.Kick)
+	}
+	c.spawn(func() { s.Run(ctx) })
+	return checks.WithScheduler(ctx, s)
+}
+
 func (c *Controller) drainTimeout() time.Duration {
 	if c.DrainTimeout > 0 {
 		return c.DrainTimeout
@@ -354,9 +375,12 @@ func (c *Controller) client() *http.Client {
 	}
 	c.probeOnce.Do(func() {
 		c.probe = &http.Client{Transport: &http.Transport{
-			Proxy:               nil, // instances are reached directly, whatever HTTP_PROXY says
-			MaxIdleConns:        0,   // no limit over all instances
-			MaxIdleConnsPerHost: 1,
+			Proxy:        nil, // instances are reached directly, whatever HTTP_PROXY says
+			MaxIdleConns: 0,   // no limit over all instances
+			// One per instance in use; more for instances that share an
+			// address (a Service's), whose probes may run at once: up to
+			// the probe scheduler's workers, so that none dials.
+			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     30 * time.Second,
 		}}
 	})
