@@ -24,6 +24,7 @@ import (
 
 // outcome updates the instance's passive health after a request.
 func (u *upstream) outcome(failed bool) {
+	u.p.outcomes.note(u.addr, failed, u.p.now())
 	o, in := u.outlier, u.instance
 	if o == nil {
 		return

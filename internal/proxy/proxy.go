@@ -155,6 +155,7 @@ type Proxy struct {
 	inflight sync.Map // addr → *atomic.Int64
 
 	clientErrors clientErrors
+	outcomes     outcomes // passive health for the probes (outcomes.go)
 }
 
 // SetRoute adds the route for r.Service or replaces it atomically: a
