@@ -40,6 +40,7 @@ type Scheduler struct {
 	queue   []*target // targets due, waiting for a worker, oldest first
 	byAddr  map[string][]*target
 	idle    int // workers waiting on cond
+	busy    int // workers probing
 	workers int
 	stopped bool
 	wake    chan struct{} // tells Run that the head of due changed
@@ -84,28 +85,38 @@ type FailureNotifier interface {
 	NotifyFailures(f func(addr string))
 }
 
-// Clock is a Scheduler's time source.
+// Clock is a Scheduler's time source. Its timers take the time they
+// fire at, not a duration, so that a clock that moves between Now and
+// Reset cannot delay them.
 type Clock interface {
 	Now() time.Time
-	NewTimer(d time.Duration) Timer
+	// NewTimer returns a stopped timer.
+	NewTimer() Timer
 }
 
 // Timer is a Clock's timer, as time.Timer (Go 1.23 semantics: after
 // Stop or Reset no stale value is received).
 type Timer interface {
 	C() <-chan time.Time
-	Stop() bool
-	Reset(d time.Duration) bool
+	Stop()
+	// Reset arms the timer to fire at at (at once if at has passed).
+	Reset(at time.Time)
 }
 
 type systemClock struct{}
 
-func (systemClock) Now() time.Time                 { return time.Now() }
-func (systemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
+func (systemClock) Now() time.Time { return time.Now() }
+func (systemClock) NewTimer() Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return sysTimer{t}
+}
 
 type sysTimer struct{ *time.Timer }
 
 func (t sysTimer) C() <-chan time.Time { return t.Timer.C }
+func (t sysTimer) Stop()               { t.Timer.Stop() }
+func (t sysTimer) Reset(at time.Time)  { t.Timer.Reset(time.Until(at)) }
 
 // firstProbeMax bounds the jitter of a new address's first probe.
 const firstProbeMax = 250 * time.Millisecond
@@ -165,7 +176,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		s.startWorker()
 	}
 	s.mu.Unlock()
-	timer := s.clock.NewTimer(time.Hour)
+	timer := s.clock.NewTimer()
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
@@ -178,7 +189,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		s.mu.Unlock()
 		timer.Stop()
 		if any {
-			timer.Reset(max(next.Sub(now), 0))
+			timer.Reset(next)
 		}
 		select {
 		case <-ctx.Done():
@@ -244,12 +255,14 @@ func (s *Scheduler) work() {
 			continue
 		}
 		t.m.probes.Add(1) // before the target can be removed: see Monitor.Run
+		s.busy++
 		start := s.clock.Now()
 		lag := start.Sub(t.due)
 		t.lastStart = start
 		s.mu.Unlock()
 		t.m.runProbe(s, t, start, lag)
 		s.mu.Lock()
+		s.busy--
 		t.m.probes.Done()
 	}
 }
