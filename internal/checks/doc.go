@@ -5,7 +5,11 @@
 // Probe is one readiness probe. A Monitor probes a set of instances on an
 // interval and decides each one's readiness with hysteresis: ready after
 // HealthyThreshold consecutive passes, out after UnhealthyThreshold
-// consecutive failures. RunSmoke sends a new version's smoke tests to
+// consecutive failures; its probes run on a Scheduler shared by all
+// Monitors (one heap, one timer, a bounded pool of workers, jittered
+// intervals, passive health through Outcomes), and a probe that timed
+// out while the prober itself ran late is inconclusive (proberLate).
+// RunSmoke sends a new version's smoke tests to
 // each of its instances and stops at the first failure, with a reason
 // precise enough to show the user as is.
 //

@@ -55,7 +55,7 @@ type SchedulerOptions struct {
 	// 0.1 (±10%); a negative value means none.
 	Jitter float64
 	// Slack is how far ahead of the head of the heap a wake-up hands out
-	// probes. Zero means 2ms.
+	// probes. Zero means 5ms.
 	Slack time.Duration
 	// MinWorkers and MaxWorkers bound the worker pool. Zero means
 	// 2×GOMAXPROCS and 64 (at least MinWorkers).
@@ -140,7 +140,7 @@ func NewScheduler(o SchedulerOptions) *Scheduler {
 	}
 	s.jitter = min(s.jitter, 0.9)
 	if s.slack <= 0 {
-		s.slack = 2 * time.Millisecond
+		s.slack = 5 * time.Millisecond
 	}
 	if s.minWorkers <= 0 {
 		s.minWorkers = 2 * runtime.GOMAXPROCS(0)
@@ -221,10 +221,9 @@ func (s *Scheduler) dispatch(now time.Time) {
 	for range min(len(s.queue)-s.idle, s.maxWorkers-s.workers) {
 		s.startWorker()
 	}
-	if n == 1 {
+	// Wake as many workers as there is work for, not all of them.
+	for range min(n, s.idle) {
 		s.cond.Signal()
-	} else {
-		s.cond.Broadcast()
 	}
 }
 
