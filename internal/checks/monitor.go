@@ -274,12 +274,17 @@ func (m *Monitor) probe(ctx context.Context, cfg spec.Health, addr string) error
 }
 
 // SetConfig changes the probes' settings (a config reload): each
-// address's next probe uses them, and its readiness so far is kept, so
+// address's next probe uses them (and comes within the new interval), and its readiness so far is kept, so
 // that a ready instance stays in the route.
 func (m *Monitor) SetConfig(cfg spec.Health) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cfg = healthDefaults(cfg)
+	if m.sched != nil {
+		for _, t := range m.targets {
+			m.sched.shorten(t, m.cfg.Interval.D())
+		}
+	}
 }
 
 func (m *Monitor) config() spec.Health {

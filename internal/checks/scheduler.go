@@ -324,6 +324,19 @@ func (s *Scheduler) next(t *target, start, end time.Time, interval time.Duration
 	s.push(t, at)
 }
 
+// shorten brings t's next probe within interval × (1 + Jitter) of now
+// (the interval was shortened by a config reload).
+func (s *Scheduler) shorten(t *target, interval time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := s.clock.Now().Add(time.Duration(float64(interval) * (1 + s.jitter*(2*rand.Float64()-1))))
+	if t.index >= 0 && at.Before(t.due) {
+		t.due, t.interval = at, interval
+		heap.Fix(&s.due, t.index)
+		s.signal(t)
+	}
+}
+
 // Kick asks for a probe of every target at addr at once (the proxy saw
 // a request to it fail), unless one is under way or started less than a
 // quarter of its interval ago.

@@ -31,3 +31,23 @@ func TestMonitorSetConfig(t *testing.T) {
 		t.Errorf("interval after SetConfig = %s, want %s", got.D(), slower.Interval.D())
 	}
 }
+
+// TestSetConfigShortensTheWait: a reload that shortens the interval
+// (1h to 1s) brings the next probe within the new interval, not an hour
+// later.
+func TestSetConfigShortensTheWait(t *testing.T) {
+	hour := second
+	hour.Interval = spec.Duration(time.Hour)
+	r := newRig(t, hour, SchedulerOptions{Jitter: -1})
+	a := addrs(1)[0]
+	r.m.Watch(a)
+	r.run(t, 300*time.Millisecond, 10*time.Millisecond)
+	if n := len(r.log.times(a)); n != 1 {
+		t.Fatalf("%d probes, want the first", n)
+	}
+	r.m.SetConfig(second)
+	r.run(t, 1100*time.Millisecond, 10*time.Millisecond)
+	if n := len(r.log.times(a)); n != 2 {
+		t.Errorf("%d probes 1.1s after the interval became 1s, want 2", n)
+	}
+}
