@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,5 +115,57 @@ func TestHTTP2ClientProbesAnH2CInstance(t *testing.T) {
 	}
 	if err := Probe(ctx, HTTP2Client(&http.Client{}), addr, "/healthz"); err != nil {
 		t.Errorf("HTTP2Client probe: %v", err)
+	}
+}
+
+// countingListener counts the connections it accepted.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// TestMonitorGRPCKeepsItsConnection: a monitor's gRPC health checks
+// reuse one connection (issue 22: dialing for every probe), and a
+// forgotten address's connection is closed.
+func TestMonitorGRPCKeepsItsConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	var checks atomic.Int64
+	s := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		checks.Add(1)
+		return h(ctx, req)
+	}))
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	go s.Serve(cl)
+	t.Cleanup(s.Stop)
+	addr := ln.Addr().String()
+
+	cfg := fast
+	cfg.GRPC = &spec.GRPCCheck{}
+	// Roomy: a probe that times out drops its connection.
+	cfg.Interval, cfg.Timeout = spec.Duration(100*time.Millisecond), spec.Duration(100*time.Millisecond)
+	m := runMonitor(t, cfg)
+	m.Watch(addr)
+	waitFor(t, "10 health checks", func() bool { return checks.Load() >= 10 })
+	if n := cl.n.Load(); n > 3 {
+		t.Errorf("%d connections for %d health checks, want them to reuse one", n, checks.Load())
+	}
+	m.Forget(addr)
+	m.mu.Lock()
+	_, watched := m.targets[addr]
+	m.mu.Unlock()
+	if watched {
+		t.Fatal("still watched")
 	}
 }

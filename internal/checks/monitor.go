@@ -73,6 +73,7 @@ type target struct {
 	ctx  context.Context // the Monitor's Run context, for the probes
 
 	status HealthStatus // under m.mu
+	grpc   grpcConn     // kept for a gRPC health check
 
 	// Under the scheduler's mu.
 	due       time.Time          // the next probe, while in the heap
@@ -146,6 +147,11 @@ func (m *Monitor) Run(ctx context.Context) {
 	// No worker starts a probe of a removed target, so none is added.
 	m.probes.Wait()
 	own.Wait()
+	m.mu.Lock()
+	for _, t := range m.targets {
+		t.grpc.close()
+	}
+	m.mu.Unlock()
 }
 
 // Watch starts probing addrs; each is probed at once (give or take the
@@ -185,6 +191,7 @@ func (m *Monitor) Forget(addrs ...string) {
 		if m.sched != nil {
 			m.sched.remove(t)
 		}
+		t.grpc.close()
 		delete(m.targets, addr)
 		if t.status.Ready {
 			m.notify()
@@ -232,11 +239,12 @@ func (m *Monitor) runProbe(s *Scheduler, t *target, start time.Time, lag time.Du
 	if gone {
 		return
 	}
-	probe := m.probeFn
-	if probe == nil {
-		probe = m.probe
+	var err error
+	if m.probeFn != nil {
+		err = m.probeFn(ctx, cfg, t.addr)
+	} else {
+		err = m.probe(ctx, cfg, t)
 	}
-	err := probe(ctx, cfg, t.addr)
 	s.mu.Lock()
 	t.cancel, gone = nil, t.gone
 	s.mu.Unlock()
@@ -266,11 +274,11 @@ func proberLate(timeout, lag, took time.Duration) bool {
 // maxInconclusive+UnhealthyThreshold probes, however busy the prober.
 const maxInconclusive = 3
 
-func (m *Monitor) probe(ctx context.Context, cfg spec.Health, addr string) error {
+func (m *Monitor) probe(ctx context.Context, cfg spec.Health, t *target) error {
 	if g := cfg.GRPC; g != nil {
-		return GRPCProbe(ctx, addr, g.Service)
+		return t.grpc.probe(ctx, t.addr, g.Service)
 	}
-	return Probe(ctx, m.client, addr, cfg.Path)
+	return Probe(ctx, m.client, t.addr, cfg.Path)
 }
 
 // SetConfig changes the probes' settings (a config reload): each
