@@ -118,6 +118,9 @@ func (t sysTimer) C() <-chan time.Time { return t.Timer.C }
 func (t sysTimer) Stop()               { t.Timer.Stop() }
 func (t sysTimer) Reset(at time.Time)  { t.Timer.Reset(time.Until(at)) }
 
+// kickGap bounds how long a Kick waits after the last probe started.
+const kickGap = time.Second
+
 // firstProbeMax bounds the jitter of a new address's first probe.
 const firstProbeMax = 250 * time.Millisecond
 
@@ -338,8 +341,8 @@ func (s *Scheduler) shorten(t *target, interval time.Duration) {
 }
 
 // Kick asks for a probe of every target at addr at once (the proxy saw
-// a request to it fail), unless one is under way or started less than a
-// quarter of its interval ago.
+// a request to it fail), unless one is under way or started less than
+// min(¼ interval, 1s) ago (then at that time).
 func (s *Scheduler) Kick(addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -349,7 +352,7 @@ func (s *Scheduler) Kick(addr string) {
 			continue // running or queued
 		}
 		at := now
-		if soonest := t.lastStart.Add(t.interval / 4); soonest.After(at) {
+		if soonest := t.lastStart.Add(min(t.interval/4, kickGap)); soonest.After(at) {
 			at = soonest
 		}
 		if at.Before(t.due) {
