@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -63,4 +64,64 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSharedAddress is bench/scale's shape: 2,000 services, each its
+// own Monitor, whose instances are all one address (one NGINX there, an
+// in-process server here), probed every second on one Scheduler with the
+// controller's client (idle connections per host: maxIdle). One op is
+// one probe; dials/probe counts the connections the server accepted.
+func BenchmarkSharedAddress(b *testing.B) {
+	for _, maxIdle := range []int{1, 64} {
+		b.Run(fmt.Sprintf("maxIdle=%d", maxIdle), func(b *testing.B) {
+			benchShared(b, maxIdle, func(ctx context.Context) context.Context {
+				s := checks.NewScheduler(checks.SchedulerOptions{})
+				go s.Run(ctx)
+				return checks.WithScheduler(ctx, s)
+			})
+		})
+	}
+}
+
+func benchShared(b *testing.B, maxIdle int, withScheduler func(context.Context) context.Context) {
+	const n = 2000
+	var hits, conns atomic.Int64
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: maxIdle, IdleConnTimeout: 30 * time.Second}}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	ctx = withScheduler(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for range n {
+		m := checks.NewMonitor(spec.Health{Interval: spec.Duration(time.Second), Timeout: spec.Duration(time.Second)}, client)
+		m.Watch(l.Addr().String())
+		wg.Go(func() { m.Run(ctx) })
+	}
+	for hits.Load() < 2*n {
+		time.Sleep(10 * time.Millisecond) // benchmark pacing
+	}
+	b.ResetTimer()
+	from, dials, cpu0, t0 := hits.Load(), conns.Load(), cpuTime(b), time.Now()
+	for hits.Load() < from+int64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	cpu, wall := cpuTime(b)-cpu0, time.Since(t0)
+	probes := hits.Load() - from
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(probes), "cpu-ns/probe")
+	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cores")
+	b.ReportMetric(float64(conns.Load()-dials)/float64(probes), "dials/probe")
 }
