@@ -58,7 +58,11 @@ type SchedulerOptions struct {
 	// probes. Zero means 5ms.
 	Slack time.Duration
 	// MinWorkers and MaxWorkers bound the worker pool. Zero means
-	// 2×GOMAXPROCS and 64 (at least MinWorkers).
+	// 2×GOMAXPROCS and 256 (at least MinWorkers). A probe of an instance
+	// that hangs holds its worker for the whole timeout, so the pool
+	// must outnumber the hanging probes of a second (256 of 10,000
+	// instances at a 1s timeout) for the others to start on time; idle
+	// workers cost no CPU.
 	MinWorkers, MaxWorkers int
 	// Outcomes, if set, tells of the proxy's requests to instances:
 	// an instance that is ready, passed its last probe and served a
@@ -149,7 +153,7 @@ func NewScheduler(o SchedulerOptions) *Scheduler {
 		s.minWorkers = 2 * runtime.GOMAXPROCS(0)
 	}
 	if s.maxWorkers <= 0 {
-		s.maxWorkers = 64
+		s.maxWorkers = 256
 	}
 	s.maxWorkers = max(s.maxWorkers, s.minWorkers)
 	if s.stretch <= 0 {

@@ -243,6 +243,12 @@ func TestSchedulerNoGoroutinePerInstance(t *testing.T) {
 	if n := r.log.total(); n < 5000 {
 		t.Fatalf("%d probes of 5000 addresses in 2s", n)
 	}
+	r.sched.mu.Lock()
+	workers := r.sched.workers
+	r.sched.mu.Unlock()
+	if workers > 16 {
+		t.Errorf("%d workers, want at most MaxWorkers 16", workers)
+	}
 	// The rig's Run goroutines, at most 16 workers, and slack for the
 	// testing package's own.
 	if n := runtime.NumGoroutine() - before; n > 2+16+5 {
