@@ -282,8 +282,9 @@ func (m *Monitor) probe(ctx context.Context, cfg spec.Health, t *target) error {
 }
 
 // SetConfig changes the probes' settings (a config reload): each
-// address's next probe uses them (and comes within the new interval), and its readiness so far is kept, so
-// that a ready instance stays in the route.
+// address's next probe uses them and comes within the new interval, and
+// its readiness so far is kept, so that a ready instance stays in the
+// route.
 func (m *Monitor) SetConfig(cfg spec.Health) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

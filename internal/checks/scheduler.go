@@ -189,13 +189,13 @@ func (s *Scheduler) Run(ctx context.Context) {
 		s.mu.Lock()
 		now := s.clock.Now()
 		s.dispatch(now)
-		next, any := time.Time{}, len(s.due) > 0
-		if any {
+		next, armed := time.Time{}, len(s.due) > 0
+		if armed {
 			next = s.due[0].due
 		}
 		s.mu.Unlock()
 		timer.Stop()
-		if any {
+		if armed {
 			timer.Reset(next)
 		}
 		select {
