@@ -27,7 +27,7 @@ func TestNextDeadline(t *testing.T) {
 		{name: "a timed canary pause",
 			r: canaryRollout(PhaseProgressing, 3, at5), now: t0.Add(time.Second), want: t0.Add(5 * time.Second)},
 		{name: "the progress deadline on top of the watch",
-			r: rollout(PhaseWatching, flipped, func(r *Rollout) { r.Params.ProgressDeadline = time.Hour }),
+			r:   rollout(PhaseWatching, flipped, func(r *Rollout) { r.Params.ProgressDeadline = time.Hour }),
 			now: t0.Add(time.Hour), want: t0.Add(time.Hour + 2*time.Minute + 30*time.Second)},
 	}
 	for _, tt := range tests {
@@ -50,7 +50,7 @@ func TestNextDeadlineMissesNothing(t *testing.T) {
 		now := t0
 		for i := range 60 {
 			obs := randomObs(src, r)
-			obs.Command = "" // a command is an event, not time
+			obs.Command = ""                                                                           // a command is an event, not time
 			now = now.Add(time.Duration(src.IntN(180)) * time.Second / time.Duration(1+9*src.IntN(2))) // often within a short step
 			d := Step(r, obs, now)
 			next := NextDeadline(r, now)
