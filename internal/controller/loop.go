@@ -53,6 +53,7 @@ type loop struct {
 
 	mu   sync.Mutex
 	snap snapshot
+	rev  uint64 // snap's revision (StatusRev)
 }
 
 func newLoop(c *Controller, s Service) *loop {
