@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/analysis"
@@ -105,9 +106,15 @@ func (l *loop) publish() {
 	}
 	l.mu.Lock()
 	l.snap = s
-	l.rev++
+	l.rev = statusRevs.Add(1)
 	l.mu.Unlock()
 }
+
+// statusRevs numbers the statuses published, across every loop: a
+// service that a config reload removed and added again does not start
+// its revisions over, so a status cached under one never passes for
+// another.
+var statusRevs atomic.Uint64
 
 // status describes the run for ServiceStatus, with its limits from the
 // rollout's params; none for a nil run.
