@@ -23,7 +23,7 @@ import (
 // while it wrote the previous batch in one transaction: one read of
 // their keys, each update checked on its own (not found, stale,
 // conflicting: that update fails alone), consecutive event numbers, and
-// one compare of the counter. If the transaction loses to another
+// one compare of the counter. If the transaction fails or loses to another
 // writer, each update runs again alone (update, with its retries). A
 // lone update runs alone at once.
 
@@ -47,6 +47,17 @@ type updateReq struct {
 func (u *updateReq) finish(err error) {
 	u.err = err
 	close(u.done)
+}
+
+// answered reports whether finish was called (only the committer calls
+// it, so only it may ask).
+func (u *updateReq) answered() bool {
+	select {
+	case <-u.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // batcher queues updates for the committer goroutine (run).
@@ -164,36 +175,37 @@ func (s *Store) commitUpdates(batch []*updateReq) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	ok, err := s.updateTogether(ctx, live)
-	switch {
-	case err != nil: // as for one update: it may have been written or not
+	if err := s.updateTogether(ctx, live); err != nil {
+		// The batch could not be read, or its transaction failed (the
+		// cluster, a --max-txn-ops below the batch's): each update runs
+		// alone. Had the transaction been written after all, each would
+		// find its rollout changed since it read it (ErrStale), and its
+		// loop would take the stored rollout, its own decision.
 		for _, u := range live {
-			u.finish(err)
-		}
-	case !ok: // lost to another writer: nothing was written
-		for _, u := range live {
-			u.finish(s.update(u.ctx, u.r, u.ev))
+			if !u.answered() {
+				u.finish(s.update(u.ctx, u.r, u.ev))
+			}
 		}
 	}
 }
 
 // updateTogether writes updates in one transaction. It answers those it
 // refuses itself (as update would) and, once the transaction committed,
-// the rest; ok is false, with none of the rest answered, if the
-// transaction lost to another writer.
-func (s *Store) updateTogether(ctx context.Context, updates []*updateReq) (ok bool, err error) {
+// the rest; if it lost to another writer, it runs each of the rest
+// alone. An error leaves the rest unanswered.
+func (s *Store) updateTogether(ctx context.Context, updates []*updateReq) error {
 	keys := []string{s.eventSeq()}
 	for _, u := range updates {
 		keys = append(keys, s.rolloutKey(u.r.ID), s.activeKey(u.r.Service))
 	}
 	kvs, err := s.snapshot(ctx, keys...)
 	if err != nil {
-		return false, err
+		return err
 	}
 	seq := kvs[s.eventSeq()]
 	last, err := seqValue(seq)
 	if err != nil {
-		return false, err
+		return err
 	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.eventSeq()), "=", modRev(seq))}
 	var ops []clientv3.Op
@@ -209,30 +221,26 @@ func (s *Store) updateTogether(ctx context.Context, updates []*updateReq) (ok bo
 		events = events || u.ev != nil
 	}
 	if len(taken) == 0 {
-		return true, nil
+		return nil
 	}
 	if events {
 		ops = append(ops, clientv3.OpPut(s.eventSeq(), strconv.FormatInt(last, 10)))
 	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		err = fmt.Errorf("updating %d rollouts together: %w", len(taken), err)
-		for _, u := range taken {
-			u.finish(err)
-		}
-		return true, nil
+		return fmt.Errorf("updating %d rollouts together: %w", len(taken), err)
 	}
-	if !resp.Succeeded {
+	if !resp.Succeeded { // nothing was written
 		for _, u := range taken {
 			u.finish(s.update(u.ctx, u.r, u.ev))
 		}
-		return true, nil
+		return nil
 	}
 	for _, u := range taken {
 		s.remember(s.rolloutKey(u.r.ID), resp.Header.Revision)
 		u.finish(nil)
 	}
-	return true, nil
+	return nil
 }
 
 // updateOps are the compares and writes of one update of a batch, read

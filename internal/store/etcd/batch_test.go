@@ -41,8 +41,8 @@ func TestBatchedUpdatesFailAlone(t *testing.T) {
 	}
 	reqs := []*updateReq{req(stale, "stale"), req(a, "a"), req(missing, "missing"), req(revived, "revived"), req(b, "b")}
 	before, _ := s.ListEvents(ctx, "", 0)
-	if ok, err := s.updateTogether(ctx, reqs); !ok || err != nil {
-		t.Fatalf("updateTogether = %v, %v", ok, err)
+	if err := s.updateTogether(ctx, reqs); err != nil {
+		t.Fatalf("updateTogether: %v", err)
 	}
 	for i, want := range []error{store.ErrStale, nil, store.ErrNotFound, store.ErrConflict, nil} {
 		<-reqs[i].done
