@@ -1,25 +1,86 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/bluejay-deploy/bluejay/internal/controller"
 	"github.com/bluejay-deploy/bluejay/internal/engine"
 	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
+// listServices answers every service's status: a JSON array of them,
+// each encoded once per revision of its status (Controller.StatusRev)
+// and kept in s.statuses, so that the status of thousands of idle
+// services is mostly copied bytes (issue 22: under 200 ms at 2,000).
+// The answer is the bytes writeJSON would write for the slice.
 func (s *Server) listServices(_ http.ResponseWriter, _ *http.Request) (any, int, error) {
-	out := []controller.ServiceStatus{}
-	for _, name := range s.Controller.Services() {
-		st, err := s.Controller.Status(name)
+	names := s.Controller.Services()
+	parts := make([][]byte, 0, len(names))
+	size := 0
+	for _, name := range names {
+		b, err := s.encodedStatus(name)
 		if err != nil {
 			return nil, 0, err
 		}
-		out = append(out, liveStatus(st))
+		parts = append(parts, b)
+		size += len(b) + 4
 	}
+	if len(parts) == 0 {
+		return []controller.ServiceStatus{}, http.StatusOK, nil
+	}
+	out := make(rawJSON, 0, size+4)
+	out = append(out, "[\n  "...)
+	for i, b := range parts {
+		if i > 0 {
+			out = append(out, ",\n  "...)
+		}
+		out = append(out, b...)
+	}
+	out = append(out, "\n]\n"...)
 	return out, http.StatusOK, nil
+}
+
+// statusCache keeps each service's status as listServices writes it,
+// with the revision and kept plan it was encoded from.
+type statusCache struct {
+	mu sync.Mutex
+	m  map[string]cachedStatus
+}
+
+type cachedStatus struct {
+	rev  uint64
+	kept string
+	enc  []byte
+}
+
+// encodedStatus returns the service's live status indented as an
+// element of writeJSON's array, from the cache while its revision holds.
+func (s *Server) encodedStatus(name string) ([]byte, error) {
+	st, rev, err := s.Controller.StatusRev(name)
+	if err != nil {
+		return nil, err
+	}
+	s.statuses.mu.Lock()
+	c, ok := s.statuses.m[name]
+	s.statuses.mu.Unlock()
+	if ok && c.rev == rev && c.kept == st.KeptPlan {
+		return c.enc, nil
+	}
+	enc, err := json.MarshalIndent(liveStatus(st), "  ", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding the status of %s: %w", name, err)
+	}
+	s.statuses.mu.Lock()
+	if s.statuses.m == nil {
+		s.statuses.m = map[string]cachedStatus{}
+	}
+	s.statuses.m[name] = cachedStatus{rev: rev, kept: st.KeptPlan, enc: enc}
+	s.statuses.mu.Unlock()
+	return enc, nil
 }
 
 func (s *Server) getService(_ http.ResponseWriter, r *http.Request) (any, int, error) {

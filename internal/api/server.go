@@ -58,6 +58,8 @@ type Server struct {
 	Reload Reloader
 	// Config serves GET /v1/config (reload.go). nil means no such route.
 	Config func() ConfigState
+
+	statuses statusCache // listServices' encoded statuses
 }
 
 // Handler returns the API's routes.
@@ -97,6 +99,10 @@ func (s *Server) Handler() http.Handler {
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, int, error)
+
+// rawJSON is a handler's answer already encoded as writeJSON would
+// encode it: written as it is.
+type rawJSON []byte
 
 // auth checks the bearer token, then runs h and writes its result.
 func (s *Server) auth(h handlerFunc) http.Handler {
@@ -236,6 +242,10 @@ func (s *Server) logger() *slog.Logger {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	if raw, ok := v.(rawJSON); ok {
+		_, _ = w.Write(raw)
+		return
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)

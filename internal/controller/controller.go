@@ -78,10 +78,21 @@ type Controller struct {
 	Client *http.Client
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
-	// Tick is the period of a service loop's step when nothing else wakes
-	// it, while a rollout is under way; a service with nothing to do
-	// steps every 5 ticks. Zero means 200ms.
+	// After returns a channel that receives once d has passed on the
+	// clock Now reads: the service loops' timers. Nil means the real
+	// clock's timers. A test that sets Now to a fake clock may set After
+	// to the same clock's, so that the loops sleep on it too.
+	After func(d time.Duration) <-chan time.Time
+	// Tick is the shortest period of a service loop's step when nothing
+	// else wakes it, while the loop drives work that no event ends (an
+	// analysis, a scale-down, a drain); the rest of an active rollout
+	// steps every 5 ticks, and deadlines (a watch's end) wake the loop
+	// when due. Zero means 200ms.
 	Tick time.Duration
+	// Resync is how often a service with nothing to do steps when no
+	// event wakes it (a readiness flip, a failed request, a command):
+	// to notice what no event reports. Zero means 30s.
+	Resync time.Duration
 	// Logger receives structured logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Templates are the analysis templates by name, with defaults applied.
@@ -351,6 +362,13 @@ func (c *Controller) probeScheduler(ctx context.Context) context.Context {
 	}
 	c.spawn(func() { s.Run(ctx) })
 	return checks.WithScheduler(ctx, s)
+}
+
+func (c *Controller) resync() time.Duration {
+	if c.Resync > 0 {
+		return c.Resync
+	}
+	return 30 * time.Second
 }
 
 func (c *Controller) drainTimeout() time.Duration {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/checks"
@@ -48,8 +49,11 @@ type loop struct {
 	scaleDowns     []scaleDown       // scale-downs waiting for the route to drop their instances
 	runCtx         context.Context   // the loop's own context, for work a command starts (set by run)
 
+	steps atomic.Int64 // steps taken, for tests (export_test.go)
+
 	mu   sync.Mutex
 	snap snapshot
+	rev  uint64 // snap's revision (StatusRev)
 }
 
 func newLoop(c *Controller, s Service) *loop {
@@ -198,22 +202,32 @@ func (l *loop) reread(ctx context.Context) {
 	l.applied = router.Route{} // the other controller may have routed otherwise: route afresh
 }
 
-// run steps the rollout on every tick, readiness change, command or
-// finished action until ctx is done.
+// run steps the rollout whenever something may have changed, until ctx
+// is done: a readiness flip, a failed request (Notify), a command, a
+// finished action, or the loop's timer (wait).
 func (l *loop) run(ctx context.Context) {
 	l.runCtx = ctx
 	l.c.spawn(func() { l.monitor.Run(ctx) })
-	t := time.NewTimer(l.c.tick())
-	defer t.Stop()
+	var t *time.Timer // the real clock's timer, reused (nil with Controller.After)
+	if l.c.After == nil {
+		t = time.NewTimer(l.c.tick())
+		defer t.Stop()
+	}
 	for {
 		if _, err := l.step(ctx, ""); err != nil {
 			l.c.logger().Error("rollout step", "service", l.svc.Spec.Name, "rollout", l.r.ID, "err", err)
 		}
-		t.Reset(l.period())
+		var timer <-chan time.Time
+		if t != nil {
+			t.Reset(l.wait(l.c.now()))
+			timer = t.C
+		} else {
+			timer = l.c.After(l.wait(l.c.now()))
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-timer:
 		case <-l.monitor.Changes():
 		case <-l.wake:
 		case f := <-l.do:
@@ -222,22 +236,57 @@ func (l *loop) run(ctx context.Context) {
 	}
 }
 
-// idleTicks is how many ticks a loop with nothing to do waits between
-// steps.
+// wait is how long the loop sleeps after a step when nothing wakes it
+// (issue 22: thousands of services each stepping five times a second
+// were most of an idle controller's CPU). The engine's next deadline
+// (engine.NextDeadline: a watch, a pause, a readiness wait, a scale-down
+// delay, the progress deadline ending) always ends the wait, so that a
+// time-based transition is taken when it is due; before it, the wait is
+// the loop's period.
+func (l *loop) wait(now time.Time) time.Duration {
+	w := l.period()
+	if next := engine.NextDeadline(l.r, now); !next.IsZero() {
+		w = min(w, next.Sub(now))
+	}
+	return max(w, time.Millisecond)
+}
+
+// activeTicks is how many ticks a loop whose rollout is under way waits
+// for what no event announces (the new version's traffic reaching
+// minRequests, instances the platform lists, a retry of a failed
+// action), when nothing the controller drives itself is pending.
+const activeTicks = 5
+
+// idleTicks is how many ticks a service with nothing to do waits between
+// steps on a platform that reports readiness itself (Kubernetes): no
+// probe of bluejay's tells the loop that an instance became unready.
 const idleTicks = 5
 
-// period is how long the loop waits for a step when nothing wakes it:
-// a tick while a rollout is under way or something is left to do (a
-// scale-down, a drain), idleTicks ticks once the rollout ended and
-// settled (issue 22: thousands of idle services each stepping five times
-// a second were most of an idle controller's CPU). Whatever changes an
-// idle service wakes its loop at once: a readiness flip, a failed
-// request (Notify), a command, a finished action.
+// period is how long the loop waits for a step when nothing wakes it and
+// no deadline comes first:
+//   - a tick while something the loop drives and no event ends is under
+//     way: an analysis (its latest evaluation is taken at every step), a
+//     scale-down waiting for the route, a drain, a route not confirmed,
+//     a rolling batch (its instances' minHealthyTime);
+//   - activeTicks ticks for the rest of an active rollout, or a service
+//     whose last action failed (to retry it);
+//   - Resync once the rollout ended and settled: readiness flips, failed
+//     requests, commands and finished actions wake it at once, so the
+//     timer only catches what no event reports (an instance gone from
+//     the platform's list). On a platform that reports readiness itself
+//     (no probe wakes the loop), idleTicks ticks.
 func (l *loop) period() time.Duration {
-	if l.r.Phase.Terminal() && l.r.Settled && len(l.scaleDowns) == 0 && !l.draining() {
-		return idleTicks * l.c.tick()
+	tick := l.c.tick()
+	switch {
+	case l.stepRun != nil || l.bgRun != nil || len(l.scaleDowns) > 0 || l.draining() || l.unrouted != "",
+		l.r.Phase.Active() && l.r.Strategy == engine.StrategyRolling:
+		return tick
+	case !l.r.Phase.Terminal() || !l.r.Settled || len(l.failures) > 0:
+		return activeTicks * tick
+	case l.selfReady():
+		return idleTicks * tick
 	}
-	return l.c.tick()
+	return l.c.resync()
 }
 
 // standbyWait is how long a command waits for the loops to run before
@@ -280,6 +329,7 @@ func (l *loop) post(ctx context.Context, f func()) {
 
 // step observes, decides, persists the decision, then acts on it.
 func (l *loop) step(ctx context.Context, cmd engine.Command) (engine.Decision, error) {
+	l.steps.Add(1)
 	now := l.c.now()
 	obs := l.observe(ctx, cmd, now)
 	d := engine.Step(l.r, obs, now)

@@ -202,8 +202,12 @@ func withReason(r analysis.Result, why string) analysis.Result {
 // its failure or error limit.
 func (run *analysisRun) providerResults(l *loop, now time.Time) (results, dry []analysis.Result, exceeded analysis.Verdict) {
 	for _, pm := range run.providers {
-		pm.start(run.provCtx, l, now)
+		// Count what finished before starting the next: started first, a
+		// measurement that finished since the last step (taken one short
+		// of count) let one more start, and the metric took count+1
+		// (TestWebMetricErrorsDoNotCompleteItsCount, under load).
 		r, over := pm.count()
+		pm.start(run.provCtx, l, now)
 		if pm.dryRun {
 			r.Reason = "dry run: " + r.Reason
 			dry = append(dry, r)

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/analysis"
@@ -105,8 +106,15 @@ func (l *loop) publish() {
 	}
 	l.mu.Lock()
 	l.snap = s
+	l.rev = statusRevs.Add(1)
 	l.mu.Unlock()
 }
+
+// statusRevs numbers the statuses published, across every loop: a
+// service that a config reload removed and added again does not start
+// its revisions over, so a status cached under one never passes for
+// another.
+var statusRevs atomic.Uint64
 
 // status describes the run for ServiceStatus, with its limits from the
 // rollout's params; none for a nil run.
@@ -134,15 +142,24 @@ func (c *Controller) Routes(ctx context.Context) ([]router.Route, error) {
 
 // Status returns a service's live status.
 func (c *Controller) Status(service string) (ServiceStatus, error) {
+	st, _, err := c.StatusRev(service)
+	return st, err
+}
+
+// StatusRev is Status with the status's revision: a number that changes
+// whenever the service's loop publishes a new status (after a step), so
+// that a reader may keep what it derived from a status (its encoding)
+// until then. KeptPlan, read afresh each time, is not covered by it.
+func (c *Controller) StatusRev(service string) (ServiceStatus, uint64, error) {
 	l, err := c.service(service)
 	if err != nil {
-		return ServiceStatus{}, err
+		return ServiceStatus{}, 0, err
 	}
 	l.mu.Lock()
-	st := l.snap
+	st, rev := l.snap, l.rev
 	l.mu.Unlock()
 	st.KeptPlan = c.keptPlan(service, st.Rollout)
-	return st, nil
+	return st, rev, nil
 }
 
 // Rollouts lists a service's rollouts, newest first.

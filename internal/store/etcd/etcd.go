@@ -41,6 +41,8 @@ type Store struct {
 
 	mu   sync.Mutex
 	revs map[string]int64 // key → mod revision this handle last read or wrote
+
+	batch *batcher // UpdateRollout's queue (batch.go)
 }
 
 // Open connects to the etcd cluster at endpoints and checks that it
@@ -66,7 +68,9 @@ func Open(ctx context.Context, endpoints []string, prefix string) (*Store, error
 		cli.Close()
 		return nil, fmt.Errorf("opening etcd store %v: %w", endpoints, err)
 	}
-	return &Store{cli: cli, prefix: prefix, revs: map[string]int64{}}, nil
+	s := &Store{cli: cli, prefix: prefix, revs: map[string]int64{}, batch: newBatcher()}
+	go s.run()
+	return s, nil
 }
 
 // Client returns the etcd client, for what shares the cluster (leader
@@ -76,8 +80,11 @@ func (s *Store) Client() *clientv3.Client { return s.cli }
 // Prefix returns the key prefix, without a trailing slash.
 func (s *Store) Prefix() string { return s.prefix }
 
-// Close closes the client.
-func (s *Store) Close() error { return s.cli.Close() }
+// Close fails the updates still queued, then closes the client.
+func (s *Store) Close() error {
+	s.batch.close()
+	return s.cli.Close()
+}
 
 // Keys.
 

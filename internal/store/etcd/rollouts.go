@@ -90,7 +90,7 @@ func (s *Store) rolloutKey(id int64) string { return s.rolloutsAll() + pad(id) }
 // package doc). ev's RolloutID is set to r.ID, and its Service to
 // r.Service when empty; the caller's ev is not modified.
 func (s *Store) UpdateRollout(ctx context.Context, r engine.Rollout, ev *engine.Event) error {
-	if err := s.update(ctx, utcRollout(r), ev); err != nil {
+	if err := s.enqueue(ctx, utcRollout(r), ev); err != nil {
 		return fmt.Errorf("updating rollout %d: %w", r.ID, err)
 	}
 	return nil

@@ -35,7 +35,7 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention, now time.Time) (
 			FROM rollouts)
 		WHERE rank > 1 AND phase IN (?, ?, ?, ?) AND (updated < ? OR (? > 0 AND rank > ?))`
 	args := append(terminal, cutoff, keep, keep)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE rollout_id IN (`+doomed+`)`, args...)
 		if err != nil {
 			return err

@@ -21,7 +21,7 @@ func (s *Store) CreateRollout(ctx context.Context, r *engine.Rollout, ev engine.
 		return fmt.Errorf("creating rollout: %w", errNoService)
 	}
 	row := utcRollout(*r)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := checkNoActive(ctx, tx, row.Service); err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func updateRollout(ctx context.Context, tx *sql.Tx, r engine.Rollout) error {
 // to r.Service when empty; the caller's ev is not modified.
 func (s *Store) UpdateRollout(ctx context.Context, r engine.Rollout, ev *engine.Event) error {
 	r = utcRollout(r)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := updateRollout(ctx, tx, r); err != nil {
 			return err
 		}

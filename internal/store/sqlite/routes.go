@@ -18,7 +18,7 @@ func (s *Store) PutRoute(ctx context.Context, r router.Route) error {
 	if err != nil {
 		return fmt.Errorf("encoding route of %s: %w", r.Service, err)
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO routes (service, doc) VALUES (?, ?)
 			ON CONFLICT (service) DO UPDATE SET doc = excluded.doc`,

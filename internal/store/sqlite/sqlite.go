@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/lockfile"
@@ -25,10 +26,17 @@ type Store struct {
 	path string
 	db   *sql.DB
 	lock *lockfile.Lock // held from Open to Close; nil for OpenUnlocked
-	// wmu serialises this process's writers. SQLite allows one writer at
-	// a time anyway; queueing them here is fair and spares them the busy
-	// handler's sleeps, which remains for writers in other processes.
-	wmu sync.Mutex
+	// group queues this process's writers for one committer goroutine
+	// (group.go), which commits the writes queued meanwhile together.
+	// SQLite allows one writer at a time anyway; queueing them here is
+	// fair and spares them the busy handler's sleeps, which remains for
+	// writers in other processes.
+	group *committer
+	// ungrouped, for tests, gives each write a transaction of its own,
+	// serialised by wmu (as before group commit).
+	ungrouped bool
+	wmu       sync.Mutex
+	shares    atomic.Int64 // transactions that committed several writes, for tests
 }
 
 // connParams are applied by the driver to every pooled connection.
@@ -90,7 +98,9 @@ func OpenUnlocked(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
-	return &Store{path: path, db: db}, nil
+	s := &Store{path: path, db: db, group: newCommitter()}
+	go s.run()
+	return s, nil
 }
 
 // dsn builds a file: URI for path. SQLite decodes percent escapes in
@@ -104,22 +114,10 @@ func dsn(path string) string {
 func (s *Store) Path() string { return s.path }
 
 // Close closes the database, then releases its lock.
-func (s *Store) Close() error { return errors.Join(s.db.Close(), s.lock.Release()) }
-
-// write runs fn in one write transaction (BEGIN IMMEDIATE) and commits
-// it, or rolls it back if fn fails.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+// Writes queued before Close are committed first; later ones fail.
+func (s *Store) Close() error {
+	s.group.close()
+	return errors.Join(s.db.Close(), s.lock.Release())
 }
 
 // timeFormat is RFC 3339 with fixed-width nanoseconds, so that the text

@@ -1,0 +1,49 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bluejay-deploy/bluejay/internal/engine"
+	"github.com/bluejay-deploy/bluejay/internal/etcdtest"
+	"github.com/bluejay-deploy/bluejay/internal/store/storetest"
+)
+
+// BenchmarkParallelWrites: 50 writers, each updating its rollout with an
+// event (a decision), on the shared etcd (issue 22). Every event takes
+// the next number of one counter, so concurrent writers retry.
+//
+//	go test ./internal/store/etcd -run '^$' -bench ParallelWrites -benchtime 500x
+func BenchmarkParallelWrites(b *testing.B) {
+	e := etcdtest.New(b)
+	s, err := Open(context.Background(), e.Endpoints(), e.Prefix(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const writers = 50
+	rs := make([]engine.Rollout, writers)
+	for i := range rs {
+		rs[i] = storetest.Rollout(fmt.Sprintf("s%02d", i), engine.PhaseDeploying)
+		if err := s.CreateRollout(ctx, &rs[i], storetest.Event(rs[i].Phase, storetest.T0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next, failed atomic.Int64
+	b.SetParallelism((writers + 1) / 2) // GOMAXPROCS 2: 50 goroutines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rs[int(next.Add(1)-1)%writers]
+		ev := storetest.Event(engine.PhaseProgressing, storetest.T0)
+		for pb.Next() {
+			if err := s.UpdateRollout(ctx, r, &ev); err != nil {
+				failed.Add(1)
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(failed.Load()), "failed")
+}
