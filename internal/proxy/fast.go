@@ -216,8 +216,7 @@ func (s *FastServer) handle(ctx *fasthttp.RequestCtx) {
 		p.fastClientFault(ctx, "", ClientMalformed, fasthttp.StatusBadRequest, err)
 		return
 	}
-	var pathBuf [128]byte
-	v := view{f: ctx, host: b2s(h.Host()), path: requestPath(pathBuf[:0], h.RequestURI()), peer: peerOf(ctx)}
+	v := view{f: ctx, host: b2s(h.Host()), path: requestPath(h.RequestURI()), peer: peerOf(ctx)}
 	trusted := p.trustedAddr(v.peer)
 	if p.scrubFast(h, trusted) || s.handsOver(h, &v) {
 		s.handOver(ctx)
@@ -275,7 +274,7 @@ func (s *FastServer) forward(ctx *fasthttp.RequestCtx, v *view, u *upstream, sta
 	defer u.inflight.Add(-1)
 	u.counts.requests.Add(1)
 	var userBuf [64]byte
-	t := tracked{start: p.now(), user: p.viewUser(v, userBuf[:0])}
+	t := tracked{start: p.now(), user: p.fastUser(v, userBuf[:0])}
 	req := &ctx.Request
 	if body != nil {
 		req = body.request(req)
@@ -460,9 +459,8 @@ func (s *FastServer) expect(ctx *fasthttp.RequestCtx) int {
 }
 
 func (s *FastServer) serviceOf(ctx *fasthttp.RequestCtx) string {
-	var buf [128]byte
 	if t := s.p.load(); t != nil {
-		if rt := t.match(b2s(ctx.Request.Header.Host()), requestPath(buf[:0], ctx.Request.Header.RequestURI())); rt != nil {
+		if rt := t.match(b2s(ctx.Request.Header.Host()), requestPath(ctx.Request.Header.RequestURI())); rt != nil {
 			return rt.service
 		}
 	}
@@ -550,9 +548,9 @@ func (q *connQueue) Close() error {
 func (q *connQueue) Addr() net.Addr { return &net.TCPAddr{} }
 
 // requestPath returns the path of a request target as net/http's
-// URL.Path has it: without the query, percent-escapes decoded (in buf
-// when it is large enough). h1guard has checked the target.
-func requestPath(buf []byte, target []byte) string {
+// URL.Path has it: without the query, percent-escapes decoded (a copy,
+// then). h1guard has checked the target.
+func requestPath(target []byte) string {
 	if len(target) > 0 && target[0] != '/' {
 		// absolute-form: skip scheme://authority
 		if i := bytes.Index(target, []byte("://")); i >= 0 {
@@ -570,7 +568,7 @@ func requestPath(buf []byte, target []byte) string {
 	if bytes.IndexByte(target, '%') < 0 {
 		return b2s(target)
 	}
-	out := buf[:0]
+	out := make([]byte, 0, len(target))
 	for i := 0; i < len(target); i++ {
 		c := target[i]
 		if c == '%' && i+2 < len(target) {

@@ -82,7 +82,8 @@ func (v *view) setStickyCookie(rt *route, key string) {
 		v.keyRoute = rt // the key is in v.key
 		return
 	}
-	http.SetCookie(v.w, stickyCookie(rt.sticky, key))
+	// A copy: key is in v, which must not leave its caller's stack.
+	http.SetCookie(v.w, stickyCookie(rt.sticky, strings.Clone(key)))
 }
 
 // writeStickyCookie adds the Set-Cookie of a key generated for a
@@ -121,13 +122,10 @@ func (p *Proxy) generateKey(v *view) string {
 	return b2s(b)
 }
 
-// userKey names the user behind the request (see Proxy.userKey): the
-// client's address, or the first X-Forwarded-For address of a trusted
-// peer. buf holds the fast path's address text.
-func (p *Proxy) viewUser(v *view, buf []byte) string {
-	if v.f == nil {
-		return p.userKey(v.r)
-	}
+// fastUser names the user behind a fast-path request (see
+// Proxy.userKey): the client's address, or the first X-Forwarded-For
+// address of a trusted peer. buf holds the address text.
+func (p *Proxy) fastUser(v *view, buf []byte) string {
 	if p.UserKey != nil {
 		return p.UserKey(fastHTTPRequest(v))
 	}
@@ -145,9 +143,9 @@ func (p *Proxy) viewUser(v *view, buf []byte) string {
 // for Proxy.UserKey, a hook written for net/http. It allocates: the
 // fast path pays it only when the hook is set.
 func fastHTTPRequest(v *view) *http.Request {
-	r := &http.Request{Method: v.method(), Host: v.host, Header: http.Header{},
+	r := &http.Request{Method: strings.Clone(v.method()), Host: strings.Clone(v.host), Header: http.Header{},
 		RemoteAddr: v.f.RemoteAddr().String(), RequestURI: string(v.f.Request.Header.RequestURI())}
-	r.URL = &url.URL{Path: v.path}
+	r.URL = &url.URL{Path: strings.Clone(v.path)}
 	v.f.Request.Header.VisitAll(func(k, val []byte) {
 		r.Header.Add(string(k), string(val))
 	})
