@@ -56,7 +56,11 @@ type FastServer struct {
 	fast     *fasthttp.Server
 	fallback *http.Server
 	quick    *connQueue // connections for fast
-	slow     *connQueue // connections for fallback
+	// bodyTimeout and bodyBuffer are Proxy.BodyTimeout and BodyBuffer
+	// resolved; 0: none.
+	bodyTimeout time.Duration
+	bodyBuffer  int
+	slow        *connQueue // connections for fallback
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -74,10 +78,10 @@ func (p *Proxy) NewFastServer(o FastOptions) *FastServer {
 		s.fallback = &http.Server{Handler: p, MaxHeaderBytes: maxHeader, ReadHeaderTimeout: o.ReadHeaderTimeout,
 			IdleTimeout: o.IdleTimeout}
 	}
-	bodyBuffer := cmp.Or(p.BodyBuffer, DefaultBodyBuffer)
-	if bodyBuffer <= 0 {
-		bodyBuffer = 1 // fasthttp reads up to this much before the handler
+	if p.BodyTimeout >= 0 {
+		s.bodyTimeout = cmp.Or(p.BodyTimeout, DefaultBodyTimeout)
 	}
+	s.bodyBuffer = int(max(min(cmp.Or(p.BodyBuffer, DefaultBodyBuffer), 1<<30), 0))
 	s.fast = &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  s.parseError,
@@ -85,7 +89,7 @@ func (p *Proxy) NewFastServer(o FastOptions) *FastServer {
 		ReadBufferSize:                maxHeader + 4<<10,
 		ReadTimeout:                   o.ReadHeaderTimeout,
 		IdleTimeout:                   cmp.Or(o.IdleTimeout, o.ReadHeaderTimeout),
-		MaxRequestBodySize:            int(min(bodyBuffer, 1<<30)),
+		MaxRequestBodySize:            1, // bodies stream to the handler (body)
 		StreamRequestBody:             true,
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
@@ -219,12 +223,18 @@ func (s *FastServer) handle(ctx *fasthttp.RequestCtx) {
 	v := view{f: ctx, host: b2s(h.Host()), path: requestPath(h.RequestURI()), peer: peerOf(ctx)}
 	trusted := p.trustedAddr(v.peer)
 	if p.scrubFast(h, trusted) || s.handsOver(h, &v) {
-		s.handOver(ctx)
+		s.handOver(ctx, nil)
 		return
 	}
-	body, ok := s.body(ctx, &v)
-	if !ok {
+	var body *[]byte
+	if !s.body(ctx, &v, &body) {
+		if body != nil {
+			bodyBuffers.Put(body)
+		}
 		return
+	}
+	if body != nil {
+		defer bodyBuffers.Put(body)
 	}
 	rt, u := p.pick(&v)
 	for rt != nil && u == nil && rt.hold.active() {
@@ -246,7 +256,7 @@ func (s *FastServer) handle(ctx *fasthttp.RequestCtx) {
 		if rt.mirror != nil {
 			p.mirror(rt, fastHTTPRequest(&v), u)
 		}
-		s.forward(ctx, &v, u, rt.shield(&v, u), body)
+		s.forward(ctx, &v, u, rt.shield(&v, u))
 	}
 }
 
@@ -268,18 +278,14 @@ func (s *FastServer) handsOver(h *fasthttp.RequestHeader, v *view) bool {
 
 // forward sends the request to u and streams u's answer back: the fast
 // path's upstream.serve. u is counted in flight; forward ends it.
-func (s *FastServer) forward(ctx *fasthttp.RequestCtx, v *view, u *upstream, stable *backend, body *fastBody) {
+func (s *FastServer) forward(ctx *fasthttp.RequestCtx, v *view, u *upstream, stable *backend) {
 	p := s.p
 	defer u.counts.inflight.Add(-1)
 	defer u.inflight.Add(-1)
 	u.counts.requests.Add(1)
 	var userBuf [64]byte
 	t := tracked{start: p.now(), user: p.fastUser(v, userBuf[:0])}
-	req := &ctx.Request
-	if body != nil {
-		req = body.request(req)
-	}
-	err := u.hc.Do(req, &ctx.Response)
+	err := u.hc.Do(&ctx.Request, &ctx.Response)
 	if err == nil {
 		status := ctx.Response.StatusCode()
 		u.instance.codes[responseClass(status)].Add(1)
@@ -293,12 +299,6 @@ func (s *FastServer) forward(ctx *fasthttp.RequestCtx, v *view, u *upstream, sta
 		}
 		s.respond(ctx, v, u)
 		return
-	}
-	if body != nil {
-		if ferr := body.fault(); ferr != nil {
-			p.fastBodyFault(ctx, u.service, ferr)
-			return
-		}
 	}
 	status := fastStatus(err)
 	u.instance.codes[failureClass(status)].Add(1)
@@ -318,7 +318,7 @@ func (s *FastServer) forward(ctx *fasthttp.RequestCtx, v *view, u *upstream, sta
 func (s *FastServer) retry(ctx *fasthttp.RequestCtx, v *view, u, st *upstream) {
 	u.counts.shieldRetries.Add(1)
 	ctx.Response.Reset()
-	s.forward(ctx, v, st, nil, nil)
+	s.forward(ctx, v, st, nil)
 }
 
 // respond finishes an upstream's answer for the client: hop-by-hop
@@ -420,31 +420,26 @@ func (p *Proxy) fastClientFault(ctx *fasthttp.RequestCtx, service, reason string
 	}
 }
 
-// fastBodyFault answers a request whose body the client broke off.
-func (p *Proxy) fastBodyFault(ctx *fasthttp.RequestCtx, service string, err error) {
-	reason, status := clientReason(context.Background(), err)
-	if reason == ClientMalformed && errors.Is(err, io.EOF) {
-		reason, status = ClientTruncated, http.StatusBadRequest
-	}
-	p.fastClientFault(ctx, service, reason, status, err)
-}
-
 // parseError answers what fasthttp could not parse (a head too long, a
 // malformed or stalled one), counted as the client's fault.
 func (s *FastServer) parseError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
+	service := ""
+	if len(ctx.Request.Header.Host()) > 0 {
+		service = s.serviceOf(ctx) // the head was read: its body failed
+	}
 	switch {
 	case errors.As(err, &small):
-		s.p.fastClientFault(ctx, "", ClientTooLarge, fasthttp.StatusRequestHeaderFieldsTooLarge, err)
+		s.p.fastClientFault(ctx, service, ClientTooLarge, fasthttp.StatusRequestHeaderFieldsTooLarge, err)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		s.p.fastClientFault(ctx, "", ClientTooLarge, fasthttp.StatusRequestEntityTooLarge, err)
+		s.p.fastClientFault(ctx, service, ClientTooLarge, fasthttp.StatusRequestEntityTooLarge, err)
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, fasthttp.ErrTimeout):
-		s.p.fastClientFault(ctx, "", ClientTimeout, fasthttp.StatusRequestTimeout, err)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		s.p.fastClientFault(ctx, "", ClientTruncated, fasthttp.StatusBadRequest, err)
+		s.p.fastClientFault(ctx, service, ClientTimeout, fasthttp.StatusRequestTimeout, err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		s.p.fastClientFault(ctx, service, ClientTruncated, fasthttp.StatusBadRequest, err)
 	default:
-		s.p.fastClientFault(ctx, "", ClientMalformed, fasthttp.StatusBadRequest, err)
+		s.p.fastClientFault(ctx, service, ClientMalformed, fasthttp.StatusBadRequest, err)
 	}
 }
 

@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"bytes"
-	"cmp"
+	"context"
 	"io"
 	"net"
 	"net/http/httputil"
@@ -14,54 +14,86 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// fastBody is a request body the fast path streams: chunked, or longer
-// than BodyBuffer (fasthttp reads a shorter one whole before the
-// handler). Like clientBody it reads BodyBuffer bytes ahead before an
-// upstream is picked, under an idle deadline, counts against
-// MaxBodyBytes, and keeps its read error, the client's fault.
-type fastBody struct {
-	ctx     *fasthttp.RequestCtx
-	src     io.Reader
-	prefix  []byte
-	buf     []byte // prefix's storage, pooled
-	timeout time.Duration
-	max     int64
-	n       int64
-	length  int // -1: unknown (chunked)
-	err     error
-	out     *fasthttp.Request
-}
-
-var fastBodies = sync.Pool{New: func() any { return new(fastBody) }}
-
-// body prepares the request's body before the pick: nil for none or one
-// read whole; false when it answered a fault of the client's itself.
-func (s *FastServer) body(ctx *fasthttp.RequestCtx, v *view) (*fastBody, bool) {
+// body decides what becomes of a request's body before the pick, as
+// readBody does on the net/http path. None, or one that ends within
+// BodyBuffer bytes, read here under the idle deadline BodyTimeout, stays
+// on the fast path (true; *buf holds it, to be put back in bodyBuffers
+// once forwarded). One declared longer than MaxBodyBytes gets 413, and a
+// read error is the client's fault (false). A longer one goes to the
+// net/http path with the rest of the connection (handOver, false), whose
+// streaming keeps a client that stalls from holding an upstream
+// connection, the head flushed to the instance before the body.
+func (s *FastServer) body(ctx *fasthttp.RequestCtx, v *view, buf **[]byte) bool {
 	p := s.p
 	cl := ctx.Request.Header.ContentLength()
 	if cl == 0 || cl == -2 {
-		return nil, true
+		return true
 	}
 	if p.MaxBodyBytes > 0 && int64(cl) > p.MaxBodyBytes {
 		p.fastClientFault(ctx, s.serviceAt(v), ClientTooLarge, fasthttp.StatusRequestEntityTooLarge, errBodyTooLarge)
-		return nil, false
+		return false
 	}
-	if cl > 0 && cl <= s.fast.MaxRequestBodySize {
-		return nil, true
+	if cl > s.bodyBuffer {
+		s.handOver(ctx, nil)
+		return false
 	}
-	b := fastBodies.Get().(*fastBody)
-	*b = fastBody{ctx: ctx, src: ctx.RequestBodyStream(), max: p.MaxBodyBytes, length: cl, buf: b.buf}
-	if p.BodyTimeout >= 0 {
-		b.timeout = cmp.Or(p.BodyTimeout, DefaultBodyTimeout)
+	b := bodyBuffers.Get().(*[]byte)
+	*buf = b
+	n, err := s.readAhead(ctx, b, cl)
+	if err != nil {
+		reason, status := clientReason(context.Background(), err)
+		p.fastClientFault(ctx, s.serviceAt(v), reason, status, err)
+		return false
 	}
-	if limit := cmp.Or(p.BodyBuffer, DefaultBodyBuffer); limit > 0 {
-		if !b.readAhead(int(limit)) {
-			p.fastBodyFault(ctx, s.serviceAt(v), b.err)
-			b.release()
-			return nil, false
+	if n > s.bodyBuffer {
+		s.handOver(ctx, (*b)[:n]) // chunked, and longer than BodyBuffer
+		return false
+	}
+	ctx.Request.Header.SetContentLength(n) // a chunked body goes with its length
+	ctx.Request.SetBodyRaw((*b)[:n])
+	return true
+}
+
+var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// readAhead reads the body into *b: all of it when its length cl is
+// known, else (chunked) until it ends or passes BodyBuffer. Each read
+// has BodyTimeout to arrive. A body cut short is io.ErrUnexpectedEOF.
+func (s *FastServer) readAhead(ctx *fasthttp.RequestCtx, b *[]byte, cl int) (int, error) {
+	want := cl
+	if cl < 0 {
+		want = s.bodyBuffer + 1
+	}
+	if cap(*b) < want {
+		*b = make([]byte, want)
+	}
+	buf := (*b)[:want]
+	src := ctx.RequestBodyStream()
+	conn := ctx.Conn()
+	n := 0
+	for n < want {
+		if s.bodyTimeout > 0 {
+			_ = conn.SetReadDeadline(time.Now().Add(s.bodyTimeout))
+		}
+		m, err := src.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			if cl >= 0 && n < cl {
+				return n, io.ErrUnexpectedEOF
+			}
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+		if s.p.MaxBodyBytes > 0 && int64(n) > s.p.MaxBodyBytes {
+			return n, errBodyTooLarge
 		}
 	}
-	return b, true
+	if s.bodyTimeout > 0 {
+		_ = conn.SetReadDeadline(time.Time{}) // the connection's own come back with its next request
+	}
+	return n, nil
 }
 
 func (s *FastServer) serviceAt(v *view) string {
@@ -71,99 +103,6 @@ func (s *FastServer) serviceAt(v *view) string {
 		}
 	}
 	return ""
-}
-
-// readAhead reads up to limit+1 bytes into the prefix; false on a read
-// error. A chunked body that ends within them goes with its length.
-func (b *fastBody) readAhead(limit int) bool {
-	if cap(b.buf) < limit+1 {
-		b.buf = make([]byte, 0, limit+1)
-	}
-	buf := b.buf[:limit+1]
-	n := 0
-	for n < len(buf) {
-		m, err := b.read(buf[n:])
-		n += m
-		if err == io.EOF {
-			if b.length < 0 {
-				b.length = n
-			}
-			break
-		}
-		if err != nil {
-			return false
-		}
-	}
-	b.prefix = buf[:n]
-	return true
-}
-
-func (b *fastBody) read(p []byte) (int, error) {
-	if b.err != nil {
-		return 0, b.err
-	}
-	if b.timeout > 0 {
-		_ = b.ctx.SetReadDeadline(time.Now().Add(b.timeout))
-	}
-	n, err := b.src.Read(p)
-	b.n += int64(n)
-	switch {
-	case b.max > 0 && b.n > b.max:
-		err = errBodyTooLarge
-	case err == io.EOF:
-		if b.timeout > 0 {
-			_ = b.ctx.SetReadDeadline(time.Time{})
-		}
-		return n, err
-	case err == nil:
-		return n, nil
-	}
-	if errors2EOF(err) {
-		err = io.ErrUnexpectedEOF
-	}
-	b.err = err
-	return n, err
-}
-
-// errors2EOF reports whether a read error means the body was cut short.
-func errors2EOF(err error) bool {
-	return err == io.ErrUnexpectedEOF || strings.Contains(err.Error(), "unexpected EOF")
-}
-
-func (b *fastBody) Read(p []byte) (int, error) {
-	if len(b.prefix) > 0 {
-		n := copy(p, b.prefix)
-		b.prefix = b.prefix[n:]
-		return n, nil
-	}
-	if b.length >= 0 && b.n >= int64(b.length) {
-		return 0, io.EOF
-	}
-	return b.read(p)
-}
-
-// fault returns the body's read error, nil if it had none.
-func (b *fastBody) fault() error { return b.err }
-
-// request returns the request to send upstream: in's head with this
-// body.
-func (b *fastBody) request(in *fasthttp.Request) *fasthttp.Request {
-	b.out = fasthttp.AcquireRequest()
-	in.Header.CopyTo(&b.out.Header)
-	b.out.UseHostHeader = true
-	b.out.URI().DisablePathNormalizing = true
-	b.out.SetRequestURIBytes(in.Header.RequestURI())
-	b.out.SetBodyStream(b, b.length)
-	return b.out
-}
-
-func (b *fastBody) release() {
-	if b.out != nil {
-		fasthttp.ReleaseRequest(b.out)
-	}
-	buf := b.buf[:0]
-	*b = fastBody{buf: buf}
-	fastBodies.Put(b)
 }
 
 // peekPreface reports whether a connection opens with the HTTP/2
@@ -207,7 +146,7 @@ func peekPreface(c net.Conn) (bool, error) {
 // handOver gives the connection, from this request on, to the fallback
 // net/http server: the request's head and body are replayed to it ahead
 // of what follows on the connection.
-func (s *FastServer) handOver(ctx *fasthttp.RequestCtx) {
+func (s *FastServer) handOver(ctx *fasthttp.RequestCtx, read []byte) {
 	h := &ctx.Request.Header
 	var head []byte
 	head = append(head, h.Method()...)
@@ -221,12 +160,14 @@ func (s *FastServer) handOver(ctx *fasthttp.RequestCtx) {
 	} else {
 		head = append(head, "\r\n"...)
 	}
+	// read is what of the body the fast path has read already.
+	read = bytes.Clone(read)
 	var body io.Reader = bytes.NewReader(nil)
 	switch cl := h.ContentLength(); {
 	case cl > 0:
-		body = io.LimitReader(ctx.RequestBodyStream(), int64(cl))
+		body = io.MultiReader(bytes.NewReader(read), io.LimitReader(ctx.RequestBodyStream(), int64(cl-len(read))))
 	case cl == -1:
-		body = rechunk(ctx.RequestBodyStream())
+		body = rechunk(io.MultiReader(bytes.NewReader(read), ctx.RequestBodyStream()))
 	}
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {

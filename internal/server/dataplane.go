@@ -26,7 +26,7 @@ type dataPlane struct {
 	tls   *tls.Config // nil without proxy.tls
 	srv   *http.Server
 	fast  *proxy.FastServer // serves ln without TLS; nil: srv does (BLUEJAY_HTTP1=net)
-	edge  *edge.Edge // certificates, HSTS, the HTTP listener's handler
+	edge  *edge.Edge        // certificates, HSTS, the HTTP listener's handler
 	log   *slog.Logger
 
 	httpLn  net.Listener // proxy.httpListen; nil without it
@@ -144,7 +144,7 @@ func (d *dataPlane) shutdown(ctx context.Context) error {
 	var err error
 	if d.fast != nil {
 		err = d.fast.Shutdown(ctx) // srv too
-		d.ln.Close()              // never served if serve never ran
+		d.ln.Close()               // never served if serve never ran
 	} else {
 		err = d.srv.Shutdown(ctx)
 	}
