@@ -10,7 +10,8 @@ import (
 
 // hopHeaders are the hop-by-hop request headers ReverseProxy removes;
 // fasthttp itself frames Transfer-Encoding and Connection: close.
-var hopHeaders = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer"}
+// Expect too: fasthttp has answered it, and the body is read whole.
+var hopHeaders = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Expect"}
 
 // scrubFast removes from a fast-path request's head what its client may
 // not say (see scrub) and the hop-by-hop headers. It reports true when
