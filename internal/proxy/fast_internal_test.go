@@ -45,6 +45,9 @@ func featureRoute(v1, v2 string) router.Route {
 // fast path's handler allocates nothing per request, with every feature
 // of the route on, the version header, forwarding headers and h1guard.
 func TestFastPathAllocsNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	p := &Proxy{VersionHeader: "X-Bluejay-Version", Logger: slog.New(slog.DiscardHandler)}
 	defer p.Close()
 	p.SetRoute(featureRoute(fastBackend(t), fastBackend(t)))
