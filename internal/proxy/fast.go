@@ -360,6 +360,22 @@ func (p *Proxy) hostClient(addr string) *fasthttp.HostClient {
 	return v.(*fasthttp.HostClient)
 }
 
+// sweepHostClients releases the HostClients of addresses no route names
+// and no request uses (all of them for nil addrs), closing their idle
+// connections. Callers hold p.mu, or are Close.
+func (p *Proxy) sweepHostClients(addrs map[string]bool) {
+	p.hostClients.Range(func(k, v any) bool {
+		addr := k.(string)
+		if addrs == nil || (!addrs[addr] && p.InFlight(addr) == 0) {
+			if addrs != nil {
+				p.hostClients.Delete(k)
+			}
+			v.(*fasthttp.HostClient).CloseIdleConnections()
+		}
+		return true
+	})
+}
+
 // fastStatus is statusFor for the HostClient's errors.
 func fastStatus(err error) int {
 	var ne net.Error

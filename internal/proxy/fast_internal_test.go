@@ -86,3 +86,17 @@ func TestFastPathAllocsNothing(t *testing.T) {
 		t.Errorf("fast path allocates %.1f times per request, want at most %d (fasthttp's response stream)", n, streamed)
 	}
 }
+
+// TestHostClientsFollowTheRoutes: the fast path's HostClient of an
+// address lives while a route names it, like the address's other state.
+func TestHostClientsFollowTheRoutes(t *testing.T) {
+	p := &Proxy{Logger: slog.New(slog.DiscardHandler)}
+	defer p.Close()
+	p.SetRoute(router.Route{Service: "web", Backends: []router.Backend{{Version: "v1", Weight: 1, Addrs: []string{"127.0.0.1:1"}}}})
+	p.SetRoute(router.Route{Service: "web", Backends: []router.Backend{{Version: "v2", Weight: 1, Addrs: []string{"127.0.0.1:2"}}}})
+	var addrs []string
+	p.hostClients.Range(func(k, _ any) bool { addrs = append(addrs, k.(string)); return true })
+	if len(addrs) != 1 || addrs[0] != "127.0.0.1:2" {
+		t.Errorf("HostClients for %q, want only the routed 127.0.0.1:2", addrs)
+	}
+}
