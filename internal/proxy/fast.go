@@ -27,8 +27,9 @@ import (
 // net/http server with the proxy as its handler, invisibly: a connection
 // that opens with the HTTP/2 preface (h2c) at accept, and at its first
 // such request one that asks for an allowed Upgrade (WebSocket), whose
-// route speaks h2c or gRPC to its instances, that announces trailers or
-// that accepts an event stream (whose response may outlast Timeout).
+// route speaks h2c or gRPC to its instances, whose body is longer than
+// BodyBuffer, or that accepts an event stream (whose response may outlast
+// Timeout).
 
 // FastOptions are a FastServer's limits on its clients.
 type FastOptions struct {
@@ -222,7 +223,7 @@ func (s *FastServer) handle(ctx *fasthttp.RequestCtx) {
 	}
 	v := view{f: ctx, host: b2s(h.Host()), path: requestPath(h.RequestURI()), peer: peerOf(ctx)}
 	trusted := p.trustedAddr(v.peer)
-	if p.scrubFast(h, trusted) || s.handsOver(h, &v) {
+	if s.handsOver(h, &v) || p.scrubFast(h, trusted) {
 		s.handOver(ctx, nil)
 		return
 	}
@@ -260,12 +261,11 @@ func (s *FastServer) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// handsOver reports whether a request is one for the net/http path: an
-// upgrade to an allowed protocol (scrubFast removed the others), a route
-// that streams to h2c or gRPC instances, trailers, or an event stream.
+// handsOver reports whether a request is one for the net/http path: a
+// route that streams to h2c or gRPC instances, or an event stream (an
+// allowed upgrade is scrubFast's to find).
 func (s *FastServer) handsOver(h *fasthttp.RequestHeader, v *view) bool {
-	if len(h.Peek("Upgrade")) > 0 || len(h.Peek("Trailer")) > 0 ||
-		bytes.Contains(h.Peek("Accept"), []byte("text/event-stream")) {
+	if bytes.Contains(h.Peek("Accept"), []byte("text/event-stream")) {
 		return true
 	}
 	if t := s.p.load(); t != nil {

@@ -79,7 +79,7 @@ func (s *FastServer) handOver(ctx *fasthttp.RequestCtx, read []byte) {
 	case cl > 0:
 		body = io.MultiReader(bytes.NewReader(read), io.LimitReader(ctx.RequestBodyStream(), int64(cl-len(read))))
 	case cl == -1:
-		body = rechunk(io.MultiReader(bytes.NewReader(read), ctx.RequestBodyStream()))
+		body = rechunk(io.MultiReader(bytes.NewReader(read), ctx.RequestBodyStream()), h)
 	}
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
@@ -92,8 +92,9 @@ func (s *FastServer) handOver(ctx *fasthttp.RequestCtx, read []byte) {
 	})
 }
 
-// rechunk returns a chunked encoding of a body fasthttp decoded.
-func rechunk(r io.Reader) io.Reader {
+// rechunk returns a chunked encoding of a body fasthttp decoded, with the
+// trailers h announced and received once the body ended.
+func rechunk(r io.Reader, h *fasthttp.RequestHeader) io.Reader {
 	pr, pw := io.Pipe()
 	go func() {
 		cw := httputil.NewChunkedWriter(pw)
@@ -102,7 +103,13 @@ func rechunk(r io.Reader) io.Reader {
 			err = cw.Close()
 		}
 		if err == nil {
-			_, err = pw.Write([]byte("\r\n"))
+			var end []byte
+			for _, k := range h.PeekTrailerKeys() {
+				if v := h.PeekTrailer(string(k)); len(v) > 0 {
+					end = append(append(append(append(end, k...), ": "...), v...), "\r\n"...)
+				}
+			}
+			_, err = pw.Write(append(end, "\r\n"...))
 		}
 		pw.CloseWithError(err)
 	}()
