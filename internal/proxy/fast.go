@@ -42,7 +42,7 @@ type FastOptions struct {
 	// fits the proxy's BodyBuffer (read whole before routing); zero, none.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection idle this long; zero
-	// means ReadHeaderTimeout.
+	// means none (net/http's, without a ReadTimeout).
 	IdleTimeout time.Duration
 	// Fallback serves what the fast path hands over. Its Handler and
 	// Protocols are its own (the proxy, h2c...); its listener is the
@@ -70,6 +70,9 @@ type FastServer struct {
 	wg      sync.WaitGroup // the servers' Serve loops
 }
 
+// noIdleTimeout stands for no idle timeout, which fasthttp has not.
+const noIdleTimeout = 100 * 365 * 24 * time.Hour
+
 // NewFastServer returns a server of p's fast path.
 func (p *Proxy) NewFastServer(o FastOptions) *FastServer {
 	s := &FastServer{p: p, quick: newConnQueue(), slow: newConnQueue(), sniffed: map[net.Conn]struct{}{}}
@@ -89,7 +92,7 @@ func (p *Proxy) NewFastServer(o FastOptions) *FastServer {
 		ExpectHandler:                 s.expect,
 		ReadBufferSize:                maxHeader + 4<<10,
 		ReadTimeout:                   o.ReadHeaderTimeout,
-		IdleTimeout:                   cmp.Or(o.IdleTimeout, o.ReadHeaderTimeout),
+		IdleTimeout:                   cmp.Or(o.IdleTimeout, noIdleTimeout), // fasthttp's zero is ReadTimeout
 		MaxRequestBodySize:            1, // bodies stream to the handler (body)
 		StreamRequestBody:             true,
 		DisablePreParseMultipartForm:  true,
