@@ -93,7 +93,7 @@ func (p *Proxy) NewFastServer(o FastOptions) *FastServer {
 		ReadBufferSize:                maxHeader + 4<<10,
 		ReadTimeout:                   o.ReadHeaderTimeout,
 		IdleTimeout:                   cmp.Or(o.IdleTimeout, noIdleTimeout), // fasthttp's zero is ReadTimeout
-		MaxRequestBodySize:            1, // bodies stream to the handler (body)
+		MaxRequestBodySize:            1,                                    // bodies stream to the handler (body)
 		StreamRequestBody:             true,
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
