@@ -31,8 +31,10 @@
 //     HTTP/1.0, targets other than origin-form and http(s) absolute-form
 //     that net/url accepts, a target with a fragment (net/http keeps it in
 //     the path, fasthttp drops it), OPTIONS * (net/http answers it itself);
-//   - a path whose decoded form has an empty, "." or ".." segment: fasthttp
-//     routes by the path with those removed, net/http by the path as sent;
+//   - a path whose decoded form has a "." or ".." segment, or that starts
+//     with "//": fasthttp normalizes those away (and reads "//x" as a host),
+//     net/http keeps the path as sent, and so does the fast path, which
+//     routes and forwards the path as sent: "/a//b" passes;
 //   - Expect other than one "100-continue" (net/http answers 417 and closes).
 //
 // Check reads the request line from the RequestHeader and the header block

@@ -34,7 +34,7 @@ var (
 	ErrBadMethod      = errors.New("h1guard: invalid method")
 	ErrConnect        = errors.New("h1guard: CONNECT is not proxied")
 	ErrBadTarget      = errors.New("h1guard: invalid request-target")
-	ErrPathNotNormal  = errors.New("h1guard: path with an empty, . or .. segment")
+	ErrPathNotNormal  = errors.New("h1guard: path with a . or .. segment, or starting with //")
 	ErrBadVersion     = errors.New("h1guard: HTTP version other than HTTP/1.1 or HTTP/1.0")
 	ErrBadRequestLine = errors.New("h1guard: malformed request line")
 	ErrBadExpect      = errors.New("h1guard: Expect other than one 100-continue")
@@ -175,13 +175,19 @@ func (r *head) requestTarget() error {
 	return pathNormal(path)
 }
 
-// pathNormal refuses a path whose percent-decoded form has an empty, "."
-// or ".." segment (a trailing slash aside). fasthttp routes by the decoded
-// path with those segments removed, net/http by the decoded path as it is:
+// pathNormal refuses a path whose percent-decoded form has a "." or ".."
+// segment, or that starts with "//". fasthttp normalizes the decoded path
+// (those segments removed), net/http keeps it as it is:
 // "/public/%2e%2e/admin" would be /admin to one and under /public to the
-// other. Without a Host, fasthttp even reads "//x/y" as host x. p starts
-// with "/" and its escapes are valid.
+// other; and fasthttp reads "//x/y" as host x. Other empty segments
+// ("/a//b") pass: the proxy's fast path routes and forwards the path as
+// sent, as net/http does, and only fasthttp's normalized view (which it
+// does not use) would drop them. p starts with "/" and its escapes are
+// valid.
 func pathNormal(p []byte) error {
+	if len(p) > 1 && p[1] == '/' {
+		return ErrPathNotNormal
+	}
 	seg, dots := 0, 0 // decoded bytes in the current segment, and its dots
 	for i := 0; i < len(p); i++ {
 		c := p[i]
@@ -196,7 +202,7 @@ func pathNormal(p []byte) error {
 			}
 			continue
 		}
-		if i > 0 && (seg == 0 || (seg == dots && seg <= 2)) {
+		if seg > 0 && seg == dots && seg <= 2 {
 			return ErrPathNotNormal
 		}
 		seg, dots = 0, 0

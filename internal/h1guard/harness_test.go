@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -221,7 +222,7 @@ func fastHandler(ctx *fasthttp.RequestCtx) {
 		Method: string(ctx.Method()),
 		Target: string(ctx.Request.Header.RequestURI()),
 		Host:   string(ctx.Host()),
-		Path:   string(ctx.Path()),
+		Path:   sentPath(ctx.Request.Header.RequestURI()),
 		Body:   string(body),
 	})
 	ctx.SetBodyString("ok")
@@ -350,4 +351,14 @@ func describe(o *outcome) string {
 		fmt.Fprintf(&b, "rejected: %v", o.rejected)
 	}
 	return b.String()
+}
+
+// sentPath is the decoded path of a request target as sent, what the
+// proxy's fast path routes by (not fasthttp's normalized ctx.Path()).
+func sentPath(target []byte) string {
+	u, err := url.ParseRequestURI(string(target))
+	if err != nil {
+		return "!" + err.Error()
+	}
+	return u.Path
 }

@@ -16,6 +16,11 @@
 // routes, whose calls are judged by their grpc-status when they end
 // (grpc.go).
 //
+// A [FastServer] serves plain HTTP/1.x on a purpose-built path (fast.go):
+// fasthttp parses, internal/h1guard refuses ambiguous framing, the same
+// decision code routes (view.go), and a fasthttp.HostClient per address
+// forwards; it hands h2c, upgrades and long bodies to net/http.
+//
 // The table is an immutable value swapped atomically, so a weight change
 // is seen whole by every request and the request path takes no lock.
 // Requests already forwarded finish on the instance that took them;

@@ -1,11 +1,14 @@
 package proxy_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -118,14 +121,45 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // newServer serves p on a real loopback listener and returns its URL and a
-// client for it.
+// client for it. With BLUEJAY_PROXY_TEST_PATH=fast in the environment it
+// serves p's fast path, so that the suite runs against either path.
 func newServer(t testing.TB, p *proxy.Proxy) (string, *http.Client) {
 	t.Helper()
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
+	var url string
+	if os.Getenv("BLUEJAY_PROXY_TEST_PATH") == "fast" {
+		url = serveFast(t, p, proxy.FastOptions{})
+	} else {
+		srv := httptest.NewServer(p)
+		t.Cleanup(srv.Close)
+		url = srv.URL
+	}
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	t.Cleanup(c.CloseIdleConnections)
-	return srv.URL, c
+	return url, c
+}
+
+// serveFast serves p's fast path on a loopback listener and returns its
+// URL.
+func serveFast(t testing.TB, p *proxy.Proxy, o proxy.FastOptions) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.NewFastServer(o)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // requestsErrors keeps the counts a test pins exactly; the users are

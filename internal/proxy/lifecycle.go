@@ -67,6 +67,7 @@ func (p *Proxy) sweep() {
 		}
 		return true
 	})
+	p.sweepHostClients(addrs)
 }
 
 // named returns the versions and the addresses the table's routes name,
@@ -133,6 +134,7 @@ func (p *Proxy) startJanitor() {
 func (p *Proxy) Close() {
 	p.releaseHolds()
 	p.workers.close()
+	p.sweepHostClients(nil)
 	if p.Transport == nil {
 		for _, rt := range []http.RoundTripper{p.getShared().transport, p.getShared().h2c} {
 			if t, ok := rt.(interface{ CloseIdleConnections() }); ok {

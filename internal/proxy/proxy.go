@@ -151,8 +151,9 @@ type Proxy struct {
 
 	// What the proxy keeps per version and per address, made and
 	// released with the routes (lifecycle.go).
-	counters sync.Map // counterKey → *counters
-	inflight sync.Map // addr → *atomic.Int64
+	counters    sync.Map // counterKey → *counters
+	inflight    sync.Map // addr → *atomic.Int64
+	hostClients sync.Map // addr → *fasthttp.HostClient, the fast path's (fast.go)
 
 	clientErrors clientErrors
 	outcomes     outcomes // passive health for the probes (outcomes.go)
@@ -204,13 +205,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	rt, u := p.pick(w, r)
+	v := httpView(w, r)
+	rt, u := p.pick(&v)
 	for rt != nil && u == nil && rt.hold.active() {
 		if !rt.hold.wait(r.Context()) {
 			p.fail(w, r, rt.service, nil, r.Context().Err())
 			return
 		}
-		rt, u = p.pick(w, r)
+		rt, u = p.pick(&v)
 	}
 	switch {
 	case rt == nil:
@@ -220,7 +222,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case u == nil:
 		p.fail(w, r, rt.service, nil, errNoInstance)
 	default:
-		if stable := rt.shield(r, u); stable != nil {
+		if stable := rt.shield(&v, u); stable != nil {
 			r = r.WithContext(withShield(r.Context(), stable))
 		}
 		p.mirror(rt, r, u)
@@ -238,17 +240,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // every pick from the table it replaced: without that, a request could
 // pick an address that left the split, and WaitDrained see it idle, just
 // before the request is counted there.
-func (p *Proxy) pick(w http.ResponseWriter, r *http.Request) (*route, *upstream) {
+func (p *Proxy) pick(v *view) (*route, *upstream) {
 	t := p.acquire()
 	if t == nil {
 		return nil, nil
 	}
 	defer t.readers.Add(-1)
-	rt := t.match(r.Host, r.URL.Path)
+	rt := t.match(v.host, v.path)
 	if rt == nil || rt.maintenance != nil || rt.hold.active() {
 		return rt, nil
 	}
-	u := p.choose(w, r, rt)
+	u := p.choose(v, rt)
 	if u != nil {
 		u.begin()
 	}
@@ -257,14 +259,14 @@ func (p *Proxy) pick(w http.ResponseWriter, r *http.Request) (*route, *upstream)
 
 // choose picks the upstream for r: by a matching rule, else by the
 // sticky key's bucket, else at random by weight.
-func (p *Proxy) choose(w http.ResponseWriter, r *http.Request, rt *route) *upstream {
+func (p *Proxy) choose(v *view, rt *route) *upstream {
 	if len(rt.rules) > 0 {
-		if u := rt.ruled(r); u != nil {
+		if u := rt.ruled(v); u != nil {
 			return u
 		}
 	}
 	if rt.sticky != nil {
-		if key := p.stickyKey(w, r, rt.sticky); key != "" {
+		if key := p.stickyKey(v, rt); key != "" {
 			return rt.pickBucket(bucketOf(rt.service, key))
 		}
 	}
@@ -310,8 +312,14 @@ func (p *Proxy) trusted(remoteAddr string) bool {
 	if err != nil {
 		return false
 	}
+	return p.trustedAddr(ap.Addr().Unmap())
+}
+
+// trustedAddr reports whether the peer at addr (unmapped) is a trusted
+// proxy.
+func (p *Proxy) trustedAddr(addr netip.Addr) bool {
 	for _, pf := range p.TrustedProxies {
-		if pf.Contains(ap.Addr().Unmap()) {
+		if pf.Contains(addr) {
 			return true
 		}
 	}

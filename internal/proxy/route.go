@@ -17,7 +17,9 @@ type route struct {
 	backends []*backend // eligible: weight > 0 and at least one address
 	cum      []uint64   // cum[i] is the sum of the weights of backends[:i+1]
 	sticky   *router.Sticky
-	rules    []rule // in order; the first match wins
+	// stickyAttrs follows "name=value" in a generated key's Set-Cookie.
+	stickyAttrs string
+	rules       []rule // in order; the first match wins
 
 	stable        *backend // the shield's retry target; nil: no shield
 	shieldMethods []string
@@ -64,7 +66,7 @@ func (p *Proxy) compile(r router.Route) *route {
 		rt.backends = append(rt.backends, be)
 		rt.cum = append(rt.cum, total)
 	}
-	rt.sticky = r.Sticky
+	rt.sticky, rt.stickyAttrs = r.Sticky, stickyAttrs(r.Sticky)
 	p.compileEdge(rt, r)
 	rt.rules = compileRules(r.Rules, byVersion)
 	if sh := r.Shield; sh != nil {

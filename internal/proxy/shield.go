@@ -21,11 +21,11 @@ var errShielded = errors.New("failed on a new version; retrying on stable")
 
 // shield returns the stable backend to retry r on when u fails, nil when
 // the request is not shielded.
-func (rt *route) shield(r *http.Request, u *upstream) *backend {
-	if rt.stable == nil || u.backend == rt.stable || r.ContentLength != 0 || (r.Body != nil && r.Body != http.NoBody) {
+func (rt *route) shield(r *view, u *upstream) *backend {
+	if rt.stable == nil || u.backend == rt.stable || !r.bodyless() {
 		return nil
 	}
-	if !slices.Contains(rt.shieldMethods, r.Method) {
+	if !slices.Contains(rt.shieldMethods, r.method()) {
 		return nil
 	}
 	return rt.stable

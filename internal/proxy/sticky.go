@@ -3,7 +3,6 @@ package proxy
 import (
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/bluejay-deploy/bluejay/internal/router"
@@ -32,22 +31,23 @@ func bucketOf(service, key string) uint64 {
 
 // stickyKey returns the request's sticky key, generating one (and setting
 // its cookie on w) when the route asks for that; "" when there is none.
-func (p *Proxy) stickyKey(w http.ResponseWriter, r *http.Request, st *router.Sticky) string {
+func (p *Proxy) stickyKey(v *view, rt *route) string {
+	st := rt.sticky
 	if st.Header != "" {
-		if k := r.Header.Get(st.Header); k != "" {
+		if k := v.header(st.Header); k != "" {
 			return k
 		}
 	}
 	if st.Cookie != "" {
-		if c, err := r.Cookie(st.Cookie); err == nil && c.Value != "" {
-			return c.Value
+		if k := v.cookie(st.Cookie); k != "" {
+			return k
 		}
 	}
 	if !st.Generate || st.Cookie == "" {
 		return ""
 	}
-	key := strconv.FormatUint(p.random(), 36)
-	http.SetCookie(w, stickyCookie(st, key))
+	key := p.generateKey(v)
+	v.setStickyCookie(rt, key)
 	return key
 }
 
@@ -109,13 +109,13 @@ func matcher(r router.Rule) func(string) bool {
 }
 
 // ruled returns the upstream of the first rule r matches, nil if none.
-func (rt *route) ruled(r *http.Request) *upstream {
+func (rt *route) ruled(r *view) *upstream {
 	for _, ru := range rt.rules {
 		v := ""
 		if ru.header != "" {
-			v = r.Header.Get(ru.header)
-		} else if c, err := r.Cookie(ru.cookie); err == nil {
-			v = c.Value
+			v = r.header(ru.header)
+		} else {
+			v = r.cookie(ru.cookie)
 		}
 		if v != "" && ru.match(v) {
 			return ru.backend.nextUpstream()

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/bluejay-deploy/bluejay/internal/router"
 )
 
@@ -21,9 +23,10 @@ type upstream struct {
 	instance               *instanceCounts // shared by the version's upstreams of addr
 	inflight               *atomic.Int64   // shared by every upstream of addr
 	rp                     *httputil.ReverseProxy
-	backend                *backend        // the version u belongs to
-	outlier                *router.Outlier // nil: no passive health
-	grpc                   *grpcCodes      // the error codes of a gRPC route; nil: not gRPC
+	backend                *backend             // the version u belongs to
+	outlier                *router.Outlier      // nil: no passive health
+	grpc                   *grpcCodes           // the error codes of a gRPC route; nil: not gRPC
+	hc                     *fasthttp.HostClient // the fast path's, shared by every upstream of addr
 }
 
 func (p *Proxy) newUpstream(service, version, addr string) *upstream {
@@ -33,6 +36,7 @@ func (p *Proxy) newUpstream(service, version, addr string) *upstream {
 		inflight: p.inflightOf(addr),
 	}
 	u.instance = u.counts.instanceOf(addr, p.now())
+	u.hc = p.hostClient(addr)
 	shared := p.getShared()
 	u.rp = &httputil.ReverseProxy{
 		Rewrite:        u.rewrite,
@@ -121,6 +125,11 @@ func (t *tracked) Value(key any) any {
 // instance's classes are counted apart, by the hooks that call finish.
 func (u *upstream) finish(ctx context.Context, failed bool) {
 	t, _ := ctx.Value(trackedKey{}).(*tracked)
+	u.finishTracked(t, failed)
+}
+
+// finishTracked is finish for the request t tracks (nil: unknown).
+func (u *upstream) finishTracked(t *tracked, failed bool) {
 	switch {
 	case t == nil:
 		// A custom Transport's response without its request: the latency

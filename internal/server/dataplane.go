@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 
 	"github.com/bluejay-deploy/bluejay/internal/edge"
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
@@ -24,7 +25,8 @@ type dataPlane struct {
 	ln    net.Listener
 	tls   *tls.Config // nil without proxy.tls
 	srv   *http.Server
-	edge  *edge.Edge // certificates, HSTS, the HTTP listener's handler
+	fast  *proxy.FastServer // serves ln without TLS; nil: srv does (BLUEJAY_HTTP1=net)
+	edge  *edge.Edge        // certificates, HSTS, the HTTP listener's handler
 	log   *slog.Logger
 
 	httpLn  net.Listener // proxy.httpListen; nil without it
@@ -67,6 +69,12 @@ func newDataPlaneWith(cfg spec.ProxyConfig, eo edge.Options, log *slog.Logger) (
 		return nil, fmt.Errorf("proxy.listen: %w", err)
 	}
 	d.srv = d.server()
+	if d.tls == nil && os.Getenv("BLUEJAY_HTTP1") != "net" {
+		// Plain HTTP/1.x takes the fast path; h2c and upgrades are handed
+		// to srv, which keeps its handler and protocols.
+		d.fast = d.proxy.NewFastServer(proxy.FastOptions{MaxHeaderBytes: cfg.MaxHeaderBytes,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(), IdleTimeout: cfg.IdleTimeout.D(), Fallback: d.srv})
+	}
 	if cfg.HTTPListen != "" {
 		if d.httpLn, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
 			d.ln.Close()
@@ -123,6 +131,9 @@ func (d *dataPlane) serve() error {
 		}
 		return nil
 	}
+	if d.fast != nil {
+		return d.fast.Serve(d.ln)
+	}
 	return serve(d.srv, d.ln)
 }
 
@@ -130,7 +141,13 @@ func (d *dataPlane) serve() error {
 // stops the proxy's goroutines (mirror workers, janitor) and waits for
 // them.
 func (d *dataPlane) shutdown(ctx context.Context) error {
-	err := d.srv.Shutdown(ctx)
+	var err error
+	if d.fast != nil {
+		err = d.fast.Shutdown(ctx) // srv too
+		d.ln.Close()               // never served if serve never ran
+	} else {
+		err = d.srv.Shutdown(ctx)
+	}
 	if d.httpSrv != nil {
 		err = errors.Join(err, d.httpSrv.Shutdown(ctx))
 		d.httpLn.Close() // never served if serve never ran

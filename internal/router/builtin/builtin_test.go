@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
 	"github.com/bluejay-deploy/bluejay/internal/router"
@@ -47,5 +49,25 @@ func TestConformance(t *testing.T) {
 		srv := httptest.NewServer(p)
 		t.Cleanup(srv.Close)
 		return routertest.Harness{Router: &builtin.Router{Proxy: p}, URL: srv.URL, Features: routertest.All}
+	})
+}
+
+// TestConformanceFastPath runs the suite against the proxy's HTTP/1.1
+// fast path (issue 21), the one `bluejay serve` uses without TLS.
+func TestConformanceFastPath(t *testing.T) {
+	routertest.Run(t, func(t *testing.T) routertest.Harness {
+		p := &proxy.Proxy{Logger: slog.New(slog.DiscardHandler)}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := p.NewFastServer(proxy.FastOptions{})
+		go s.Serve(ln)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s.Shutdown(ctx)
+		})
+		return routertest.Harness{Router: &builtin.Router{Proxy: p}, URL: "http://" + ln.Addr().String(), Features: routertest.All}
 	})
 }
