@@ -80,7 +80,11 @@ func ids(cs []container.Summary) []string {
 // containers, under continuous load: no user request fails, and v1's
 // containers stay warm for a rollback (scaleDownDelay, 30s).
 func TestDockerBlueGreenUnderLoad(t *testing.T) {
-	o, cli := onDocker(t, defaultOptions())
+	o := defaultOptions()
+	// Containers take seconds to start on a busy machine (4 s seen):
+	// this test is about the switch, not the readiness deadline.
+	o.readyTimeout = "30s"
+	o, cli := onDocker(t, o)
 	s := startServer(t, o)
 	if n := len(containers(t, cli, "v1")); n != 2 {
 		t.Fatalf("v1 runs %d containers, want 2", n)

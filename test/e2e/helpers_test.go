@@ -134,6 +134,8 @@ type options struct {
 	// proxy is YAML appended to the proxy block (e.g. bodyTimeout:),
 	// unindented.
 	proxy string
+	// readyTimeout is health.readyTimeout; "" means 5s.
+	readyTimeout string
 	// platform replaces the service's platform block (process, running
 	// the binary's app) with this YAML, unindented; appArgs and env are
 	// then ignored.
@@ -148,6 +150,9 @@ func writeConfig(t *testing.T, dir, proxyAddr, adminAddr, token string, o option
 	t.Helper()
 	if o.watch == "" {
 		o.watch = "2s"
+	}
+	if o.readyTimeout == "" {
+		o.readyTimeout = "5s"
 	}
 	smoke := `{path: /, expectStatus: 200, expectBody: "version="}`
 	if o.smokePath != "" {
@@ -177,7 +182,7 @@ services:
   - name: web
     version: v1
     platform:
-%s    health: {path: /healthz, interval: 250ms, timeout: 250ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: 5s}
+%s    health: {path: /healthz, interval: 250ms, timeout: 250ms, healthyThreshold: 2, unhealthyThreshold: 2, readyTimeout: %s}
     smoke:
       - %s
     blueGreen:
@@ -186,7 +191,7 @@ services:
       watch: %s
       minRequests: %d
       autoPromote: %t
-`, proxyAddr, proxyExtra, adminAddr, token, filepath.Join(dir, "bluejay.db"), indent(platform, "      "), smoke, o.previewWeight, o.watch, o.minRequests, o.autoPromote)
+`, proxyAddr, proxyExtra, adminAddr, token, filepath.Join(dir, "bluejay.db"), indent(platform, "      "), o.readyTimeout, smoke, o.previewWeight, o.watch, o.minRequests, o.autoPromote)
 	if o.service != "" {
 		cfg += indent(o.service, "    ")
 	}
