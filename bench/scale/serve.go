@@ -137,8 +137,9 @@ type bluejay struct {
 	done          chan struct{}
 }
 
-// startBluejay builds bluejay, writes the config and starts serve.
-func startBluejay(ctx context.Context, dir string, s settings, be *backends) (*bluejay, error) {
+// startBluejay builds bluejay, writes the config (with storeConfig, its
+// store section) and starts serve.
+func startBluejay(ctx context.Context, dir string, s settings, be *backends, storeConfig string) (*bluejay, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
@@ -154,30 +155,41 @@ func startBluejay(ctx context.Context, dir string, s settings, be *backends) (*b
 		return nil, err
 	}
 	b.proxy, b.admin = addrs[0], addrs[1]
-	if err := os.WriteFile(filepath.Join(dir, "bluejay.yaml"), []byte(config(s, b.proxy, b.admin, be.v1)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bluejay.yaml"), []byte(config(s, b.proxy, b.admin, be.v1, storeConfig)), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(b.log)
-	if err != nil {
+	if err := b.launch("serve", "-c", "bluejay.yaml"); err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	b.cmd = exec.Command(b.bin, "serve", "-c", "bluejay.yaml")
-	b.cmd.Dir, b.cmd.Stdout, b.cmd.Stderr = dir, logf, logf
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	b.started = time.Now()
-	if err := b.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting bluejay serve: %w", err)
-	}
-	b.done = make(chan struct{})
-	go func() { b.cmd.Wait(); close(b.done) }()
 	b.client = &api.Client{Addr: b.admin, Token: "bench-token"}
 	return b, nil
 }
 
+// launch starts b.bin with args in b.dir, its output to b.log, in a
+// process group of its own.
+func (b *bluejay) launch(args ...string) error {
+	logf, err := os.Create(b.log)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	b.cmd = exec.Command(b.bin, args...)
+	b.cmd.Dir, b.cmd.Stdout, b.cmd.Stderr = b.dir, logf, logf
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	b.started = time.Now()
+	if err := b.cmd.Start(); err != nil {
+		return fmt.Errorf("starting bluejay %s: %w", args[0], err)
+	}
+	b.done = make(chan struct{})
+	go func() { b.cmd.Wait(); close(b.done) }()
+	return nil
+}
+
 // config is the bench's bluejay.yaml: n services, each matched by its
-// path prefix, v1 on the v1 backend.
-func config(s settings, proxy, admin, v1 string) string {
+// path prefix, v1 on the v1 backend; storeConfig is its store section.
+func config(s settings, proxy, admin, v1, storeConfig string) string {
+	// proxy is "host:port", or "host:port\n  control: host:port" for a
+	// `bluejay proxy` of the fleet.
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `# written by bench/scale
 proxy:
@@ -185,10 +197,10 @@ proxy:
 admin:
   listen: %s
   token: bench-token
-store:
-  path: ./bluejay.db
+  pprof: true
+%s
 services:
-`, proxy, admin)
+`, proxy, admin, storeConfig)
 	for i := range s.N {
 		fmt.Fprintf(&sb, `  - name: %s
     match: {pathPrefix: /%s/}
@@ -358,18 +370,21 @@ func cpuTicks(pid int) (int64, error) {
 }
 
 // peakRSS is VmHWM from /proc/PID/status, in bytes.
-func peakRSS(pid int) (int64, error) {
+func peakRSS(pid int) (int64, error) { return procStatus(pid, "VmHWM:") }
+
+// procStatus is a size in kB from /proc/PID/status, in bytes.
+func procStatus(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
 }
 
 // freeAddrs returns n loopback addresses that were free a moment ago.
