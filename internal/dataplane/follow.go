@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
+	"github.com/bluejay-deploy/bluejay/internal/router"
 	"github.com/bluejay-deploy/bluejay/internal/store"
 )
 
@@ -55,11 +56,17 @@ func (f *Follower) Sync(ctx context.Context) error {
 	for i, r := range applied {
 		byService[r.Service] = i
 	}
+	var changed []router.Route
 	for _, r := range stored {
 		if i, ok := byService[r.Service]; ok && applied[i].Equal(r) {
 			continue
 		}
-		f.Proxy.SetRoute(r)
+		changed = append(changed, r)
+	}
+	// One table for every change: SetRoute one at a time copies the table
+	// and sweeps every version's record per route.
+	f.Proxy.SetRoutes(changed)
+	for _, r := range changed {
 		f.logger().Info("route applied from the store", "service", r.Service, "weights", r.Weights())
 	}
 	return nil
