@@ -213,6 +213,7 @@ func run(ctx context.Context, s settings) (err error) {
 			return err
 		}
 		stats, _ := b.memStats(ctx)
+		_ = b.profile(ctx, "goroutine", goroutinePath(s.HeapProfile))
 		fmt.Printf("heap profile taken at idle: %s\nthe runtime's memory then: %s\n", s.HeapProfile, stats)
 	}
 	if hwm, err := peakRSS(b.cmd.Process.Pid); err == nil {
@@ -228,8 +229,12 @@ func run(ctx context.Context, s settings) (err error) {
 	}
 	fmt.Println()
 	fmt.Println(perCore(s.N, peak, idle))
-	for _, p := range []struct{ path, sample string }{{s.CPUProfile, ""}, {s.HeapProfile, "inuse_space"}} {
-		if p.path != "" {
+	var goroutines string
+	if s.HeapProfile != "" {
+		goroutines = goroutinePath(s.HeapProfile)
+	}
+	for _, p := range []struct{ path, sample string }{{s.CPUProfile, ""}, {s.HeapProfile, "inuse_space"}, {goroutines, ""}} {
+		if _, err := os.Stat(p.path); err == nil {
 			fmt.Printf("\n%s (go tool pprof -top):\n%s\n", p.path, pprofTop(b.bin, p.path, 15, p.sample))
 		}
 	}

@@ -79,6 +79,7 @@ func (b *bluejay) watchHeap(ctx context.Context, path string, stop <-chan struct
 				} else {
 					h.rss = rss
 					h.stats, _ = b.memStats(ctx)
+					_ = b.profile(ctx, "goroutine", goroutinePath(path))
 				}
 			}
 			select {
@@ -129,8 +130,15 @@ func (b *bluejay) memStats(ctx context.Context) (string, error) {
 		return "", err
 	}
 	var out []string
+	mib := func(v string) string {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
 	for line := range strings.Lines(string(text)) {
-		for _, k := range []string{"Sys", "HeapAlloc", "HeapSys", "HeapInuse", "HeapIdle", "HeapReleased", "StackInuse", "MSpanInuse", "GCSys", "OtherSys", "NextGC", "NumGC"} {
+		if v, ok := strings.CutPrefix(line, "# Stack = "); ok { // inuse / sys
+			out = append(out, "StackInuse "+mib(strings.Fields(v)[0]))
+		}
+		for _, k := range []string{"Sys", "HeapAlloc", "HeapSys", "HeapInuse", "HeapIdle", "HeapReleased", "GCSys", "OtherSys", "NextGC", "NumGC"} {
 			if strings.HasPrefix(line, "# "+k+" = ") {
 				f := strings.Fields(line)
 				v := f[len(f)-1]
@@ -141,5 +149,31 @@ func (b *bluejay) memStats(ctx context.Context) (string, error) {
 			}
 		}
 	}
+	if n, err := b.goroutines(ctx); err == nil {
+		out = append(out, fmt.Sprintf("goroutines %d", n))
+	}
 	return strings.Join(out, ", "), nil
+}
+
+// goroutines is how many goroutines serve runs.
+func (b *bluejay) goroutines(ctx context.Context) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.admin+"/debug/pprof/goroutine?debug=1", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.client.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n int
+	_, err = fmt.Fscanf(resp.Body, "goroutine profile: total %d", &n)
+	return n, err
+}
+
+// goroutinePath is where a goroutine profile taken with the heap
+// profile at path goes.
+func goroutinePath(heap string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(heap, ".gz"), ".pb") + ".goroutines.pb.gz"
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -207,9 +208,18 @@ type typeFields struct {
 	byName map[string]reflect.Type // YAML name → field type
 }
 
+// fieldsCache holds fieldsOf's answers, by type: the walk asks for the
+// same few types once per mapping, and building the view each time was
+// the largest part of parsing a config of thousands of services.
+var fieldsCache sync.Map // reflect.Type → typeFields
+
 // fieldsOf lists the fields of a struct type under their YAML names,
-// leaving out fields tagged "-".
+// leaving out fields tagged "-". The answer is shared: callers do not
+// change it.
 func fieldsOf(t reflect.Type) typeFields {
+	if tf, ok := fieldsCache.Load(t); ok {
+		return tf.(typeFields)
+	}
 	tf := typeFields{byName: map[string]reflect.Type{}}
 	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -222,5 +232,6 @@ func fieldsOf(t reflect.Type) typeFields {
 		tf.names = append(tf.names, name)
 		tf.byName[name] = f.Type
 	}
+	fieldsCache.Store(t, tf)
 	return tf
 }
