@@ -267,9 +267,13 @@ func deployWave(ctx context.Context, s settings, b *bluejay, be *backends, follo
 	if s.CPUProfile != "" {
 		cpu = b.cpuProfile(ctx, s.CPUProfile, s.CPUSeconds)
 	}
-	calls, first, failedCalls := b.deployAll(ctx, s.N, s.Parallel, be.v2)
-	rows = append(rows, row{fmt.Sprintf("%d deploy calls (%d in flight)", s.N, s.Parallel), calls.Round(100 * time.Millisecond).String(), "(reported)", ""})
-	fmt.Printf("%d deploy calls took %s (%d refused)\n", s.N, calls.Round(100*time.Millisecond), failedCalls)
+	calls, first, refused, undeployed := b.deployAll(ctx, s.N, s.Parallel, be.v2)
+	callText := calls.Round(100 * time.Millisecond).String()
+	if refused > 0 {
+		callText += fmt.Sprintf(" (%d refused and retried, %d never deployed)", refused, undeployed)
+	}
+	rows = append(rows, row{fmt.Sprintf("%d deploy calls (%d in flight)", s.N, s.Parallel), callText, "(reported)", ""})
+	fmt.Printf("%d deploy calls took %s (%d refused, %d services never deployed)\n", s.N, calls.Round(100*time.Millisecond), refused, undeployed)
 	done, phases, during, err := b.waitAllCompleted(ctx, first, 5*time.Minute)
 	if err != nil {
 		return nil, 0, err
@@ -382,13 +386,15 @@ func meets(ok bool, off string) string {
 	return "NOT met (" + off + ")"
 }
 
-// deployAll deploys v2 to every service, parallel calls at a time, and
-// returns how long the calls took, when the first one was made and how
-// many were refused.
-func (b *bluejay) deployAll(ctx context.Context, n, parallel int, target string) (time.Duration, time.Time, int64) {
+// deployAll deploys v2 to every service, parallel calls at a time, each
+// tried up to 5 times, and returns how long the calls took, when the
+// first one was made, how many calls were refused and how many services
+// were never deployed.
+func (b *bluejay) deployAll(ctx context.Context, n, parallel int, target string) (time.Duration, time.Time, int64, int64) {
 	var (
 		next    atomic.Int64
-		refused atomic.Int64
+		refused atomic.Int64 // calls refused
+		failed  atomic.Int64 // services whose every call was refused
 		wg      sync.WaitGroup
 	)
 	start := time.Now()
@@ -401,17 +407,27 @@ func (b *bluejay) deployAll(ctx context.Context, n, parallel int, target string)
 				if i >= n {
 					return
 				}
-				_, err := b.client.Deploy(ctx, serviceName(i), api.DeployBody{Version: "v2", Strategy: engine.StrategyBlueGreen, Targets: []string{target}})
-				if err != nil {
+				// A refused call is tried again, as a user would: the
+				// etcd store refuses a rollout whose creation lost too
+				// many times to the others (see README).
+				for attempt := 1; ; attempt++ {
+					_, err := b.client.Deploy(ctx, serviceName(i), api.DeployBody{Version: "v2", Strategy: engine.StrategyBlueGreen, Targets: []string{target}})
+					if err == nil {
+						break
+					}
 					if refused.Add(1) <= 3 {
-						fmt.Fprintf(os.Stderr, "deploy %s: %v\n", serviceName(i), err)
+						fmt.Fprintf(os.Stderr, "deploy %s (attempt %d): %v\n", serviceName(i), attempt, err)
+					}
+					if attempt == 5 || sleep(ctx, time.Duration(attempt)*200*time.Millisecond) != nil {
+						failed.Add(1)
+						break
 					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return time.Since(start), start, refused.Load()
+	return time.Since(start), start, refused.Load(), failed.Load()
 }
 
 // waitAllCompleted polls the services' status until every service's
