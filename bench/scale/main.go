@@ -41,6 +41,8 @@ type settings struct {
 	HeapProfile string        // file for serve's heap profile at peak RSS, "" for none
 	Fleet       int           // `bluejay proxy` followers on etcd; 0: one serve on SQLite
 	StatusCalls int           // status calls timed at idle
+	Health      time.Duration // health.interval of every service
+	ServeLimit  time.Duration // how long start may take to serve every service
 }
 
 func main() {
@@ -58,9 +60,11 @@ func main() {
 	flag.StringVar(&s.HeapProfile, "heapprofile", "", "write serve's heap profile to `file`, taken at the highest RSS seen (sampled each second)")
 	flag.IntVar(&s.Fleet, "fleet", 0, "run N `bluejay proxy` followers on an etcd store (etcd in PATH) and measure how long a weight change takes to reach all of them")
 	flag.IntVar(&s.StatusCalls, "status-calls", 7, "status calls (GET /v1/services) timed at idle")
+	flag.DurationVar(&s.Health, "health", time.Second, "health.interval of every service (health.timeout is the same, at most 1s)")
+	flag.DurationVar(&s.ServeLimit, "serve-limit", 5*time.Minute, "how long start may take to serve every service; with -deploy=false the bench goes on with those served")
 	flag.Parse()
-	if s.N < 1 || s.Parallel < 1 || s.RPS < 1 || s.Fleet < 0 || s.StatusCalls < 1 {
-		fmt.Fprintln(os.Stderr, "scale: -n, -parallel, -rps and -status-calls must be at least 1, -fleet at least 0")
+	if s.N < 1 || s.Parallel < 1 || s.RPS < 1 || s.Fleet < 0 || s.StatusCalls < 1 || s.Health < 100*time.Millisecond {
+		fmt.Fprintln(os.Stderr, "scale: -n, -parallel, -rps and -status-calls must be at least 1, -fleet at least 0, -health at least 100ms")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -91,8 +95,8 @@ func goalsFor(n int) goals {
 func run(ctx context.Context, s settings) (err error) {
 	began := time.Now()
 	g := goalsFor(s.N)
-	fmt.Printf("bench/scale: %d services, health every 1s, %d rps of users in all, blue-green (watch %s, minRequests %d), %d deploy calls in flight",
-		s.N, s.RPS, s.Watch, s.MinRequests, s.Parallel)
+	fmt.Printf("bench/scale: %d services, health every %s, %d rps of users in all, blue-green (watch %s, minRequests %d), %d deploy calls in flight",
+		s.N, s.Health, s.RPS, s.Watch, s.MinRequests, s.Parallel)
 	if !s.Deploy {
 		fmt.Print(", no deploys")
 	}
@@ -142,12 +146,21 @@ func run(ctx context.Context, s settings) (err error) {
 	var rows []row
 
 	// 1. Every service served through the proxy.
-	if err := b.waitAllServed(ctx, s.N); err != nil {
+	served, err := b.waitAllServed(ctx, s.N, s.ServeLimit)
+	if err != nil {
 		return err
 	}
-	served := time.Since(b.started)
-	rows = append(rows, row{"all served after start", served.Round(100 * time.Millisecond).String(), "(reported)", ""})
-	fmt.Printf("all %d served %s after start\n", s.N, served.Round(100*time.Millisecond))
+	if served < s.N {
+		rows = append(rows, row{"all served after start", fmt.Sprintf("not within %s: %d of %d", s.ServeLimit, served, s.N), "(reported)", ""})
+		fmt.Printf("%d of %d served within %s of start\n", served, s.N, s.ServeLimit)
+		if s.Deploy {
+			return fmt.Errorf("%d of %d services not served within %s (see %s)", s.N-served, s.N, s.ServeLimit, b.log)
+		}
+	} else {
+		took := time.Since(b.started)
+		rows = append(rows, row{"all served after start", took.Round(100 * time.Millisecond).String(), "(reported)", ""})
+		fmt.Printf("all %d served %s after start\n", s.N, took.Round(100*time.Millisecond))
+	}
 
 	var followers []*bluejay
 	if s.Fleet > 0 {
@@ -160,8 +173,8 @@ func run(ctx context.Context, s settings) (err error) {
 		}
 		fstart := time.Now()
 		for _, f := range followers {
-			if err := f.waitAllServed(ctx, s.N); err != nil {
-				return fmt.Errorf("follower: %w", err)
+			if served, err := f.waitAllServed(ctx, s.N, s.ServeLimit); err != nil || served < s.N {
+				return fmt.Errorf("follower: %d of %d served within %s: %v (see %s)", served, s.N, s.ServeLimit, err, f.log)
 			}
 		}
 		rows = append(rows, row{fmt.Sprintf("%d followers: all served after start", s.Fleet), time.Since(fstart).Round(100 * time.Millisecond).String(), "(reported)", ""})

@@ -206,9 +206,9 @@ services:
     match: {pathPrefix: /%s/}
     version: v1
     platform: {static: {targets: {v1: [%q]}}}
-    health: {path: /healthz, interval: 1s, timeout: 1s}
+    health: {path: /healthz, interval: %s, timeout: %s}
     blueGreen: {watch: %s, scaleDownDelay: 5s, maxErrorRate: 0.01, minRequests: %d}
-`, serviceName(i), serviceName(i), v1, s.Watch, s.MinRequests)
+`, serviceName(i), serviceName(i), v1, s.Health, min(s.Health, time.Second), s.Watch, s.MinRequests)
 	}
 	return sb.String()
 }
@@ -227,14 +227,17 @@ func (b *bluejay) stop() {
 }
 
 // waitAllServed requests every service's path through the proxy until
-// each answered 200 once.
-func (b *bluejay) waitAllServed(ctx context.Context, n int) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+// each answered 200 once, or limit passed; it returns how many did. The
+// error is for a bluejay that exited or a cancelled run.
+func (b *bluejay) waitAllServed(ctx context.Context, n int, limit time.Duration) (int, error) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	defer client.CloseIdleConnections()
 	var (
 		next    atomic.Int64
+		served  atomic.Int64
 		wg      sync.WaitGroup
 		errOnce sync.Once
 		failure error
@@ -251,19 +254,22 @@ func (b *bluejay) waitAllServed(ctx context.Context, n int) error {
 				for !get(ctx, client, "http://"+b.proxy+"/"+serviceName(i)+"/") {
 					select {
 					case <-b.done:
-						errOnce.Do(func() { failure = fmt.Errorf("bluejay serve exited (see %s)", b.log) })
+						errOnce.Do(func() { failure = fmt.Errorf("bluejay exited (see %s)", b.log) })
 						return
 					case <-ctx.Done():
-						errOnce.Do(func() { failure = fmt.Errorf("%s not served: %w (see %s)", serviceName(i), ctx.Err(), b.log) })
+						if parent.Err() != nil {
+							errOnce.Do(func() { failure = parent.Err() })
+						}
 						return
 					case <-time.After(200 * time.Millisecond):
 					}
 				}
+				served.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	return failure
+	return int(served.Load()), failure
 }
 
 // get reports whether GET url answered 200.
