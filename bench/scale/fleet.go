@@ -30,7 +30,7 @@ func etcdStore(endpoint string) string {
 // startFollowers starts n `bluejay proxy` processes on serve's config
 // with their own listen and control addresses: each follows the routes
 // in etcd.
-func startFollowers(ctx context.Context, serve *bluejay, s settings, v1, storeConfig string, n int) ([]*bluejay, error) {
+func startFollowers(ctx context.Context, serve *bluejay, s settings, be *backends, storeConfig string, n int) ([]*bluejay, error) {
 	var out []*bluejay
 	for i := range n {
 		addrs, err := freeAddrs(2)
@@ -40,7 +40,7 @@ func startFollowers(ctx context.Context, serve *bluejay, s settings, v1, storeCo
 		f := &bluejay{dir: serve.dir, bin: serve.bin, log: filepath.Join(serve.dir, fmt.Sprintf("follower%d.log", i)),
 			proxy: addrs[0], admin: addrs[1]}
 		name := fmt.Sprintf("follower%d.yaml", i)
-		conf := config(s, f.proxy+"\n  control: "+f.admin, serve.admin, v1, storeConfig)
+		conf := config(s, f.proxy+"\n  control: "+f.admin, serve.admin, be, storeConfig)
 		if err := os.WriteFile(filepath.Join(serve.dir, name), []byte(conf), 0o600); err != nil {
 			return out, err
 		}

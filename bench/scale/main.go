@@ -42,6 +42,7 @@ type settings struct {
 	Fleet       int           // `bluejay proxy` followers on etcd; 0: one serve on SQLite
 	StatusCalls int           // status calls timed at idle
 	Health      time.Duration // health.interval of every service
+	OneAddr     bool          // every instance at 127.0.0.1 (see backends)
 	ServeLimit  time.Duration // how long start may take to serve every service
 }
 
@@ -62,6 +63,7 @@ func main() {
 	flag.IntVar(&s.StatusCalls, "status-calls", 7, "status calls (GET /v1/services) timed at idle")
 	flag.DurationVar(&s.Health, "health", time.Second, "health.interval of every service (health.timeout is the same, at most 1s)")
 	flag.DurationVar(&s.ServeLimit, "serve-limit", 5*time.Minute, "how long start may take to serve every service; with -deploy=false the bench goes on with those served")
+	flag.BoolVar(&s.OneAddr, "one-addr", false, "put every service's instances at 127.0.0.1 (the first version of this bench): one keep-alive pool and one range of ephemeral ports for all")
 	flag.Parse()
 	if s.N < 1 || s.Parallel < 1 || s.RPS < 1 || s.Fleet < 0 || s.StatusCalls < 1 || s.Health < 100*time.Millisecond {
 		fmt.Fprintln(os.Stderr, "scale: -n, -parallel, -rps and -status-calls must be at least 1, -fleet at least 0, -health at least 100ms")
@@ -116,12 +118,16 @@ func run(ctx context.Context, s settings) (err error) {
 			os.RemoveAll(dir)
 		}
 	}()
-	be, err := startBackends(ctx, dir)
+	be, err := startBackends(ctx, dir, s.OneAddr)
 	if err != nil {
 		return err
 	}
 	defer be.stop()
-	fmt.Printf("backends: %s (v1 %s, v2 %s)\n", be.kind, be.v1, be.v2)
+	where := "each service's instances at a loopback address of their own, 127.1.1.1…"
+	if s.OneAddr {
+		where = "every instance at 127.0.0.1 (-one-addr)"
+	}
+	fmt.Printf("backends: %s (v1 port %s, v2 port %s, %s)\n", be.kind, be.v1Port, be.v2Port, where)
 
 	storeConfig := "store:\n  path: ./bluejay.db"
 	var etcdEndpoint string
@@ -164,7 +170,7 @@ func run(ctx context.Context, s settings) (err error) {
 
 	var followers []*bluejay
 	if s.Fleet > 0 {
-		followers, err = startFollowers(ctx, b, s, be.v1, storeConfig, s.Fleet)
+		followers, err = startFollowers(ctx, b, s, be, storeConfig, s.Fleet)
 		for _, f := range followers {
 			defer f.stop()
 		}
@@ -280,7 +286,7 @@ func deployWave(ctx context.Context, s settings, b *bluejay, be *backends, follo
 	if s.CPUProfile != "" {
 		cpu = b.cpuProfile(ctx, s.CPUProfile, s.CPUSeconds)
 	}
-	calls, first, refused, undeployed := b.deployAll(ctx, s.N, s.Parallel, be.v2)
+	calls, first, refused, undeployed := b.deployAll(ctx, s.N, s.Parallel, be)
 	callText := calls.Round(100 * time.Millisecond).String()
 	if refused > 0 {
 		callText += fmt.Sprintf(" (%d refused and retried, %d never deployed)", refused, undeployed)
@@ -403,7 +409,7 @@ func meets(ok bool, off string) string {
 // tried up to 5 times, and returns how long the calls took, when the
 // first one was made, how many calls were refused and how many services
 // were never deployed.
-func (b *bluejay) deployAll(ctx context.Context, n, parallel int, target string) (time.Duration, time.Time, int64, int64) {
+func (b *bluejay) deployAll(ctx context.Context, n, parallel int, be *backends) (time.Duration, time.Time, int64, int64) {
 	var (
 		next    atomic.Int64
 		refused atomic.Int64 // calls refused
@@ -424,7 +430,7 @@ func (b *bluejay) deployAll(ctx context.Context, n, parallel int, target string)
 				// etcd store refuses a rollout whose creation lost too
 				// many times to the others (see README).
 				for attempt := 1; ; attempt++ {
-					_, err := b.client.Deploy(ctx, serviceName(i), api.DeployBody{Version: "v2", Strategy: engine.StrategyBlueGreen, Targets: []string{target}})
+					_, err := b.client.Deploy(ctx, serviceName(i), api.DeployBody{Version: "v2", Strategy: engine.StrategyBlueGreen, Targets: []string{be.addr(i, "v2")}})
 					if err == nil {
 						break
 					}

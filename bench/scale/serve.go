@@ -21,28 +21,65 @@ import (
 )
 
 // backends are the two servers every service's v1 and v2 route to.
+//
+// Both listen on every address (port v1Port and v2Port), so that each
+// service's instances can have loopback addresses of their own
+// (instanceAddr), as instances have in production: with one address
+// for all, every probe and proxied request of every service shares one
+// host's keep-alive pool (health probes keep one idle connection per
+// host) and one destination's ephemeral ports, and at 2,000 services
+// probing each second the dials that follow exhaust the ports (tens of
+// thousands of sockets in TIME_WAIT) and the probes time out. -one-addr
+// keeps that setup.
 type backends struct {
-	kind   string // "nginx" or "go"
-	v1, v2 string // host:port
-	stop   func()
+	kind    string // "nginx" or "go"
+	v1, v2  string // 127.0.0.1:port, for messages
+	v1Port  string
+	v2Port  string
+	oneAddr bool // every service's instances on 127.0.0.1
+	stop    func()
+}
+
+// addr is the address of service i's instance of version v ("v1" or
+// "v2").
+func (be *backends) addr(i int, v string) string {
+	port := be.v1Port
+	if v == "v2" {
+		port = be.v2Port
+	}
+	if be.oneAddr {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return net.JoinHostPort(instanceIP(i), port)
+}
+
+// instanceIP is service i's loopback address, 127.a.b.c with b and c
+// from 1 to 250 (all of 127/8 reaches the loopback interface on Linux).
+func instanceIP(i int) string {
+	return fmt.Sprintf("127.%d.%d.%d", 1+i/62500, 1+(i/250)%250, 1+i%250)
 }
 
 const nginxPath = "/usr/sbin/nginx"
 
 // startBackends starts NGINX answering 200 "version=vN" on two ports,
 // or, without NGINX, two HTTP servers in this process.
-func startBackends(ctx context.Context, dir string) (*backends, error) {
+func startBackends(ctx context.Context, dir string, oneAddr bool) (*backends, error) {
 	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(nginxPath); err == nil {
-		return startNginx(ctx, dir, addrs[0], addrs[1])
+		be, err := startNginx(ctx, dir, addrs[0], addrs[1])
+		if be != nil {
+			be.oneAddr = oneAddr
+		}
+		return be, err
 	}
-	be := &backends{kind: "go (no " + nginxPath + ")", v1: addrs[0], v2: addrs[1]}
+	be := &backends{kind: "go (no " + nginxPath + ")", v1: addrs[0], v2: addrs[1], oneAddr: oneAddr}
+	be.v1Port, be.v2Port = port(addrs[0]), port(addrs[1])
 	var servers []*http.Server
 	for _, a := range []struct{ addr, version string }{{addrs[0], "v1"}, {addrs[1], "v2"}} {
-		ln, err := net.Listen("tcp", a.addr)
+		ln, err := net.Listen("tcp", "0.0.0.0:"+port(a.addr))
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +112,7 @@ http {
     server { listen %[2]s; location / { return 200 "version=v1\n"; } }
     server { listen %[3]s; location / { return 200 "version=v2\n"; } }
 }
-`, ndir, v1, v2)
+`, ndir, port(v1), port(v2))
 	path := filepath.Join(ndir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -93,7 +130,7 @@ http {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	be := &backends{kind: "nginx", v1: v1, v2: v2, stop: func() {
+	be := &backends{kind: "nginx", v1: v1, v2: v2, v1Port: port(v1), v2Port: port(v2), stop: func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-done:
@@ -155,7 +192,7 @@ func startBluejay(ctx context.Context, dir string, s settings, be *backends, sto
 		return nil, err
 	}
 	b.proxy, b.admin = addrs[0], addrs[1]
-	if err := os.WriteFile(filepath.Join(dir, "bluejay.yaml"), []byte(config(s, b.proxy, b.admin, be.v1, storeConfig)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bluejay.yaml"), []byte(config(s, b.proxy, b.admin, be, storeConfig)), 0o600); err != nil {
 		return nil, err
 	}
 	if err := b.launch("serve", "-c", "bluejay.yaml"); err != nil {
@@ -186,8 +223,9 @@ func (b *bluejay) launch(args ...string) error {
 }
 
 // config is the bench's bluejay.yaml: n services, each matched by its
-// path prefix, v1 on the v1 backend; storeConfig is its store section.
-func config(s settings, proxy, admin, v1, storeConfig string) string {
+// path prefix, v1 on the v1 backend (at the service's own address, see
+// backends); storeConfig is its store section.
+func config(s settings, proxy, admin string, be *backends, storeConfig string) string {
 	// proxy is "host:port", or "host:port\n  control: host:port" for a
 	// `bluejay proxy` of the fleet.
 	var sb strings.Builder
@@ -208,7 +246,7 @@ services:
     platform: {static: {targets: {v1: [%q]}}}
     health: {path: /healthz, interval: %s, timeout: %s}
     blueGreen: {watch: %s, scaleDownDelay: 5s, maxErrorRate: 0.01, minRequests: %d}
-`, serviceName(i), serviceName(i), v1, s.Health, min(s.Health, time.Second), s.Watch, s.MinRequests)
+`, serviceName(i), serviceName(i), be.addr(i, "v1"), s.Health, min(s.Health, time.Second), s.Watch, s.MinRequests)
 	}
 	return sb.String()
 }
@@ -391,6 +429,12 @@ func procStatus(pid int, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
+}
+
+// port is the port of host:port.
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
 }
 
 // freeAddrs returns n loopback addresses that were free a moment ago.
