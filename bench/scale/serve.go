@@ -21,28 +21,65 @@ import (
 )
 
 // backends are the two servers every service's v1 and v2 route to.
+//
+// Both listen on every address (port v1Port and v2Port), so that each
+// service's instances can have loopback addresses of their own
+// (instanceAddr), as instances have in production: with one address
+// for all, every probe and proxied request of every service shares one
+// host's keep-alive pool (health probes keep one idle connection per
+// host) and one destination's ephemeral ports, and at 2,000 services
+// probing each second the dials that follow exhaust the ports (tens of
+// thousands of sockets in TIME_WAIT) and the probes time out. -one-addr
+// keeps that setup.
 type backends struct {
-	kind   string // "nginx" or "go"
-	v1, v2 string // host:port
-	stop   func()
+	kind    string // "nginx" or "go"
+	v1, v2  string // 127.0.0.1:port, for messages
+	v1Port  string
+	v2Port  string
+	oneAddr bool // every service's instances on 127.0.0.1
+	stop    func()
+}
+
+// addr is the address of service i's instance of version v ("v1" or
+// "v2").
+func (be *backends) addr(i int, v string) string {
+	port := be.v1Port
+	if v == "v2" {
+		port = be.v2Port
+	}
+	if be.oneAddr {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return net.JoinHostPort(instanceIP(i), port)
+}
+
+// instanceIP is service i's loopback address, 127.a.b.c with b and c
+// from 1 to 250 (all of 127/8 reaches the loopback interface on Linux).
+func instanceIP(i int) string {
+	return fmt.Sprintf("127.%d.%d.%d", 1+i/62500, 1+(i/250)%250, 1+i%250)
 }
 
 const nginxPath = "/usr/sbin/nginx"
 
 // startBackends starts NGINX answering 200 "version=vN" on two ports,
 // or, without NGINX, two HTTP servers in this process.
-func startBackends(ctx context.Context, dir string) (*backends, error) {
+func startBackends(ctx context.Context, dir string, oneAddr bool) (*backends, error) {
 	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(nginxPath); err == nil {
-		return startNginx(ctx, dir, addrs[0], addrs[1])
+		be, err := startNginx(ctx, dir, addrs[0], addrs[1])
+		if be != nil {
+			be.oneAddr = oneAddr
+		}
+		return be, err
 	}
-	be := &backends{kind: "go (no " + nginxPath + ")", v1: addrs[0], v2: addrs[1]}
+	be := &backends{kind: "go (no " + nginxPath + ")", v1: addrs[0], v2: addrs[1], oneAddr: oneAddr}
+	be.v1Port, be.v2Port = port(addrs[0]), port(addrs[1])
 	var servers []*http.Server
 	for _, a := range []struct{ addr, version string }{{addrs[0], "v1"}, {addrs[1], "v2"}} {
-		ln, err := net.Listen("tcp", a.addr)
+		ln, err := net.Listen("tcp", "0.0.0.0:"+port(a.addr))
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +112,7 @@ http {
     server { listen %[2]s; location / { return 200 "version=v1\n"; } }
     server { listen %[3]s; location / { return 200 "version=v2\n"; } }
 }
-`, ndir, v1, v2)
+`, ndir, port(v1), port(v2))
 	path := filepath.Join(ndir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -93,7 +130,7 @@ http {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	be := &backends{kind: "nginx", v1: v1, v2: v2, stop: func() {
+	be := &backends{kind: "nginx", v1: v1, v2: v2, v1Port: port(v1), v2Port: port(v2), stop: func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-done:
@@ -137,8 +174,9 @@ type bluejay struct {
 	done          chan struct{}
 }
 
-// startBluejay builds bluejay, writes the config and starts serve.
-func startBluejay(ctx context.Context, dir string, s settings, be *backends) (*bluejay, error) {
+// startBluejay builds bluejay, writes the config (with storeConfig, its
+// store section) and starts serve.
+func startBluejay(ctx context.Context, dir string, s settings, be *backends, storeConfig string) (*bluejay, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
@@ -154,30 +192,42 @@ func startBluejay(ctx context.Context, dir string, s settings, be *backends) (*b
 		return nil, err
 	}
 	b.proxy, b.admin = addrs[0], addrs[1]
-	if err := os.WriteFile(filepath.Join(dir, "bluejay.yaml"), []byte(config(s, b.proxy, b.admin, be.v1)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bluejay.yaml"), []byte(config(s, b.proxy, b.admin, be, storeConfig)), 0o600); err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(b.log)
-	if err != nil {
+	if err := b.launch("serve", "-c", "bluejay.yaml"); err != nil {
 		return nil, err
 	}
-	defer logf.Close()
-	b.cmd = exec.Command(b.bin, "serve", "-c", "bluejay.yaml")
-	b.cmd.Dir, b.cmd.Stdout, b.cmd.Stderr = dir, logf, logf
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	b.started = time.Now()
-	if err := b.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting bluejay serve: %w", err)
-	}
-	b.done = make(chan struct{})
-	go func() { b.cmd.Wait(); close(b.done) }()
 	b.client = &api.Client{Addr: b.admin, Token: "bench-token"}
 	return b, nil
 }
 
+// launch starts b.bin with args in b.dir, its output to b.log, in a
+// process group of its own.
+func (b *bluejay) launch(args ...string) error {
+	logf, err := os.Create(b.log)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	b.cmd = exec.Command(b.bin, args...)
+	b.cmd.Dir, b.cmd.Stdout, b.cmd.Stderr = b.dir, logf, logf
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	b.started = time.Now()
+	if err := b.cmd.Start(); err != nil {
+		return fmt.Errorf("starting bluejay %s: %w", args[0], err)
+	}
+	b.done = make(chan struct{})
+	go func() { b.cmd.Wait(); close(b.done) }()
+	return nil
+}
+
 // config is the bench's bluejay.yaml: n services, each matched by its
-// path prefix, v1 on the v1 backend.
-func config(s settings, proxy, admin, v1 string) string {
+// path prefix, v1 on the v1 backend (at the service's own address, see
+// backends); storeConfig is its store section.
+func config(s settings, proxy, admin string, be *backends, storeConfig string) string {
+	// proxy is "host:port", or "host:port\n  control: host:port" for a
+	// `bluejay proxy` of the fleet.
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `# written by bench/scale
 proxy:
@@ -185,18 +235,18 @@ proxy:
 admin:
   listen: %s
   token: bench-token
-store:
-  path: ./bluejay.db
+  pprof: true
+%s
 services:
-`, proxy, admin)
+`, proxy, admin, storeConfig)
 	for i := range s.N {
 		fmt.Fprintf(&sb, `  - name: %s
     match: {pathPrefix: /%s/}
     version: v1
     platform: {static: {targets: {v1: [%q]}}}
-    health: {path: /healthz, interval: 1s, timeout: 1s}
+    health: {path: /healthz, interval: %s, timeout: %s}
     blueGreen: {watch: %s, scaleDownDelay: 5s, maxErrorRate: 0.01, minRequests: %d}
-`, serviceName(i), serviceName(i), v1, s.Watch, s.MinRequests)
+`, serviceName(i), serviceName(i), be.addr(i, "v1"), s.Health, min(s.Health, time.Second), s.Watch, s.MinRequests)
 	}
 	return sb.String()
 }
@@ -215,14 +265,17 @@ func (b *bluejay) stop() {
 }
 
 // waitAllServed requests every service's path through the proxy until
-// each answered 200 once.
-func (b *bluejay) waitAllServed(ctx context.Context, n int) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+// each answered 200 once, or limit passed; it returns how many did. The
+// error is for a bluejay that exited or a cancelled run.
+func (b *bluejay) waitAllServed(ctx context.Context, n int, limit time.Duration) (int, error) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	defer client.CloseIdleConnections()
 	var (
 		next    atomic.Int64
+		served  atomic.Int64
 		wg      sync.WaitGroup
 		errOnce sync.Once
 		failure error
@@ -239,19 +292,22 @@ func (b *bluejay) waitAllServed(ctx context.Context, n int) error {
 				for !get(ctx, client, "http://"+b.proxy+"/"+serviceName(i)+"/") {
 					select {
 					case <-b.done:
-						errOnce.Do(func() { failure = fmt.Errorf("bluejay serve exited (see %s)", b.log) })
+						errOnce.Do(func() { failure = fmt.Errorf("bluejay exited (see %s)", b.log) })
 						return
 					case <-ctx.Done():
-						errOnce.Do(func() { failure = fmt.Errorf("%s not served: %w (see %s)", serviceName(i), ctx.Err(), b.log) })
+						if parent.Err() != nil {
+							errOnce.Do(func() { failure = parent.Err() })
+						}
 						return
 					case <-time.After(200 * time.Millisecond):
 					}
 				}
+				served.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	return failure
+	return int(served.Load()), failure
 }
 
 // get reports whether GET url answered 200.
@@ -358,18 +414,27 @@ func cpuTicks(pid int) (int64, error) {
 }
 
 // peakRSS is VmHWM from /proc/PID/status, in bytes.
-func peakRSS(pid int) (int64, error) {
+func peakRSS(pid int) (int64, error) { return procStatus(pid, "VmHWM:") }
+
+// procStatus is a size in kB from /proc/PID/status, in bytes.
+func procStatus(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
+}
+
+// port is the port of host:port.
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
 }
 
 // freeAddrs returns n loopback addresses that were free a moment ago.

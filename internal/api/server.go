@@ -58,6 +58,10 @@ type Server struct {
 	Reload Reloader
 	// Config serves GET /v1/config (reload.go). nil means no such route.
 	Config func() ConfigState
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (heap,
+	// profile?seconds=N, goroutine, ...), behind the bearer token
+	// (pprof.go; admin.pprof). false means no such routes (404).
+	Pprof bool
 
 	statuses statusCache // listServices' encoded statuses
 }
@@ -94,6 +98,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.guard(s.Metrics))
+	}
+	if s.Pprof {
+		s.mountPprof(mux)
 	}
 	return mux
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/bluejay-deploy/bluejay/internal/proxy"
+	"github.com/bluejay-deploy/bluejay/internal/router"
 	"github.com/bluejay-deploy/bluejay/internal/store"
 )
 
@@ -47,19 +48,25 @@ func (f *Follower) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading routes: %w", err)
 	}
-	applied := map[string]bool{}
-	for _, r := range f.Proxy.Routes() {
-		for _, s := range stored {
-			if s.Service == r.Service && s.Equal(r) {
-				applied[r.Service] = true
-			}
-		}
+	// By service: comparing every stored route with every applied one
+	// cost n² route comparisons per sync (4 million at 2,000 services,
+	// at every weight change the watch signals).
+	applied := f.Proxy.Routes()
+	byService := make(map[string]int, len(applied))
+	for i, r := range applied {
+		byService[r.Service] = i
 	}
+	var changed []router.Route
 	for _, r := range stored {
-		if applied[r.Service] {
+		if i, ok := byService[r.Service]; ok && applied[i].Equal(r) {
 			continue
 		}
-		f.Proxy.SetRoute(r)
+		changed = append(changed, r)
+	}
+	// One table for every change: SetRoute one at a time copies the table
+	// and sweeps every version's record per route.
+	f.Proxy.SetRoutes(changed)
+	for _, r := range changed {
 		f.logger().Info("route applied from the store", "service", r.Service, "weights", r.Weights())
 	}
 	return nil

@@ -161,7 +161,7 @@ func (s *series) sample(from, to, now time.Time) metrics.Sample {
 	oldest := s.index(now) - int64(len(s.buckets)) + 1
 	var (
 		out   metrics.Sample
-		hist  = newLatencyHistogram()
+		hist  = histograms.Get().(*hdrhistogram.Histogram)
 		sum   time.Duration
 		parts []*bucket
 		index []int64
@@ -191,6 +191,8 @@ func (s *series) sample(from, to, now time.Time) metrics.Sample {
 		out.P50, out.P90, out.P99 = microsToMillis(q[0]), microsToMillis(q[1]), microsToMillis(q[2])
 		out.Mean = float64(sum) / float64(n) / float64(time.Millisecond)
 	}
+	hist.Reset()
+	histograms.Put(hist)
 	s.mu.Lock()
 	offset := s.rng.Float64()
 	s.mu.Unlock()
@@ -322,6 +324,12 @@ func equivalentMicros(us int64) int64 {
 	shift := max(bits.Len64(uint64(us))-latencyBits, 0)
 	return us >> shift << shift
 }
+
+// histograms are the merge histograms of Window (20 KiB each), reused:
+// the controller reads each version's window under analysis every tick,
+// and with thousands of services a fresh histogram per read made most of
+// the garbage the GC's headroom (and so the RSS) is sized by.
+var histograms = sync.Pool{New: func() any { return newLatencyHistogram() }}
 
 func newLatencyHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(minLatencyMicros, maxLatencyMicros, latencyDigits)

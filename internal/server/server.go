@@ -249,7 +249,8 @@ func (s *Server) Run(ctx context.Context) error {
 	ui := s.dashboard()
 	ui.Throttle = guesses
 	admin := &api.Server{Controller: s.controller, Token: s.cfg.Admin.Token, Logger: s.log, Metrics: s.metrics(),
-		Authorize: ui.Authorize, Throttle: guesses, Reload: s.Reload, Config: s.ConfigState}
+		Authorize: ui.Authorize, Throttle: guesses, Reload: s.Reload, Config: s.ConfigState,
+		Pprof: s.cfg.Admin.Pprof}
 	mux := http.NewServeMux()
 	mux.Handle("/", admin.Handler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))

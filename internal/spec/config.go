@@ -156,6 +156,12 @@ type AdminConfig struct {
 	// Default "": admin.tls.cert itself when tls is set (a self-signed
 	// certificate), else the system's roots only.
 	CAFile string `yaml:"caFile"`
+	// Pprof serves Go's runtime profiles (net/http/pprof) on the admin
+	// API under /debug/pprof/, behind the admin token, for `go tool
+	// pprof` and bench/scale. A CPU profile costs while it runs and a
+	// profile shows the code's internals, so it is off unless asked for.
+	// Default false (no /debug/pprof/ routes: 404).
+	Pprof bool `yaml:"pprof"`
 }
 
 // MinTokenLength is the shortest admin token validate accepts without a

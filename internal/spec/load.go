@@ -132,6 +132,7 @@ func (w *walker) walkRoot(root *yaml.Node) {
 	if root == nil {
 		return
 	}
+	w.budget = max(minVisits, visitsPerNode*countNodes(root))
 	w.record("", root)
 	n := resolve(root)
 	if isNull(n) {

@@ -22,6 +22,9 @@ type checker struct {
 	// promConfigured: the top-level prometheus block is there, for
 	// provider.prometheus metrics.
 	promConfigured bool
+	// noArgs is each template's metric problems when a step gives it no
+	// args (metricsWithArgs).
+	noArgs map[string]argsCheck
 }
 
 // validate returns every semantic problem in cfg.

@@ -4,13 +4,35 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// maxVisits bounds the nodes one walk visits, so that aliases nested to
-// expand exponentially ("billion laughs") cannot hang Parse.
-const maxVisits = 100_000
+// minVisits and visitsPerNode bound the nodes one walk visits, so that
+// aliases nested to expand exponentially ("billion laughs") cannot hang
+// Parse: the budget is visitsPerNode times the nodes written in the
+// document, and at least minVisits. A document without aliases visits
+// each node once, so its size alone never exhausts the budget (a fixed
+// 100,000 refused a config of 10,000 services); merges that reuse an
+// anchor have room to spare, and expansion stays linear in the file.
+const (
+	minVisits     = 100_000
+	visitsPerNode = 4
+)
+
+// countNodes counts the nodes written in the tree under n, aliases
+// counted once each and not followed.
+func countNodes(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
+}
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
@@ -24,6 +46,7 @@ type walker struct {
 	*index
 	errs   Errors
 	visits int
+	budget int                 // of visits; see minVisits
 	fatal  bool                // the tree cannot be decoded safely
 	open   map[*yaml.Node]bool // mappings being read, to refuse merge cycles
 }
@@ -42,11 +65,11 @@ func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
 // spend counts a visit and reports whether the budget allows it.
 func (w *walker) spend(n *yaml.Node) bool {
 	w.visits++
-	if w.visits == maxVisits+1 {
-		w.fail(n, "", "the document is too large: its aliases expand to more than %d values", maxVisits)
+	if w.visits == w.budget+1 {
+		w.fail(n, "", "the document is too large: its aliases expand to more than %d values", w.budget)
 		w.fatal = true
 	}
-	return w.visits <= maxVisits
+	return w.visits <= w.budget
 }
 
 // walk checks the node in slot (a place in its parent's Content, maybe
@@ -185,9 +208,18 @@ type typeFields struct {
 	byName map[string]reflect.Type // YAML name → field type
 }
 
+// fieldsCache holds fieldsOf's answers, by type: the walk asks for the
+// same few types once per mapping, and building the view each time was
+// the largest part of parsing a config of thousands of services.
+var fieldsCache sync.Map // reflect.Type → typeFields
+
 // fieldsOf lists the fields of a struct type under their YAML names,
-// leaving out fields tagged "-".
+// leaving out fields tagged "-". The answer is shared: callers do not
+// change it.
 func fieldsOf(t reflect.Type) typeFields {
+	if tf, ok := fieldsCache.Load(t); ok {
+		return tf.(typeFields)
+	}
 	tf := typeFields{byName: map[string]reflect.Type{}}
 	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -200,5 +232,6 @@ func fieldsOf(t reflect.Type) typeFields {
 		tf.names = append(tf.names, name)
 		tf.byName[name] = f.Type
 	}
+	fieldsCache.Store(t, tf)
 	return tf
 }
