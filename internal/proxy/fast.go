@@ -203,12 +203,12 @@ func (s *FastServer) sniff(c net.Conn) {
 	if s.fast.ReadTimeout > 0 {
 		_ = c.SetReadDeadline(time.Now().Add(s.fast.ReadTimeout))
 	}
-	h2c, err := peekPreface(c)
+	slow, err := peekFallback(c)
 	_ = c.SetReadDeadline(time.Time{})
 	switch {
 	case err != nil:
 		c.Close()
-	case h2c:
+	case slow:
 		s.slow.push(c)
 	default:
 		s.quick.push(c)

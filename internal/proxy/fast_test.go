@@ -116,6 +116,34 @@ func TestFastPathRefusesSmuggling(t *testing.T) {
 	}
 }
 
+// TestFastPathBareLF: a connection whose first head ends its lines with a
+// bare LF, which fasthttp would wait past until its timeout, is served by
+// the net/http path as net/http serves it: at once.
+func TestFastPathBareLF(t *testing.T) {
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "upstream got %s", body)
+	}))
+	p := &proxy.Proxy{}
+	p.SetRoute(route("web", be("v1", 100, addr)))
+	proxyAddr := strings.TrimPrefix(serveFast(t, p, proxy.FastOptions{ReadHeaderTimeout: time.Minute}), "http://")
+	conn, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST / HTTP/1.1\nHost: x\nContent-Length: 5\n\nhello")
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // well under the minute a hang would take
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a bare-LF head: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(body) != "upstream got hello" {
+		t.Errorf("got %d %q, want 200 %q", res.StatusCode, body, "upstream got hello")
+	}
+}
+
 // TestFastPathBodiesBothWays: request bodies arrive whole by length, by
 // chunks and longer than BodyBuffer (handed to the net/http path), and a
 // response larger than any buffer streams back whole.

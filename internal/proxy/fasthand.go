@@ -17,10 +17,14 @@ import (
 // opens with the h2c preface, found at accept, and a connection from a
 // request on, whose head (and what was read of its body) is replayed.
 
-// peekPreface reports whether a connection opens with the HTTP/2
-// preface, peeking at its first bytes without taking them from the
-// socket. A connection it cannot peek at is HTTP/1.
-func peekPreface(c net.Conn) (bool, error) {
+// peekFallback reports whether a connection belongs to the net/http
+// server from its first bytes: it opens with the HTTP/2 preface (h2c), or
+// its first segment ends a line with a bare LF, which net/http accepts and
+// fasthttp waits past until its timeout. It peeks, so the bytes stay in
+// the socket. A connection it cannot peek at is HTTP/1 on the fast path.
+// (A bare LF in a later request on a fast connection still waits for
+// ReadHeaderTimeout; such a request is never forwarded.)
+func peekFallback(c net.Conn) (bool, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false, nil
@@ -30,7 +34,7 @@ func peekPreface(c net.Conn) (bool, error) {
 		return false, err
 	}
 	const want = len("PRI ")
-	var buf [want]byte
+	var buf [1024]byte
 	for {
 		var n int
 		var rerr error
@@ -45,14 +49,28 @@ func peekPreface(c net.Conn) (bool, error) {
 			return false, rerr
 		case n <= 0:
 			return false, io.EOF
-		case !strings.HasPrefix(h2cPreface, string(buf[:n])):
-			return false, nil
-		case n == want:
+		case !strings.HasPrefix(h2cPreface, string(buf[:min(n, want)])):
+			return bareLF(buf[:n]), nil
+		case n >= want:
 			return true, nil
 		}
 		// A first segment shorter than "PRI ": wait for the rest.
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// bareLF reports whether a line of b, up to the end of its first head,
+// ends with "\n" alone.
+func bareLF(b []byte) bool {
+	if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 {
+		b = b[:end]
+	}
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
 }
 
 // handOver gives the connection, from this request on, to the fallback
