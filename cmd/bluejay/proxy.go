@@ -33,6 +33,7 @@ SIGINT or SIGTERM drains in-flight requests, then exits.`,
 			}
 			ctx, stop := signalContext(cmd)
 			defer stop()
+			trimStartupPages(log)
 			return p.Run(ctx)
 		},
 	}

@@ -51,6 +51,7 @@ Kubernetes Deployments always keep running: they are the cluster's.`,
 			defer stop()
 			srv.SetConfigPath(g.configPath())
 			reloadOnHUP(ctx, srv, log)
+			trimStartupPages(log)
 			if watchConfig {
 				if err := srv.WatchConfig(ctx, 0, nil); err != nil {
 					return err
