@@ -13,7 +13,8 @@ import (
 
 // BenchmarkParallelWrites: 50 writers, each updating its rollout with an
 // event (a decision), on the shared etcd (issue 22). Every event takes
-// the next number of one counter, so concurrent writers retry.
+// the next number of one counter; the updates queued together share one
+// transaction and one compare of it (batch.go).
 //
 //	go test ./internal/store/etcd -run '^$' -bench ParallelWrites -benchtime 500x
 func BenchmarkParallelWrites(b *testing.B) {
@@ -51,7 +52,9 @@ func BenchmarkParallelWrites(b *testing.B) {
 // BenchmarkParallelDeploys: 50 writers at once, each creating a rollout
 // of a service of its own (a deploy call) and recording its first
 // decision with an event, on the shared etcd (issue 22). Both take the
-// next number of a shared counter (rollout ids, event ids).
+// next number of a shared counter (rollout ids, event ids): before
+// creates were batched with updates, about 8 ms/op on this machine, now
+// about 0.7 (bench/scale/README.md).
 //
 //	go test ./internal/store/etcd -run '^$' -bench ParallelDeploys -benchtime 1000x
 func BenchmarkParallelDeploys(b *testing.B) {
