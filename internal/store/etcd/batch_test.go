@@ -100,3 +100,52 @@ func TestConcurrentUpdatesAllLand(t *testing.T) {
 		ids[e.ID] = true
 	}
 }
+
+// TestBatchedCreates: creates share a batch with updates. A create of a
+// service with an active rollout fails with create's error and takes no
+// id; the others take the next rollout ids in queue order, and every
+// event the next event ids.
+func TestBatchedCreates(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	busy := storetest.Create(t, s, storetest.Rollout("busy", engine.PhaseDeploying))
+	a := storetest.Create(t, s, storetest.Rollout("a", engine.PhaseDeploying))
+	before, _ := s.ListEvents(ctx, "", 0)
+	ev := storetest.Event(engine.PhaseDeploying, storetest.T0)
+	create := func(service string) *updateReq {
+		return &updateReq{ctx: ctx, create: true, r: storetest.Rollout(service, engine.PhaseDeploying), ev: &ev, done: make(chan struct{})}
+	}
+	up := &updateReq{ctx: ctx, r: a, ev: &ev, done: make(chan struct{})}
+	reqs := []*updateReq{create("x"), create("busy"), up, create("y")}
+	if err := s.updateTogether(ctx, reqs); err != nil {
+		t.Fatalf("updateTogether: %v", err)
+	}
+	for i, want := range []error{nil, store.ErrConflict, nil, nil} {
+		<-reqs[i].done
+		if err := reqs[i].err; !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("write %d: %v, want %v", i, err, want)
+		}
+	}
+	if x, y := reqs[0].id, reqs[3].id; x != a.ID+1 || y != a.ID+2 {
+		t.Errorf("created ids %d, %d; want %d, %d", x, y, a.ID+1, a.ID+2)
+	}
+	for _, u := range []*updateReq{reqs[0], reqs[3]} {
+		if got, err := s.Rollout(ctx, u.id); err != nil || got.Service != u.r.Service {
+			t.Errorf("rollout %d: %q (%v), want %q", u.id, got.Service, err, u.r.Service)
+		}
+	}
+	if ids := storetest.RolloutIDs(t, s, "busy"); len(ids) != 1 || ids[0] != busy.ID {
+		t.Errorf("rollouts of busy: %v, want only %d", ids, busy.ID)
+	}
+	after, _ := s.ListEvents(ctx, "", 0)
+	added := after[len(before):]
+	want := []int64{reqs[0].id, a.ID, reqs[3].id}
+	for i, e := range added {
+		if i >= len(want) || e.ID != before[len(before)-1].ID+int64(i+1) || e.RolloutID != want[i] {
+			t.Fatalf("events added: %+v, want of rollouts %v numbered on from %d", added, want, before[len(before)-1].ID)
+		}
+	}
+	if len(added) != len(want) {
+		t.Fatalf("%d events added, want %d", len(added), len(want))
+	}
+}

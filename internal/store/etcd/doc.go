@@ -35,7 +35,10 @@
 //     this handle last read or wrote (or read at the start of the call):
 //     store.ErrStale otherwise.
 //
-// A transaction that fails only because a counter or an active key moved
-// under it (another service's write) is retried with fresh reads, a few
-// times.
+// Creates and updates are queued for one committer goroutine, which
+// writes those queued meanwhile in one transaction, taking their ids from
+// the counters once (batch.go), so writers of one handle never race for
+// a counter. A transaction that fails only because a counter or an active
+// key moved under it (another handle's write) is retried with fresh
+// reads, after a jittered, doubling delay, up to maxAttempts times.
 package etcd

@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/bluejay-deploy/bluejay/internal/store"
 )
@@ -25,8 +26,33 @@ const DefaultPrefix = "/bluejay"
 const dialTimeout = 5 * time.Second
 
 // maxAttempts bounds the retries of a transaction that lost only to a
-// write elsewhere (a counter, another rollout's active key).
+// write elsewhere (a counter, another rollout's active key). Between
+// attempts, a writer waits a jittered, doubling delay (newBackoff), so
+// that writers that lost together do not all try again together.
 const maxAttempts = 32
+
+// newBackoff is the delays between attempts: 1 ms, doubling up to 100 ms,
+// each stretched by up to as much again at random (at most about 5 s over
+// all 32 attempts).
+func newBackoff() wait.Backoff {
+	return wait.Backoff{Duration: time.Millisecond, Factor: 2, Jitter: 1, Steps: maxAttempts, Cap: 100 * time.Millisecond}
+}
+
+// pause waits b's next delay before every attempt but the first, or
+// returns ctx's error.
+func pause(ctx context.Context, b *wait.Backoff, attempt int) error {
+	if attempt == 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(b.Step())
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 var (
 	errNoService  = errors.New("no service")

@@ -20,18 +20,27 @@ func (s *Store) eventOps(seq *mvccpb.KeyValue, r engine.Rollout, ev engine.Event
 	if err != nil {
 		return clientv3.Cmp{}, nil, err
 	}
-	ev.ID, ev.RolloutID = last+1, r.ID
+	ops, err := s.eventPuts(r, ev, last+1)
+	if err != nil {
+		return clientv3.Cmp{}, nil, err
+	}
+	cmp := clientv3.Compare(clientv3.ModRevision(s.eventSeq()), "=", modRev(seq))
+	return cmp, append(ops, clientv3.OpPut(s.eventSeq(), strconv.FormatInt(last+1, 10))), nil
+}
+
+// eventPuts writes both copies of ev as event id of rollout r (the
+// caller's ev is not modified).
+func (s *Store) eventPuts(r engine.Rollout, ev engine.Event, id int64) ([]clientv3.Op, error) {
+	ev.ID, ev.RolloutID = id, r.ID
 	if ev.Service == "" {
 		ev.Service = r.Service
 	}
 	ev.Time = ev.Time.UTC()
 	doc, err := store.EncodeEvent(ev)
 	if err != nil {
-		return clientv3.Cmp{}, nil, err
+		return nil, err
 	}
-	cmp := clientv3.Compare(clientv3.ModRevision(s.eventSeq()), "=", modRev(seq))
-	return cmp, []clientv3.Op{
-		clientv3.OpPut(s.eventSeq(), strconv.FormatInt(ev.ID, 10)),
+	return []clientv3.Op{
 		clientv3.OpPut(s.eventsAll()+pad(ev.ID), string(doc)),
 		clientv3.OpPut(s.eventsOf(ev.Service)+pad(ev.ID), string(doc)),
 	}, nil

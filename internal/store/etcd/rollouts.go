@@ -14,22 +14,27 @@ import (
 
 // CreateRollout stores r and ev in one transaction, unless the service
 // already has an active rollout (store.ErrConflict). It sets r.ID only
-// once the transaction has committed.
+// once the transaction has committed. Creates are queued with updates
+// and written in batches (batch.go).
 func (s *Store) CreateRollout(ctx context.Context, r *engine.Rollout, ev engine.Event) error {
 	if r.Service == "" {
 		return fmt.Errorf("creating rollout: %w", errNoService)
 	}
-	id, err := s.create(ctx, utcRollout(*r), ev)
-	if err != nil {
+	u := &updateReq{create: true, r: utcRollout(*r), ev: &ev}
+	if err := s.enqueue(ctx, u); err != nil {
 		return fmt.Errorf("creating rollout of %s: %w", r.Service, err)
 	}
-	r.ID = id
+	r.ID = u.id
 	return nil
 }
 
 func (s *Store) create(ctx context.Context, row engine.Rollout, ev engine.Event) (int64, error) {
 	active := s.activeKey(row.Service)
-	for range maxAttempts {
+	b := newBackoff()
+	for attempt := range maxAttempts {
+		if err := pause(ctx, &b, attempt); err != nil {
+			return 0, err
+		}
 		kvs, err := s.snapshot(ctx, active, s.rolloutSeq(), s.eventSeq())
 		if err != nil {
 			return 0, err
@@ -90,7 +95,7 @@ func (s *Store) rolloutKey(id int64) string { return s.rolloutsAll() + pad(id) }
 // package doc). ev's RolloutID is set to r.ID, and its Service to
 // r.Service when empty; the caller's ev is not modified.
 func (s *Store) UpdateRollout(ctx context.Context, r engine.Rollout, ev *engine.Event) error {
-	if err := s.enqueue(ctx, utcRollout(r), ev); err != nil {
+	if err := s.enqueue(ctx, &updateReq{r: utcRollout(r), ev: ev}); err != nil {
 		return fmt.Errorf("updating rollout %d: %w", r.ID, err)
 	}
 	return nil
@@ -99,7 +104,11 @@ func (s *Store) UpdateRollout(ctx context.Context, r engine.Rollout, ev *engine.
 func (s *Store) update(ctx context.Context, r engine.Rollout, ev *engine.Event) error {
 	key, active, id := s.rolloutKey(r.ID), s.activeKey(r.Service), strconv.FormatInt(r.ID, 10)
 	want, known := s.seen(key)
-	for range maxAttempts {
+	b := newBackoff()
+	for attempt := range maxAttempts {
+		if err := pause(ctx, &b, attempt); err != nil {
+			return err
+		}
 		kvs, err := s.snapshot(ctx, key, active, s.eventSeq())
 		if err != nil {
 			return err

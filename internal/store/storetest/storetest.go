@@ -42,6 +42,7 @@ func Run(t *testing.T, h Harness) {
 		{"NotFound", testNotFound},
 		{"NoService", testNoService},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"ConcurrentDeploys", testConcurrentDeploys},
 		{"ListEventsOldestFirstNewestN", testListEventsOldestFirstNewestN},
 		{"Routes", testRoutes},
 		{"WatchRoutes", testWatchRoutes},
