@@ -134,9 +134,8 @@ func (p *Prober) roundTrip(ctx context.Context, addr, req string) (int, error) {
 // it may be reused or closes it. stale says the error came before any
 // byte of a response: a kept connection the server had closed.
 func (p *Prober) exchange(ctx context.Context, c net.Conn, addr, req string) (status int, stale bool, err error) {
-	if d, ok := ctx.Deadline(); ok {
-		c.SetDeadline(d)
-	}
+	// ctx's end, its deadline too, closes the exchange: then the error is
+	// always ctx's (a deadline of the connection's own could fire first).
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	lr := &io.LimitedReader{R: c, N: p.opts.MaxHeader}
 	br := readers.Get().(*bufio.Reader)
@@ -188,7 +187,7 @@ func readResponse(br *bufio.Reader) (*http.Response, error) {
 // isStale says whether err is what a kept connection that the server
 // closed gives before any byte of a response.
 func isStale(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // get returns an idle connection to addr, the newest, or nil.
