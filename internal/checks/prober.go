@@ -249,7 +249,9 @@ func (p *Prober) expire() {
 			i++
 		}
 		p.nidle -= i
-		p.setIdle(addr, append(list[:0], list[i:]...))
+		kept := copy(list, list[i:])
+		clear(list[kept:]) // no closed connection stays reachable
+		p.setIdle(addr, list[:kept])
 	}
 	p.sweep = nil
 	if p.nidle > 0 && !p.closed {
