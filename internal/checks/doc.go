@@ -9,6 +9,8 @@
 // Monitors (one heap, one timer, a bounded pool of workers, jittered
 // intervals, passive health through Outcomes), and a probe that timed
 // out while the prober itself ran late is inconclusive (proberLate).
+// A Prober sends HTTP/1.1 probes over kept connections that cost no
+// goroutine and no buffer while idle (the controller's default).
 // RunSmoke sends a new version's smoke tests to
 // each of its instances and stops at the first failure, with a reason
 // precise enough to show the user as is.

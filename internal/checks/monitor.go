@@ -50,6 +50,7 @@ func (s HealthStatus) observe(err error, at time.Time, healthy, unhealthy int) (
 type Monitor struct {
 	cfg     spec.Health
 	client  *http.Client
+	prober  *Prober // if set, HTTP probes go through it rather than client
 	changes chan struct{}
 	// probeFn replaces probe in tests; nil means probe.
 	probeFn func(ctx context.Context, cfg spec.Health, addr string) error
@@ -97,6 +98,14 @@ func NewMonitor(cfg spec.Health, client *http.Client) *Monitor {
 		changes: make(chan struct{}, 1),
 		targets: make(map[string]*target),
 	}
+}
+
+// NewMonitorProber returns a Monitor like NewMonitor's whose HTTP probes
+// go through p, which Monitors may share (the controller's one Prober).
+func NewMonitorProber(cfg spec.Health, p *Prober) *Monitor {
+	m := NewMonitor(cfg, nil)
+	m.prober = p
+	return m
 }
 
 func healthDefaults(cfg spec.Health) spec.Health {
@@ -277,6 +286,9 @@ const maxInconclusive = 3
 func (m *Monitor) probe(ctx context.Context, cfg spec.Health, t *target) error {
 	if g := cfg.GRPC; g != nil {
 		return t.grpc.probe(ctx, t.addr, g.Service)
+	}
+	if m.prober != nil {
+		return m.prober.Probe(ctx, t.addr, cfg.Path)
 	}
 	return Probe(ctx, m.client, t.addr, cfg.Path)
 }

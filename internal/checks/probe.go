@@ -55,9 +55,9 @@ func unwrapURL(err error) error {
 	return err
 }
 
-// drain reads what is left of a body, up to maxBody, and closes it, so
-// the connection can be reused.
+// drain reads what is left of a body, up to maxBody, into a small fixed
+// buffer (io.Copy to io.Discard takes a pooled 8 KiB one per probe under
+// way) and closes it, so the connection can be reused.
 func drain(body io.ReadCloser) {
-	io.Copy(io.Discard, io.LimitReader(body, maxBody))
-	body.Close()
+	drainBody(body, maxBody)
 }

@@ -69,12 +69,16 @@ type Controller struct {
 	Drainer Drainer
 	// DrainTimeout bounds the wait for draining. Zero means 30s.
 	DrainTimeout time.Duration
-	// Client runs health probes and smoke tests. Nil means a client
-	// shared by every service that keeps one idle connection per
-	// instance (up to 64 to an address that instances share) for 30s: a probe every second reuses it rather than
-	// opening a connection each time (issue 22: with thousands of
-	// instances, connecting was most of a probe's CPU). An instance that
-	// stops closes its connections, and the next probe dials afresh.
+	// Client runs health probes and smoke tests. Nil means: HTTP/1.1
+	// probes on one checks.Prober shared by every service, which keeps
+	// one idle connection per instance (up to 64 to an address that
+	// instances share) for 30s with no goroutine or buffer of its own (a
+	// probe every second reuses it rather than opening a connection each
+	// time; issue 22: with thousands of instances, connecting was most of
+	// a probe's CPU, and net/http's two goroutines and buffers per kept
+	// connection most of the memory); smoke tests and h2c probes on a
+	// net/http client that keeps connections the same way. An instance
+	// that stops closes its connections, and the next probe dials afresh.
 	Client *http.Client
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
@@ -115,8 +119,10 @@ type Controller struct {
 	// answered ErrStandby at once. Nil means it never stands by.
 	Standby func() bool
 
-	probeOnce sync.Once
-	probe     *http.Client // the default Client, made once
+	probeOnce  sync.Once
+	probe      *http.Client // the default Client, made once
+	proberOnce sync.Once
+	prober     *checks.Prober // the default HTTP/1.1 prober, made once
 
 	mu       sync.Mutex
 	ready    chan struct{} // closed by Run once routes are restored (Ready)
@@ -360,7 +366,10 @@ func (c *Controller) probeScheduler(ctx context.Context) context.Context {
 	if n, ok := c.Drainer.(checks.FailureNotifier); ok {
 		n.NotifyFailures(s.Kick)
 	}
-	c.spawn(func() { s.Run(ctx) })
+	c.spawn(func() {
+		s.Run(ctx)
+		c.httpProber().Close() // no probe is under way: its idle connections
+	})
 	return checks.WithScheduler(ctx, s)
 }
 
@@ -376,6 +385,20 @@ func (c *Controller) drainTimeout() time.Duration {
 		return c.DrainTimeout
 	}
 	return 30 * time.Second
+}
+
+// newMonitor returns the health monitor of s: on the controller's
+// Prober when Client is nil and s speaks HTTP/1.1, else with checkClient.
+func (c *Controller) newMonitor(s spec.Service) *checks.Monitor {
+	if c.Client == nil && s.Protocol != spec.ProtocolH2C && s.Protocol != spec.ProtocolGRPC {
+		return checks.NewMonitorProber(s.Health, c.httpProber())
+	}
+	return checks.NewMonitor(s.Health, checkClient(c, s))
+}
+
+func (c *Controller) httpProber() *checks.Prober {
+	c.proberOnce.Do(func() { c.prober = checks.NewProber(checks.ProberOptions{}) })
+	return c.prober
 }
 
 // checkClient is the client of s's HTTP probes and smoke tests: the

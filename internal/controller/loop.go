@@ -59,7 +59,7 @@ type loop struct {
 func newLoop(c *Controller, s Service) *loop {
 	return &loop{
 		c: c, svc: s,
-		monitor:  checks.NewMonitor(s.Spec.Health, checkClient(c, s.Spec)),
+		monitor:  c.newMonitor(s.Spec),
 		do:       make(chan func()),
 		wake:     make(chan struct{}, 1),
 		versions: map[string]*versionRec{}, insts: map[string]*instanceRec{},
