@@ -101,3 +101,28 @@ func heap() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
 }
+
+// TestSweepKeepsSharedAddress: the sweep after a change looks only at the
+// changed route's addresses, and keeps one another route still names (its
+// count of naming backends), releasing it once the last route leaves it.
+func TestSweepKeepsSharedAddress(t *testing.T) {
+	p := &Proxy{Logger: slog.New(slog.DiscardHandler)}
+	t.Cleanup(p.Close)
+	shared, own := "127.0.0.1:1", "127.0.0.1:2"
+	p.SetRoutes([]router.Route{
+		{Service: "a", Backends: []router.Backend{{Version: "v1", Weight: 100, Addrs: []string{shared}}}},
+		{Service: "b", Backends: []router.Backend{{Version: "v1", Weight: 100, Addrs: []string{shared}}}},
+	})
+	has := func(addr string) bool { _, ok := p.inflight.Load(addr); return ok }
+	p.SetRoute(router.Route{Service: "a", Backends: []router.Backend{{Version: "v2", Weight: 100, Addrs: []string{own}}}})
+	if !has(shared) || !has(own) {
+		t.Fatalf("after a left %s for %s: shared kept %v, own made %v; want both", shared, own, has(shared), has(own))
+	}
+	p.RemoveRoute("b")
+	if has(shared) {
+		t.Errorf("%s still held after the last route naming it left", shared)
+	}
+	if p.life.refs[own] != 1 || len(p.life.refs) != 1 {
+		t.Errorf("address counts = %v, want only %s: 1", p.life.refs, own)
+	}
+}
