@@ -30,3 +30,11 @@ func (p *Proxy) SetRoutes(rs []router.Route) {
 	p.sweep()
 	p.startJanitor()
 }
+
+// RoutesAs reports whether the proxy routes r.Service exactly as r says
+// (router.Route.Equal), without copying its table: a follower applying
+// the changes a watch carries compares each with what it has.
+func (p *Proxy) RoutesAs(r router.Route) bool {
+	rt := p.load().route(r.Service)
+	return rt != nil && rt.spec.Equal(r)
+}
