@@ -171,7 +171,7 @@ func (p *Proxy) SetRoute(r router.Route) {
 	rt := p.compile(r)
 	release := p.carryHold(r.Service, rt)
 	p.routed(p.load().route(r.Service), rt)
-	p.swap(p.load().with(rt))
+	p.swap(p.load().replacing(rt))
 	release()
 	p.sweep()
 	p.startJanitor()
