@@ -64,6 +64,7 @@ type routeWatch struct {
 	mu      sync.Mutex
 	changes []change
 	last    map[string]string // service → weights
+	start   time.Time         // before the routes were read: a follower's later lines answer changes
 	cli     *clientv3.Client
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -74,7 +75,7 @@ func watchRoutes(ctx context.Context, endpoint string) (*routeWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &routeWatch{last: map[string]string{}, cli: cli, done: make(chan struct{})}
+	w := &routeWatch{last: map[string]string{}, cli: cli, done: make(chan struct{}), start: time.Now()}
 	prefix := etcdPrefix + "/routes/"
 	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
@@ -158,9 +159,12 @@ func followerLog(path string) (map[string][]applied, error) {
 // propagation is, for each weight change, the delay until the last
 // follower applied it (or a later change of the same service, which
 // supersedes it); missing counts changes some follower never applied.
-// A follower that applied a change before the bench's watch saw it
-// counts 0.
-func propagation(changes []change, logs []map[string][]applied) (delays []time.Duration, missing int) {
+// A follower's lines are matched to the changes in order, from since
+// (when the bench began watching: earlier lines are the followers' first
+// sync), so that a follower that applied a change before the bench's own
+// watch saw it — by however much the bench lagged — counts 0 rather than
+// being matched to a later line of the same weights.
+func propagation(changes []change, logs []map[string][]applied, since time.Time) (delays []time.Duration, missing int) {
 	byService := map[string][]change{}
 	for _, c := range changes {
 		byService[c.service] = append(byService[c.service], c)
@@ -170,20 +174,26 @@ func propagation(changes []change, logs []map[string][]applied) (delays []time.D
 		gone := make([]bool, len(cs))
 		for _, log := range logs {
 			entries := log[svc]
+			from := 0 // where the line answering the next change may be
 			for i, c := range cs {
-				// The first application, at or after this change was made
-				// (less 100 ms of slack: the follower's watch may fire before
-				// the bench's), of its weights or a later one's.
+				// The first application since the bench watched, after the
+				// previous change's, of this change's weights or a later
+				// one's.
 				later := map[string]bool{}
 				for _, l := range cs[i:] {
 					later[l.weights] = true
 				}
-				k := slices.IndexFunc(entries, func(a applied) bool { return later[a.weights] && !a.at.Before(c.at.Add(-100*time.Millisecond)) })
+				k := slices.IndexFunc(entries[from:], func(a applied) bool { return later[a.weights] && !a.at.Before(since) })
 				if k < 0 {
 					gone[i] = true
 					continue
 				}
+				k += from
 				worst[i] = max(worst[i], entries[k].at.Sub(c.at))
+				from = k // a line that skipped to a later change's weights answers it too
+				if entries[k].weights == c.weights {
+					from++
+				}
 			}
 		}
 		for i := range cs {

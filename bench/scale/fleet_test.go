@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func TestPropagation(t *testing.T) {
 		{"a": {{"map[v1:0 v2:100]", ms(40)}}, "b": {{"map[v2:100]", ms(20)}, {"map[v1:100 v2:0]", ms(105)}},
 			"c": {{"map[v2:100]", ms(-2)}}},
 	}
-	delays, missing := propagation(changes, logs)
+	delays, missing := propagation(changes, logs, ms(-100))
 	// a: 40 (the later follower); b's first: 130 (one follower skipped
 	// it for the second); b's second: 30; c: 0 (before the bench saw it);
 	// d: missing on the second follower.
@@ -67,5 +68,22 @@ func TestPropagation(t *testing.T) {
 		if delays[i] != want[i] {
 			t.Fatalf("delays %v, want %v", delays, want)
 		}
+	}
+}
+
+// TestPropagationBenchLagging: a follower that applied a change long
+// before the bench's own watch saw it (the bench lagging on a loaded
+// machine) counts 0, and is not matched to a later line of the same
+// weights (which counted the time until the weights came round again).
+func TestPropagationBenchLagging(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	a, b := "map[v1:0 v2:100]", "map[v1:100 v2:0]"
+	changes := []change{{"e", a, ms(500)}, {"e", b, ms(10_000)}, {"e", a, ms(20_000)}}
+	logs := []map[string][]applied{{"e": {{b, ms(-1000)}, {a, ms(5)}, {b, ms(10_002)}, {a, ms(20_003)}}}}
+	delays, missing := propagation(changes, logs, ms(-100))
+	want := []time.Duration{0, 2 * time.Millisecond, 3 * time.Millisecond}
+	if missing != 0 || !slices.Equal(delays, want) {
+		t.Fatalf("delays %v, missing %d; want %v, none missing", delays, missing, want)
 	}
 }

@@ -351,7 +351,7 @@ func fleetRows(rw *routeWatch, followers []*bluejay) []row {
 		}
 		logs = append(logs, l)
 	}
-	delays, missing := propagation(changes, logs)
+	delays, missing := propagation(changes, logs, rw.start)
 	p99 := quantile(delays, 0.99)
 	value := fmt.Sprintf("p50 %s, p99 %s, max %s of %d", ms(quantile(delays, 0.5)), ms(p99), ms(quantile(delays, 1)), len(delays))
 	if missing > 0 {

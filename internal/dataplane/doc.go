@@ -4,7 +4,9 @@
 // `bluejay proxy -c FILE` runs the builtin proxy alone. Its routing table
 // comes from the store — the single source of truth for routing — and a
 // Follower keeps it in step: it applies every stored route at start, polls
-// the store for changes, and re-reads it at once when the controller asks.
+// the store for changes, and re-reads it at once when the controller asks;
+// a store that watches (etcd) hands it the changed routes as they happen,
+// which it applies without reading the table.
 // A Handler serves the proxy's control API on proxy.control; a Client is
 // the controller's side of it and stands in for the in-process proxy
 // behind the controller's ports:

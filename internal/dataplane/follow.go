@@ -48,45 +48,63 @@ func (f *Follower) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading routes: %w", err)
 	}
-	// By service: comparing every stored route with every applied one
-	// cost n² route comparisons per sync (4 million at 2,000 services,
-	// at every weight change the watch signals).
-	applied := f.Proxy.Routes()
-	byService := make(map[string]int, len(applied))
-	for i, r := range applied {
-		byService[r.Service] = i
-	}
+	// Compared service by service with the proxy's own route, without
+	// copying its table: comparing every stored route with every applied
+	// one cost n² route comparisons per sync (4 million at 2,000
+	// services).
 	var changed []router.Route
 	for _, r := range stored {
-		if i, ok := byService[r.Service]; ok && applied[i].Equal(r) {
-			continue
+		if !f.Proxy.RoutesAs(r) {
+			changed = append(changed, r)
 		}
-		changed = append(changed, r)
 	}
-	// One table for every change: SetRoute one at a time copies the table
-	// and sweeps every version's record per route.
+	f.set(changed)
+	return nil
+}
+
+// apply applies the changed routes a store's watch carried: O(changes),
+// where Sync reads and decodes the whole table.
+func (f *Follower) apply(rs []router.Route) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var changed []router.Route
+	for _, r := range rs {
+		if !f.Proxy.RoutesAs(r) {
+			changed = append(changed, r)
+		}
+	}
+	f.set(changed)
+}
+
+// set applies the changed routes in one table: SetRoute one at a time
+// copies the table per route. Callers hold f.mu.
+func (f *Follower) set(changed []router.Route) {
 	f.Proxy.SetRoutes(changed)
 	for _, r := range changed {
 		f.logger().Info("route applied from the store", "service", r.Service, "weights", r.Weights())
 	}
-	return nil
 }
 
 // Run syncs at once, then every Interval until ctx ends, and at each
-// change a store that watches signals. A failing store is logged when it
-// starts and stops failing, not at every poll. A watch that ends (etcd
-// ends a watch whose member lost its leader) is started again, after a
-// backoff that grows while it keeps ending; the outage is logged once,
-// the poll covers it, and each new try counts in WatchRestarts.
+// change a store that watches reports. A store that carries the changed
+// routes in its watch (store.RouteChangeWatcher, etcd) has them applied
+// alone, O(changes); the whole table is read again when the watch
+// (re)starts or asks for it, and every Interval as a safety net. A store
+// that only signals (store.RouteWatcher) has the table read at each
+// signal. A failing store is logged when it starts and stops failing,
+// not at every poll. A watch that ends (etcd ends a watch whose member
+// lost its leader, or whose revision was compacted) is started again,
+// after a backoff that grows while it keeps ending; the outage is logged
+// once, the poll covers it, and each new try counts in WatchRestarts.
 func (f *Follower) Run(ctx context.Context) {
 	interval := f.Interval
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	w, watches := f.Store.(store.RouteWatcher)
-	var changed <-chan struct{}
-	if watches {
-		changed = w.WatchRoutes(ctx)
+	watch := f.watcher()
+	var changed <-chan store.RouteChanges
+	if watch != nil {
+		changed = watch(ctx)
 		interval = max(interval, watchedInterval)
 	}
 	t := time.NewTicker(interval)
@@ -96,24 +114,35 @@ func (f *Follower) Run(ctx context.Context) {
 		backoff wait.Backoff
 		broken  bool // the watch ended and no new one has signalled yet
 		failing bool
+		full    = true // read the whole table; else apply routes
+		routes  []router.Route
 	)
 	for {
-		err := f.Sync(ctx)
+		var err error
+		if full {
+			err = f.Sync(ctx)
+		} else {
+			f.apply(routes)
+		}
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
 			f.logger().Error("following the store's routes; routing as before", "err", err)
-		case err == nil && failing:
+		case err == nil && failing && full:
 			f.logger().Info("following the store's routes again")
 		}
-		failing = err != nil
+		if full {
+			failing = err != nil
+		}
+		full, routes = false, nil
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case _, ok := <-changed:
+			full = true
+		case ch, ok := <-changed:
 			switch {
 			case !ok && ctx.Err() == nil:
-				changed = nil
+				changed, full = nil, true
 				if !broken {
 					broken, backoff = true, watchBackoff
 					f.logger().Warn("the store's watch of the routes ended (etcd lost its leader?); watching again, polling meanwhile",
@@ -124,12 +153,40 @@ func (f *Follower) Run(ctx context.Context) {
 				broken = false
 				f.logger().Info("watching the store's routes again", "restarts", f.restarts.Load())
 			}
+			if ok {
+				full, routes = ch.Resync, ch.Routes
+			}
 		case <-retry:
 			retry = nil
 			f.restarts.Add(1)
-			changed = w.WatchRoutes(ctx)
+			changed = watch(ctx)
 		}
 	}
+}
+
+// watcher returns how to watch the store: its changed routes, or its
+// signals made Resyncs; nil when it does not watch.
+func (f *Follower) watcher() func(context.Context) <-chan store.RouteChanges {
+	switch w := f.Store.(type) {
+	case store.RouteChangeWatcher:
+		return w.WatchRouteChanges
+	case store.RouteWatcher:
+		return func(ctx context.Context) <-chan store.RouteChanges {
+			out := make(chan store.RouteChanges)
+			go func() {
+				defer close(out)
+				for range w.WatchRoutes(ctx) {
+					select {
+					case out <- store.RouteChanges{Resync: true}:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			return out
+		}
+	}
+	return nil
 }
 
 // watchBackoff spaces the new tries of a watch that keeps ending.

@@ -98,3 +98,24 @@ func BenchmarkSyncOneChange(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyOneWatchedChange is a follower applying one weight change
+// among 2,000 routes as etcd's watch carries it (store.RouteChanges):
+// what each watch event costs, without reading the table.
+func BenchmarkApplyOneWatchedChange(b *testing.B) {
+	const n = 2000
+	st := &tableStore{}
+	for i := range n {
+		st.PutRoute(b.Context(), serviceRoute(i, 0))
+	}
+	p := &proxy.Proxy{}
+	b.Cleanup(p.Close)
+	f := &dataplane.Follower{Store: st, Proxy: p, Logger: slog.New(slog.DiscardHandler)}
+	if err := f.Sync(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for k := 0; b.Loop(); k++ {
+		f.Apply([]router.Route{serviceRoute(k%n, 1+k%99)})
+	}
+}

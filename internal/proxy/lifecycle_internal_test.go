@@ -3,9 +3,12 @@ package proxy
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -100,4 +103,55 @@ func heap() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
+}
+
+// TestSweepKeepsSharedAddress: the sweep after a change looks only at the
+// changed route's addresses, and keeps one another route still names (its
+// count of naming backends), releasing it once the last route leaves it.
+func TestSweepKeepsSharedAddress(t *testing.T) {
+	p := &Proxy{Logger: slog.New(slog.DiscardHandler)}
+	t.Cleanup(p.Close)
+	shared, own := "127.0.0.1:1", "127.0.0.1:2"
+	p.SetRoutes([]router.Route{
+		{Service: "a", Backends: []router.Backend{{Version: "v1", Weight: 100, Addrs: []string{shared}}}},
+		{Service: "b", Backends: []router.Backend{{Version: "v1", Weight: 100, Addrs: []string{shared}}}},
+	})
+	has := func(addr string) bool { _, ok := p.inflight.Load(addr); return ok }
+	p.SetRoute(router.Route{Service: "a", Backends: []router.Backend{{Version: "v2", Weight: 100, Addrs: []string{own}}}})
+	if !has(shared) || !has(own) {
+		t.Fatalf("after a left %s for %s: shared kept %v, own made %v; want both", shared, own, has(shared), has(own))
+	}
+	p.RemoveRoute("b")
+	if has(shared) {
+		t.Errorf("%s still held after the last route naming it left", shared)
+	}
+	if p.life.refs[own] != 1 || len(p.life.refs) != 1 {
+		t.Errorf("address counts = %v, want only %s: 1", p.life.refs, own)
+	}
+}
+
+// TestReplacingMatchesNewTable: a table changed route by route (replacing)
+// indexes its routes as one built afresh (newTable) does.
+func TestReplacingMatchesNewTable(t *testing.T) {
+	p := &Proxy{Logger: slog.New(slog.DiscardHandler)}
+	t.Cleanup(p.Close)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tb *table
+	for i := range 2000 {
+		svc := fmt.Sprintf("s%d", rng.IntN(60))
+		if i%7 == 0 && tb != nil {
+			tb = tb.without(svc)
+			continue
+		}
+		host := []string{"", "", "a.example", "b.example"}[rng.IntN(4)]
+		prefix := []string{"/", "/x/", "/x/y/", ""}[rng.IntN(4)]
+		rt := p.compile(router.Route{Service: svc, Host: host, PathPrefix: prefix,
+			Backends: []router.Backend{{Version: "v1", Weight: 100, Addrs: []string{"127.0.0.1:1"}}}})
+		tb = tb.replacing(rt)
+		want := newTable(maps.Clone(tb.services))
+		if !slices.Equal(tb.anyHost, want.anyHost) || !maps.EqualFunc(tb.byHost, want.byHost, slices.Equal) {
+			t.Fatalf("change %d (%s host %q prefix %q): replacing gave %v / %v, newTable %v / %v",
+				i, svc, host, prefix, tb.anyHost, tb.byHost, want.anyHost, want.byHost)
+		}
+	}
 }

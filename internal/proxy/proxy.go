@@ -151,9 +151,10 @@ type Proxy struct {
 
 	// What the proxy keeps per version and per address, made and
 	// released with the routes (lifecycle.go).
-	counters    sync.Map // counterKey → *counters
-	inflight    sync.Map // addr → *atomic.Int64
-	hostClients sync.Map // addr → *fasthttp.HostClient, the fast path's (fast.go)
+	counters    sync.Map  // counterKey → *counters
+	inflight    sync.Map  // addr → *atomic.Int64
+	hostClients sync.Map  // addr → *fasthttp.HostClient, the fast path's (fast.go)
+	life        lifecycle // what sweep looks at; guarded by mu
 
 	clientErrors clientErrors
 	outcomes     outcomes // passive health for the probes (outcomes.go)
@@ -169,7 +170,8 @@ func (p *Proxy) SetRoute(r router.Route) {
 	defer p.mu.Unlock()
 	rt := p.compile(r)
 	release := p.carryHold(r.Service, rt)
-	p.swap(p.load().with(rt))
+	p.routed(p.load().route(r.Service), rt)
+	p.swap(p.load().replacing(rt))
 	release()
 	p.sweep()
 	p.startJanitor()
@@ -181,6 +183,7 @@ func (p *Proxy) RemoveRoute(service string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	release := p.carryHold(service, nil)
+	p.routed(p.load().route(service), nil)
 	p.swap(p.load().without(service))
 	release()
 	p.sweep()

@@ -93,3 +93,25 @@ type RouteWatcher interface {
 	// caller watches again after a broken watch.
 	WatchRoutes(ctx context.Context) <-chan struct{}
 }
+
+// RouteChangeWatcher is the optional capability of a store whose watch
+// carries the changed routes themselves, so that a proxy following it
+// applies each change without reading the whole table again (issue 22).
+// Found by type assertion; preferred to RouteWatcher.
+type RouteChangeWatcher interface {
+	// WatchRouteChanges sends the changes as they happen, several
+	// coalesced into one RouteChanges while the reader is busy, until
+	// ctx ends or the watch breaks, when the channel closes; the caller
+	// watches again after a broken watch. The first is a Resync.
+	WatchRouteChanges(ctx context.Context) <-chan RouteChanges
+}
+
+// RouteChanges are changes of the routing table, in store order.
+type RouteChanges struct {
+	// Resync says that changes may have been missed (the watch began or
+	// resumed, a route was deleted or could not be decoded): read the
+	// whole table. Routes is then empty.
+	Resync bool
+	// Routes are the changed routes, the latest of each service.
+	Routes []router.Route
+}
