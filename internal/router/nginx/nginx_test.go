@@ -38,7 +38,7 @@ func start(t *testing.T) (*nginxtest.Daemon, *nginx.Router) {
 func TestConformance(t *testing.T) {
 	routertest.Run(t, func(t *testing.T) routertest.Harness {
 		d, rt := start(t)
-		return routertest.Harness{Router: rt, URL: d.URL(), Features: routertest.All}
+		return routertest.Harness{Router: rt, URL: d.URL(), Features: routertest.All, StaleConns: true}
 	})
 }
 
