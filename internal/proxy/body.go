@@ -53,6 +53,38 @@ type clientBody struct {
 	// whose failure cancelled the request (see fault).
 	mu  sync.Mutex
 	err atomic.Pointer[error] // the first read error other than io.EOF
+
+	// rcMu guards rc against finish: a transport may go on reading the
+	// body after the handler returned (HTTP/2 writes a request body in a
+	// goroutine of its own), and a ResponseController must not be used
+	// then: HTTP/2's dereferences a stream that is gone, and HTTP/1's
+	// would set the deadline of the connection's next request.
+	rcMu     sync.Mutex
+	finished bool
+}
+
+// errHandlerDone is a body's read error after its handler returned.
+var errHandlerDone = errors.New("request body read after its handler returned")
+
+// finish marks the handler done: later reads fail and leave the
+// connection's deadlines alone.
+func (b *clientBody) finish() {
+	b.rcMu.Lock()
+	b.finished = true
+	b.rcMu.Unlock()
+}
+
+// setReadDeadline sets the client connection's read deadline, unless the
+// handler has returned; it reports false then.
+func (b *clientBody) setReadDeadline(t time.Time) bool {
+	b.rcMu.Lock()
+	defer b.rcMu.Unlock()
+	if b.finished {
+		return false
+	}
+	// Not supported (a custom ResponseWriter): no deadline.
+	_ = b.rc.SetReadDeadline(t)
+	return true
 }
 
 // hasBody reports whether r may carry a body.
@@ -80,10 +112,10 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.timeout > 0 {
-		// Extended at each read: an idle deadline, not a deadline for the
-		// whole body. Not supported (a custom ResponseWriter): no deadline.
-		_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	// Extended at each read: an idle deadline, not a deadline for the
+	// whole body.
+	if b.timeout > 0 && !b.setReadDeadline(time.Now().Add(b.timeout)) {
+		return 0, errHandlerDone
 	}
 	n, err := b.body.Read(p)
 	b.n += int64(n)
@@ -93,7 +125,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		// Done: the connection must not keep a deadline that its next
 		// request, or the server's wait for the client to leave, trips.
-		_ = b.rc.SetReadDeadline(time.Time{})
+		b.setReadDeadline(time.Time{})
 		return n, err
 	case err == nil:
 		return n, nil

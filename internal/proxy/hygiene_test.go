@@ -501,3 +501,66 @@ func TestGRPCContentTypeClaimsNothing(t *testing.T) {
 		t.Errorf("stalled body naming gRPC on an HTTP route: %d, backend reached %d times; want 408 and 0", res.StatusCode, reached.Load())
 	}
 }
+
+// earlyAnswer is a transport that answers at once and reads the request
+// body from a goroutine of its own, as HTTP/2's does, going on after the
+// answer.
+type earlyAnswer struct{ reads sync.WaitGroup }
+
+func (e *earlyAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if body := r.Body; body != nil {
+		e.reads.Go(func() { io.Copy(io.Discard, body) })
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// TestBodyReadAfterHandlerReturned: a transport may read a request body
+// while and after the proxy's handler returns. Such reads must leave the
+// client's connection alone: over HTTP/2 the stream is gone (the proxy
+// crashed there, a nil dereference in net/http, which -race reports as a
+// race first), over HTTP/1 a deadline would be the next request's.
+func TestBodyReadAfterHandlerReturned(t *testing.T) {
+	for _, protocol := range []string{router.ProtocolHTTP, router.ProtocolH2C} {
+		t.Run(protocol, func(t *testing.T) {
+			tr := &earlyAnswer{}
+			p := &proxy.Proxy{Logger: quiet(), BodyBuffer: 1 << 10, Transport: tr}
+			p.SetRoute(router.Route{Service: "web", Protocol: protocol,
+				Backends: []router.Backend{be("v1", 100, "127.0.0.1:1")}})
+			addr := h2cServer(t, p)
+			client := h2cClient(t)
+			for range 50 {
+				pr, pw := io.Pipe()
+				go func() {
+					chunk := make([]byte, 512)
+					for range 64 { // past the buffer, and on after the answer
+						if _, err := pw.Write(chunk); err != nil {
+							return
+						}
+					}
+					pw.Close()
+				}()
+				req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", pr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				pr.Close()
+			}
+			tr.reads.Wait()
+			// The proxy still answers over the same connection.
+			res, err := client.Get("http://" + addr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("the next request: status %d", res.StatusCode)
+			}
+		})
+	}
+}

@@ -206,6 +206,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if r, ok = p.readBody(w, r, service, streams); !ok {
 				return
 			}
+			if b, ok := r.Body.(*clientBody); ok {
+				defer b.finish()
+			}
 		}
 	}
 	v := httpView(w, r)
