@@ -19,7 +19,11 @@ its control API on proxy.control. With proxy.control set, 'bluejay serve' runs
 no proxy and drives this one, so restarting, upgrading or losing the controller
 never touches traffic: the proxy keeps routing as the last decision said, and
 the instances keep running (the next serve adopts them).
-SIGINT or SIGTERM drains in-flight requests, then exits.`,
+SIGINT or SIGTERM drains in-flight requests, then exits.
+
+Environment:
+  BLUEJAY_HTTP1=net  serve plain HTTP/1.1 on net/http instead of the fast path
+  BLUEJAY_TRIM=0     keep the executable's startup pages mapped (see ARCHITECTURE.md)`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(cmd.ErrOrStderr())

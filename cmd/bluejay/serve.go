@@ -35,7 +35,11 @@ difference without a restart; an invalid file changes nothing.
 SIGINT or SIGTERM drains the proxy, then stops the instances — unless another
 proxy or controller may still route to them (separate proxy, external router,
 etcd), in which case they keep serving and the next leader adopts them.
-Kubernetes Deployments always keep running: they are the cluster's.`,
+Kubernetes Deployments always keep running: they are the cluster's.
+
+Environment:
+  BLUEJAY_HTTP1=net  serve plain HTTP/1.1 on net/http instead of the fast path
+  BLUEJAY_TRIM=0     keep the executable's startup pages mapped (see ARCHITECTURE.md)`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(cmd.ErrOrStderr())
