@@ -34,9 +34,11 @@ import (
 // FastOptions are a FastServer's limits on its clients.
 type FastOptions struct {
 	// MaxHeaderBytes bounds a request's head; a longer one gets 431.
-	// Zero means 64 KiB. Each connection reads through a buffer this big
-	// plus 4 KiB for the request line, which is touched only as far as
-	// requests fill it.
+	// Zero means 64 KiB. Each connection on the fast path reads through a
+	// buffer of at most FastHeadBuffer, or of MaxHeaderBytes plus 4 KiB
+	// for the request line when that is less: a connection whose first
+	// head is longer goes to net/http, which reads up to MaxHeaderBytes;
+	// a later head longer than the buffer gets 431 (see FastHeadBuffer).
 	MaxHeaderBytes int
 	// ReadHeaderTimeout bounds reading a request's head, and a body that
 	// fits the proxy's BodyBuffer (read whole before routing); zero, none.
@@ -61,6 +63,7 @@ type FastServer struct {
 	// resolved; 0: none.
 	bodyTimeout time.Duration
 	bodyBuffer  int
+	headBuf     int        // fast's read buffer: the longest head it reads
 	slow        *connQueue // connections for fallback
 
 	mu      sync.Mutex
@@ -69,6 +72,17 @@ type FastServer struct {
 	closed  bool
 	wg      sync.WaitGroup // the servers' Serve loops
 }
+
+// FastHeadBuffer is the largest read buffer of a connection on the fast
+// path, and so the longest head it reads: 16 KiB, HAProxy's default
+// (tune.bufsize), with 4 KiB for the request line. fasthttp reads a
+// connection through one fixed buffer that must hold a whole head; a
+// buffer of MaxHeaderBytes (64 KiB by default) for each of a thousand
+// connections was most of the proxy's memory, and the GC's headroom over
+// it most of the rest. Heads this long are rare and come on a
+// connection's first request too (big cookies), which hands the
+// connection to net/http.
+const FastHeadBuffer = 20 << 10
 
 // noIdleTimeout stands for no idle timeout, which fasthttp has not.
 const noIdleTimeout = 100 * 365 * 24 * time.Hour
@@ -86,11 +100,12 @@ func (p *Proxy) NewFastServer(o FastOptions) *FastServer {
 		s.bodyTimeout = cmp.Or(p.BodyTimeout, DefaultBodyTimeout)
 	}
 	s.bodyBuffer = int(max(min(cmp.Or(p.BodyBuffer, DefaultBodyBuffer), 1<<30), 0))
+	s.headBuf = min(maxHeader+4<<10, FastHeadBuffer)
 	s.fast = &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  s.parseError,
 		ExpectHandler:                 s.expect,
-		ReadBufferSize:                maxHeader + 4<<10,
+		ReadBufferSize:                s.headBuf,
 		ReadTimeout:                   o.ReadHeaderTimeout,
 		IdleTimeout:                   cmp.Or(o.IdleTimeout, noIdleTimeout), // fasthttp's zero is ReadTimeout
 		MaxRequestBodySize:            1,                                    // bodies stream to the handler (body)
@@ -203,7 +218,7 @@ func (s *FastServer) sniff(c net.Conn) {
 	if s.fast.ReadTimeout > 0 {
 		_ = c.SetReadDeadline(time.Now().Add(s.fast.ReadTimeout))
 	}
-	slow, err := peekFallback(c)
+	slow, err := peekFallback(c, s.headBuf)
 	_ = c.SetReadDeadline(time.Time{})
 	switch {
 	case err != nil:

@@ -144,6 +144,37 @@ func TestFastPathBareLF(t *testing.T) {
 	}
 }
 
+// TestFastPathLongHeads: the fast path reads a connection through a
+// buffer of FastHeadBuffer, not MaxHeaderBytes. A connection whose first
+// head is longer goes to net/http and is served up to MaxHeaderBytes; a
+// longer head later on a fast connection gets 431, and the connection
+// closes; past MaxHeaderBytes, 431 on either path.
+func TestFastPathLongHeads(t *testing.T) {
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "cookie %d", len(r.Header.Get("Cookie")))
+	}))
+	p := &proxy.Proxy{}
+	p.SetRoute(route("web", be("v1", 100, addr)))
+	proxyAddr := strings.TrimPrefix(serveFast(t, p, proxy.FastOptions{MaxHeaderBytes: 64 << 10}), "http://")
+	head := func(cookie int) string {
+		return "GET / HTTP/1.1\r\nHost: x\r\nCookie: " + strings.Repeat("c", cookie) + "\r\n\r\n"
+	}
+	long := proxy.FastHeadBuffer * 2
+
+	got := rawExchange(t, proxyAddr, head(long))
+	if want := fmt.Sprintf("cookie %d", long); !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.HasSuffix(got, want) {
+		t.Errorf("a long first head: got %.80q..., want 200 %q", got, want)
+	}
+	got = rawExchange(t, proxyAddr, head(10)+head(long))
+	if !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.Contains(got, "\r\n\r\ncookie 10HTTP/1.1 431 ") {
+		t.Errorf("a long head after a short one: got %.300q, want 200 then 431", got)
+	}
+	got = rawExchange(t, proxyAddr, head(70<<10))
+	if !strings.HasPrefix(got, "HTTP/1.1 431 ") {
+		t.Errorf("a first head past MaxHeaderBytes: got %.80q, want 431", got)
+	}
+}
+
 // TestFastPathBodiesBothWays: request bodies arrive whole by length, by
 // chunks and longer than BodyBuffer (handed to the net/http path), and a
 // response larger than any buffer streams back whole.

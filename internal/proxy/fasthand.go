@@ -18,13 +18,16 @@ import (
 // request on, whose head (and what was read of its body) is replayed.
 
 // peekFallback reports whether a connection belongs to the net/http
-// server from its first bytes: it opens with the HTTP/2 preface (h2c), or
-// its first segment ends a line with a bare LF, which net/http accepts and
-// fasthttp waits past until its timeout. It peeks, so the bytes stay in
-// the socket. A connection it cannot peek at is HTTP/1 on the fast path.
-// (A bare LF in a later request on a fast connection still waits for
-// ReadHeaderTimeout; such a request is never forwarded.)
-func peekFallback(c net.Conn) (bool, error) {
+// server from its first bytes: it opens with the HTTP/2 preface (h2c);
+// its first segment ends a line with a bare LF, which net/http accepts
+// and fasthttp waits past until its timeout; or its first head does not
+// end within headBuf bytes, the fast path's read buffer, which refuses a
+// longer head (net/http reads up to MaxHeaderBytes). It peeks, so the
+// bytes stay in the socket. A connection it cannot peek at is HTTP/1 on
+// the fast path. (A later request on a fast connection is the fast
+// path's: a bare LF there waits for ReadHeaderTimeout, a head longer
+// than headBuf gets 431; neither is ever forwarded.)
+func peekFallback(c net.Conn, headBuf int) (bool, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false, nil
@@ -34,12 +37,17 @@ func peekFallback(c net.Conn) (bool, error) {
 		return false, err
 	}
 	const want = len("PRI ")
-	var buf [1024]byte
+	bp := peekBuffers.Get().(*[]byte)
+	defer peekBuffers.Put(bp)
+	if len(*bp) < headBuf {
+		*bp = make([]byte, headBuf)
+	}
+	buf := (*bp)[:headBuf]
 	for {
 		var n int
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
-			n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK)
+			n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK)
 			return rerr != syscall.EAGAIN
 		})
 		switch {
@@ -50,13 +58,24 @@ func peekFallback(c net.Conn) (bool, error) {
 		case n <= 0:
 			return false, io.EOF
 		case !strings.HasPrefix(h2cPreface, string(buf[:min(n, want)])):
-			return bareLF(buf[:n]), nil
+			return bareLF(buf[:n]) || longHead(buf[:n], headBuf), nil
 		case n >= want:
 			return true, nil
 		}
 		// A first segment shorter than "PRI ": wait for the rest.
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// peekBuffers holds peekFallback's buffers, the size of a connection's
+// read buffer on the fast path, needed only while a connection opens.
+var peekBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// longHead reports whether the head that b begins does not fit a buffer
+// of size bytes: b fills the buffer and the head's end is not in it. (A
+// head still arriving in a short first segment stays on the fast path.)
+func longHead(b []byte, size int) bool {
+	return len(b) >= size && bytes.Index(b, []byte("\r\n\r\n")) < 0
 }
 
 // bareLF reports whether a line of b, up to the end of its first head,
