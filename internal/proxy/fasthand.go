@@ -37,28 +37,20 @@ func peekFallback(c net.Conn, headBuf int) (bool, error) {
 		return false, err
 	}
 	const want = len("PRI ")
-	bp := peekBuffers.Get().(*[]byte)
-	defer peekBuffers.Put(bp)
-	if len(*bp) < headBuf {
-		*bp = make([]byte, headBuf)
-	}
-	buf := (*bp)[:headBuf]
+	var small [1024]byte
 	for {
-		var n int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK)
-			return rerr != syscall.EAGAIN
-		})
+		n, err := peek(rc, small[:])
 		switch {
 		case err != nil:
 			return false, err
-		case rerr != nil:
-			return false, rerr
-		case n <= 0:
-			return false, io.EOF
-		case !strings.HasPrefix(h2cPreface, string(buf[:min(n, want)])):
-			return bareLF(buf[:n]) || longHead(buf[:n], headBuf), nil
+		case !strings.HasPrefix(h2cPreface, string(small[:min(n, want)])):
+			if bareLF(small[:n]) {
+				return true, nil
+			}
+			if n < len(small) || bytes.Contains(small[:n], []byte("\r\n\r\n")) {
+				return false, nil // the head ends here, or is still arriving
+			}
+			return longHeadPeek(rc, headBuf)
 		case n >= want:
 			return true, nil
 		}
@@ -67,8 +59,43 @@ func peekFallback(c net.Conn, headBuf int) (bool, error) {
 	}
 }
 
-// peekBuffers holds peekFallback's buffers, the size of a connection's
-// read buffer on the fast path, needed only while a connection opens.
+// longHeadPeek peeks at up to size bytes, for a first head that did not
+// end in the first 1 KiB (rare: most heads are shorter).
+func longHeadPeek(rc syscall.RawConn, size int) (bool, error) {
+	bp := peekBuffers.Get().(*[]byte)
+	defer peekBuffers.Put(bp)
+	if len(*bp) < size {
+		*bp = make([]byte, size)
+	}
+	n, err := peek(rc, (*bp)[:size])
+	if err != nil {
+		return false, err
+	}
+	return longHead((*bp)[:n], size), nil
+}
+
+// peek reads what the socket holds into buf without taking it, waiting
+// for at least a byte; io.EOF when the peer closed.
+func peek(rc syscall.RawConn, buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := rc.Read(func(fd uintptr) bool {
+		n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK)
+		return rerr != syscall.EAGAIN
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != nil:
+		return 0, rerr
+	case n <= 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// peekBuffers holds longHeadPeek's buffers, the size of a connection's
+// read buffer on the fast path.
 var peekBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // longHead reports whether the head that b begins does not fit a buffer
