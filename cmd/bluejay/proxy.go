@@ -23,7 +23,8 @@ SIGINT or SIGTERM drains in-flight requests, then exits.
 
 Environment:
   BLUEJAY_HTTP1=net  serve plain HTTP/1.1 on net/http instead of the fast path
-  BLUEJAY_TRIM=0     keep the executable's startup pages mapped (see ARCHITECTURE.md)`,
+  BLUEJAY_TRIM=0     keep the executable's startup pages mapped (see ARCHITECTURE.md)
+  GOGC               the garbage collector's target (default here 50, not Go's 100)`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(cmd.ErrOrStderr())
@@ -38,6 +39,7 @@ Environment:
 			ctx, stop := signalContext(cmd)
 			defer stop()
 			trimStartupPages(log)
+			tuneGC(log)
 			return p.Run(ctx)
 		},
 	}

@@ -39,7 +39,8 @@ Kubernetes Deployments always keep running: they are the cluster's.
 
 Environment:
   BLUEJAY_HTTP1=net  serve plain HTTP/1.1 on net/http instead of the fast path
-  BLUEJAY_TRIM=0     keep the executable's startup pages mapped (see ARCHITECTURE.md)`,
+  BLUEJAY_TRIM=0     keep the executable's startup pages mapped (see ARCHITECTURE.md)
+  GOGC               the garbage collector's target (default here 50, not Go's 100)`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.load(cmd.ErrOrStderr())
@@ -56,6 +57,7 @@ Environment:
 			srv.SetConfigPath(g.configPath())
 			reloadOnHUP(ctx, srv, log)
 			trimStartupPages(log)
+			tuneGC(log)
 			if watchConfig {
 				if err := srv.WatchConfig(ctx, 0, nil); err != nil {
 					return err
