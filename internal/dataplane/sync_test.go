@@ -76,10 +76,9 @@ func TestSyncAppliesOnlyWhatChanged(t *testing.T) {
 	}
 }
 
-// BenchmarkSyncOneChange is a follower's sync of 2,000 routes after one
-// weight change: what each signal of the store's watch costs.
-func BenchmarkSyncOneChange(b *testing.B) {
-	const n = 2000
+// syncedFollower returns a follower that has synced n routes from its
+// store, with the benchmark's timer reset.
+func syncedFollower(b *testing.B, n int) (*tableStore, *dataplane.Follower) {
 	st := &tableStore{}
 	for i := range n {
 		st.PutRoute(b.Context(), serviceRoute(i, 0))
@@ -91,6 +90,14 @@ func BenchmarkSyncOneChange(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	return st, f
+}
+
+// BenchmarkSyncOneChange is a follower's sync of 2,000 routes after one
+// weight change: what each signal of the store's watch costs.
+func BenchmarkSyncOneChange(b *testing.B) {
+	const n = 2000
+	st, f := syncedFollower(b, n)
 	for k := 0; b.Loop(); k++ {
 		st.PutRoute(b.Context(), serviceRoute(k%n, 1+k%99))
 		if err := f.Sync(b.Context()); err != nil {
@@ -104,17 +111,7 @@ func BenchmarkSyncOneChange(b *testing.B) {
 // what each watch event costs, without reading the table.
 func BenchmarkApplyOneWatchedChange(b *testing.B) {
 	const n = 2000
-	st := &tableStore{}
-	for i := range n {
-		st.PutRoute(b.Context(), serviceRoute(i, 0))
-	}
-	p := &proxy.Proxy{}
-	b.Cleanup(p.Close)
-	f := &dataplane.Follower{Store: st, Proxy: p, Logger: slog.New(slog.DiscardHandler)}
-	if err := f.Sync(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
+	_, f := syncedFollower(b, n)
 	for k := 0; b.Loop(); k++ {
 		f.Apply([]router.Route{serviceRoute(k%n, 1+k%99)})
 	}
